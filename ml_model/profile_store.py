@@ -1,0 +1,126 @@
+"""The profile store: what the online feature path reads and updates.
+
+This module is the contract between ``ml_model.features`` (which computes features) and whoever keeps
+the history: ``InMemoryProfileStore`` here (tests, parity checks, replays) and the fraud detection
+service's database-backed store. Both must behave identically; ``ml_model.testing`` has a conformance
+replay that any implementation can run.
+
+Why daily totals instead of raw rows: a windowed aggregate over raw rows costs time proportional to the
+customer's history. Per-day totals (count, sum, sum of squares, confirmed frauds) make every window a
+read of at most ``window`` small rows, so scoring latency does not grow with history. Windows are
+therefore defined on UTC calendar days: "the 7-day window at time t" is every *earlier* transaction
+whose day is one of the 7 days ending with t's day. The batch path uses exactly that definition.
+
+Timestamps are naive UTC ``datetime`` objects everywhere in this package.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """The raw fields of one payment, as the fraud service receives them."""
+
+    transaction_id: str
+    customer_id: str
+    terminal_id: str
+    amount: float
+    timestamp: datetime  # naive UTC
+
+
+@dataclass
+class DayTotals:
+    """Totals of one customer's (or one terminal's) transactions on one UTC day."""
+
+    day: date
+    tx_count: int = 0
+    amount_sum: float = 0.0
+    amount_sq_sum: float = 0.0
+    fraud_count: int = 0  # transactions of that day confirmed as fraud so far
+
+
+@dataclass(frozen=True)
+class RecentTransaction:
+    """One of a customer's latest transactions (for short-horizon features such as bursts)."""
+
+    timestamp: datetime
+    terminal_id: str
+    amount: float
+
+
+class ProfileStore(Protocol):
+    """History the online feature path needs, keyed by customer and terminal."""
+
+    def customer_days(self, customer_id: str, first: date, last: date) -> list[DayTotals]:
+        """The customer's daily totals for days in [first, last], days without activity omitted."""
+
+    def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
+        """The terminal's daily totals for days in [first, last], days without activity omitted."""
+
+    def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
+        """The customer's transactions with timestamp >= since, newest first, at most ``limit``."""
+
+    def record_transaction(self, tx: Transaction) -> bool:
+        """Add ``tx`` to the history. Idempotent by transaction_id: returns False (and changes
+        nothing) when that id is already recorded."""
+
+    def record_label(self, transaction_id: str, is_fraud: bool) -> bool:
+        """Record a confirmed label for a recorded transaction, replacing any earlier label (the
+        terminal's fraud_count follows). Returns False when the transaction is unknown."""
+
+
+@dataclass
+class _Recorded:
+    tx: Transaction
+    is_fraud: bool | None = None
+
+
+@dataclass
+class InMemoryProfileStore:
+    """Reference implementation kept in dictionaries (tests, replays, offline scoring)."""
+
+    _transactions: dict[str, _Recorded] = field(default_factory=dict)
+    _customer_days: dict[str, dict[date, DayTotals]] = field(default_factory=lambda: defaultdict(dict))
+    _terminal_days: dict[str, dict[date, DayTotals]] = field(default_factory=lambda: defaultdict(dict))
+    _customer_tx: dict[str, list[RecentTransaction]] = field(default_factory=lambda: defaultdict(list))
+
+    def customer_days(self, customer_id: str, first: date, last: date) -> list[DayTotals]:
+        days = self._customer_days.get(customer_id, {})
+        return [totals for day, totals in sorted(days.items()) if first <= day <= last]
+
+    def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
+        days = self._terminal_days.get(terminal_id, {})
+        return [totals for day, totals in sorted(days.items()) if first <= day <= last]
+
+    def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
+        recent = [r for r in self._customer_tx.get(customer_id, []) if r.timestamp >= since]
+        recent.sort(key=lambda r: r.timestamp, reverse=True)
+        return recent[:limit]
+
+    def record_transaction(self, tx: Transaction) -> bool:
+        if tx.transaction_id in self._transactions:
+            return False
+        self._transactions[tx.transaction_id] = _Recorded(tx)
+        day = tx.timestamp.date()
+        for totals_by_day in (self._customer_days[tx.customer_id], self._terminal_days[tx.terminal_id]):
+            totals = totals_by_day.setdefault(day, DayTotals(day))
+            totals.tx_count += 1
+            totals.amount_sum += tx.amount
+            totals.amount_sq_sum += tx.amount * tx.amount
+        self._customer_tx[tx.customer_id].append(RecentTransaction(tx.timestamp, tx.terminal_id, tx.amount))
+        return True
+
+    def record_label(self, transaction_id: str, is_fraud: bool) -> bool:
+        recorded = self._transactions.get(transaction_id)
+        if recorded is None:
+            return False
+        before = 1 if recorded.is_fraud else 0
+        recorded.is_fraud = is_fraud
+        tx = recorded.tx
+        self._terminal_days[tx.terminal_id][tx.timestamp.date()].fraud_count += int(is_fraud) - before
+        return True

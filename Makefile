@@ -1,0 +1,90 @@
+# detec_fraude — one command to run, one to test. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+REQUIREMENTS := ml_model/requirements.txt auth_service/requirements.txt \
+                transaction_service/requirements.txt fraud_detection_service/requirements.txt \
+                requirements-dev.txt
+INSTALLED := $(VENV)/.installed
+MODEL_DIR ?= ml_model/models
+MODEL_METADATA := $(MODEL_DIR)/model_metadata.json
+# Code whose change makes the trained artifacts stale.
+MODEL_SOURCES := $(filter-out ml_model/testing.py,$(wildcard ml_model/*.py)) ml_model/requirements.txt
+POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help install train run demo test test-ml test-auth test-transaction test-fraud test-e2e \
+        test-deploy test-postgres lint bench images compose-up compose-down compose-test clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(INSTALLED) ## Create .venv and install every service's pinned requirements plus dev tools (no-op when up to date)
+
+$(INSTALLED): $(REQUIREMENTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
+	@touch $@
+
+train: $(MODEL_METADATA) ## Train the default model when its artifacts are missing or older than the code that makes them
+
+$(MODEL_METADATA): $(MODEL_SOURCES) | $(INSTALLED)
+	$(BIN)/python ml_model/train_model.py --output-dir $(MODEL_DIR)
+
+run: install train ## Install, train when needed, create local secrets once, migrate, start all three services (Ctrl-C stops them)
+	@scripts/run_local.sh
+
+demo: install train ## Start the stack if it is not up, run example_usage.py, stop what was started
+	@scripts/demo.sh
+
+test: install test-ml test-auth test-fraud test-transaction test-e2e test-deploy ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
+
+test-ml: install
+	cd ml_model && $(PYTEST)
+
+test-auth: install
+	cd auth_service && $(PYTEST)
+
+test-fraud: install
+	cd fraud_detection_service && $(PYTEST)
+
+test-transaction: install
+	cd transaction_service && $(PYTEST)
+
+test-e2e: install
+	$(PYTEST) tests/e2e
+
+test-deploy: install
+	$(PYTEST) tests/deploy
+
+test-postgres: install ## Run the database-backed suites against PostgreSQL at POSTGRES_URL (default: the local server)
+	cd auth_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
+	cd fraud_detection_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
+	cd transaction_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
+
+lint: install ## Static checks (ruff)
+	$(BIN)/ruff check .
+
+bench: install train ## Benchmarks (scripts/benchmark.py); writes bench/results.json and a table
+	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+images: ## Build the three images, tagged with the commit (trains first when artifacts are missing)
+	scripts/build_images.sh
+
+compose-up: ## docker compose up --build -d (needs Docker; see DEPLOYMENT.md)
+	scripts/compose.sh up
+
+compose-down: ## docker compose down -v
+	scripts/compose.sh down
+
+compose-test: ## Bring the Compose stack up, smoke-test it, restart a service, tear it down
+	scripts/compose.sh test
+
+clean: ## Remove local data (databases, keys, secrets) and trained artifacts; keeps .venv
+	rm -rf data $(MODEL_DIR) ml_model/reports bench

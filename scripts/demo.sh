@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs example_usage.py against the local stack, starting the stack first if it is not answering and
+# stopping it afterwards (only what this script started). `make demo` calls this.
+set -euo pipefail
+if [[ "${1:-}" == "--help" ]]; then
+  sed -n '2,3p' "$0"; echo "Usage: scripts/demo.sh [example_usage.py options]"; exit 0
+fi
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+load_local_env
+
+up() { python - "$@" <<'PY'
+import sys, httpx
+try:
+    sys.exit(0 if all(httpx.get(u, timeout=2).status_code == 200 for u in sys.argv[1:]) else 1)
+except httpx.HTTPError:
+    sys.exit(1)
+PY
+}
+urls=("$AUTH_URL/ready/" "$TRANSACTION_URL/ready" "$FRAUD_URL/ready")
+
+started=""
+if ! up "${urls[@]}"; then
+  mkdir -p "$DATA_DIR"
+  echo "Starting the local stack (log: $DATA_DIR/demo-stack.log)..."
+  setsid scripts/run_local.sh >"$DATA_DIR/demo-stack.log" 2>&1 &
+  started=$!
+  trap 'kill -TERM -- -$started 2>/dev/null || true; wait $started 2>/dev/null || true' EXIT
+  for _ in $(seq 120); do up "${urls[@]}" && break; sleep 1; done
+  up "${urls[@]}" || { echo "The stack did not become ready; see $DATA_DIR/demo-stack.log" >&2; exit 1; }
+fi
+
+python example_usage.py --auth-url "$AUTH_URL" --transaction-url "$TRANSACTION_URL" \
+  --staff-username "$LOCAL_STAFF_USERNAME" --staff-password "$LOCAL_STAFF_PASSWORD" "$@"

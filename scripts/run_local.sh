@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts the three services on the embedded defaults (SQLite under DATA_DIR), supervised by honcho:
+# interleaved, prefixed logs; Ctrl-C stops all three. `make run` calls this after install and train.
+set -euo pipefail
+if [[ "${1:-}" == "--help" ]]; then
+  sed -n '2,3p' "$0"; echo "Usage: scripts/run_local.sh   (environment: AUTH_PORT, TRANSACTION_PORT, FRAUD_PORT, and every service variable)"; exit 0
+fi
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+load_local_env
+export HOST="${HOST:-127.0.0.1}"
+
+# Migrate and create the local analyst (staff) account before the servers start, so the demo can label.
+python auth_service/manage.py migrate --noinput >/dev/null
+python auth_service/manage.py ensure_staff_user --username "$LOCAL_STAFF_USERNAME" \
+  --password "$LOCAL_STAFF_PASSWORD" --email "$LOCAL_STAFF_USERNAME@localhost" >/dev/null
+
+cat <<BANNER
+detec_fraude is starting (data: $DATA_DIR, model: ${MODEL_DIR:-ml_model/models})
+  auth service          $AUTH_URL          API docs $AUTH_URL/api/docs/   admin $AUTH_URL/admin/
+  transaction service   $TRANSACTION_URL   API docs $TRANSACTION_URL/docs   metrics $TRANSACTION_URL/metrics
+  fraud service         $FRAUD_URL         API docs $FRAUD_URL/docs   model $FRAUD_URL/model   metrics $FRAUD_URL/metrics
+  staff login (admin, labelling): $LOCAL_STAFF_USERNAME / password in $DATA_DIR/local.env
+In another terminal: python example_usage.py   (or: make demo).  Ctrl-C stops everything.
+BANNER
+# -e /dev/null: honcho would otherwise read a .env file (Compose's) and let it override this environment.
+exec honcho start -f "$ROOT/Procfile" -d "$ROOT" -e /dev/null

@@ -125,7 +125,8 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
     new_refresh = refreshed.get("refresh", tokens["refresh"])
 
     step("Log out")
-    expect(c.post(c.auth_url, "/api/auth/logout/", {"refresh": new_refresh}, refreshed["access"]), (200, 204, 205), "log out")
+    logout = c.post(c.auth_url, "/api/auth/logout/", {"refresh": new_refresh}, refreshed["access"])
+    expect(logout, (200, 204, 205), "log out")
     expect(c.post(c.auth_url, "/api/auth/refresh/", {"refresh": new_refresh}), 401, "refresh after logout")
     print("  logged out: the refresh token no longer works")
 

@@ -1,0 +1,27 @@
+"""The README's promise, end to end: the walk-through of example_usage.py against real processes."""
+
+import subprocess
+import sys
+
+from e2e_support import ROOT, STAFF
+
+
+def test_example_usage_shows_approved_and_blocked_decisions_with_reasons(stack):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "example_usage.py"),
+         "--auth-url", stack.url("auth"), "--transaction-url", stack.url("transactions"),
+         "--staff-username", STAFF[0], "--staff-password", STAFF[1]],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "APPROVED" in result.stdout and "BLOCKED" in result.stdout
+    assert "labelled" in result.stdout  # the staff step ran, it was not skipped
+
+
+def test_smoke_test_script_passes_against_the_running_stack(stack):
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "test_services.sh"), "--auth-url", stack.url("auth"),
+         "--transaction-url", stack.url("transactions"), "--fraud-url", stack.url("fraud")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

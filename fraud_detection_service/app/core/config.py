@@ -1,0 +1,48 @@
+"""Service settings, read once from the environment (names shared across services: CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEV_INTERNAL_TOKEN = "dev-internal-token-change-me"  # noqa: S105 - placeholder refused in production
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    DATA_DIR: Path = REPO_ROOT / "data"
+    DATABASE_URL: str | None = None
+    MODEL_DIR: Path = REPO_ROOT / "ml_model" / "models"
+    INTERNAL_TOKEN: str = DEV_INTERNAL_TOKEN
+    LOG_FORMAT: Literal["text", "json"] = "text"
+    LOG_LEVEL: str = "INFO"
+    # A batch of 1000 transactions is ~200 KB of JSON; anything far above that is not a client of ours.
+    MAX_BODY_BYTES: int = Field(default=1_048_576, gt=0)
+    MAX_BATCH_SIZE: int = Field(default=1000, gt=0)
+    # How many of the most unusual features are explained to the analyst.
+    MAX_REASONS: int = Field(default=3, ge=0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def database_url(self) -> str:
+        if self.DATABASE_URL:
+            # Heroku-style scheme, still common in managed PostgreSQL URLs.
+            return self.DATABASE_URL.replace("postgres://", "postgresql://", 1)
+        return f"sqlite:///{self.DATA_DIR / 'fraud.sqlite3'}"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.ENVIRONMENT == "production" and self.INTERNAL_TOKEN == DEV_INTERNAL_TOKEN:
+            raise ValueError("INTERNAL_TOKEN must be set in production (the development default is refused)")
+        if len(self.INTERNAL_TOKEN) < 16:
+            raise ValueError("INTERNAL_TOKEN must be at least 16 characters")
+        return self
+
+
+settings = Settings()

@@ -1,0 +1,31 @@
+"""The database engine: SQLite under DATA_DIR by default, PostgreSQL through DATABASE_URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, make_url
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            # SQLAlchemy 2.1 defaults to psycopg 3; the pinned driver is psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg2")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Wait for a concurrent writer instead of failing with "database is locked".
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _tune_sqlite(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed during a write; NORMAL syncs at checkpoints instead of every commit,
+        # which keeps a commit well under a millisecond (a crash may lose the last commits, not corrupt).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine

@@ -1,0 +1,63 @@
+"""Schema of the fraud service's own database (created by the Alembic migrations in ../alembic).
+
+SQLAlchemy Core rather than the ORM: the request path runs a handful of small statements and the ORM's
+unit-of-work bookkeeping would cost more than the queries themselves.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("transaction_id", String(64), primary_key=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("terminal_id", String(128), nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("timestamp", DateTime, nullable=False),  # naive UTC
+    Column("is_fraud", Boolean, nullable=True),  # confirmed label, None until feedback arrives
+    # The model's answer, kept so a retried /predict returns the first decision instead of
+    # re-scoring a transaction that is now part of its own history. None when recorded via feedback.
+    Column("decision", String(16), nullable=True),
+    Column("risk_score", Float, nullable=True),
+    Column("anomaly_score", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("reasons", JSON, nullable=True),
+    Column("model_version", String(64), nullable=True),
+    Column("recorded_at", DateTime, nullable=False),
+    # customer_recent(): newest transactions of one customer since a time.
+    Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),
+)
+
+
+def _day_totals_table(name: str, key: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(key, String(128), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("tx_count", Integer, nullable=False, default=0),
+        Column("amount_sum", Float, nullable=False, default=0.0),
+        Column("amount_sq_sum", Float, nullable=False, default=0.0),
+        Column("fraud_count", Integer, nullable=False, default=0),
+    )
+
+
+# Per-day totals, updated in the same transaction as the insert: a window read costs O(window days).
+customer_days = _day_totals_table("customer_days", "customer_id")
+terminal_days = _day_totals_table("terminal_days", "terminal_id")

@@ -1,0 +1,107 @@
+"""The database profile store behaves exactly like ml_model's in-memory reference store."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.db.tables import customer_days, terminal_days, transactions
+from app.profile_store import SqlProfileStore
+from ml_model.profile_store import InMemoryProfileStore, Transaction
+
+START = datetime(2026, 3, 1)
+
+
+def _random_history(n: int, seed: int = 5) -> list[Transaction]:
+    rng = random.Random(seed)
+    return [
+        Transaction(
+            transaction_id=f"tx-{i}",
+            customer_id=f"c{rng.randrange(6)}",
+            terminal_id=f"t{rng.randrange(4)}",
+            amount=round(rng.lognormvariate(3.5, 1.0), 2),
+            timestamp=START + timedelta(minutes=rng.randrange(60 * 24 * 40)),
+        )
+        for i in range(n)
+    ]
+
+
+def _views(store, day_first: date, day_last: date):
+    """Everything the feature code can read from a store, for comparison."""
+    return (
+        [store.customer_days(f"c{i}", day_first, day_last) for i in range(6)],
+        [store.terminal_days(f"t{i}", day_first, day_last) for i in range(4)],
+        [store.customer_recent(f"c{i}", START + timedelta(days=20), 25) for i in range(6)],
+    )
+
+
+def test_sql_store_reads_like_the_in_memory_store_after_transactions_and_labels(profile_engine):
+    history = _random_history(400)
+    reference = InMemoryProfileStore()
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        for tx in history:
+            assert store.record_transaction(tx) is reference.record_transaction(tx) is True
+        rng = random.Random(1)
+        for tx in rng.sample(history, 60):  # labels, some later reversed
+            label = rng.random() < 0.7
+            assert store.record_label(tx.transaction_id, label) is reference.record_label(tx.transaction_id, label)
+        for tx in rng.sample(history, 20):
+            store.record_label(tx.transaction_id, False)
+            reference.record_label(tx.transaction_id, False)
+    with profile_engine.connect() as conn:
+        store = SqlProfileStore(conn)
+        for first, last in [(date(2026, 3, 1), date(2026, 4, 15)), (date(2026, 3, 10), date(2026, 3, 16))]:
+            assert _views(store, first, last) == _views(reference, first, last)
+        frauds = store.terminal_days("t0", date(2026, 3, 1), date(2026, 4, 15))
+    assert sum(d.fraud_count for d in frauds) > 0  # the comparison above covered labelled days
+
+
+def test_recording_a_transaction_twice_counts_it_once(profile_engine):
+    tx = _random_history(1)[0]
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        assert store.record_transaction(tx) is True
+        assert store.record_transaction(tx) is False
+        changed = Transaction(tx.transaction_id, tx.customer_id, tx.terminal_id, tx.amount * 10, tx.timestamp)
+        assert store.record_transaction(changed) is False
+    with profile_engine.connect() as conn:
+        (day,) = SqlProfileStore(conn).customer_days(tx.customer_id, tx.timestamp.date(), tx.timestamp.date())
+        assert (day.tx_count, day.amount_sum) == (1, tx.amount)
+        assert conn.execute(select(func.count()).select_from(transactions)).scalar_one() == 1
+
+
+def test_label_for_an_unknown_transaction_changes_nothing(profile_engine):
+    with profile_engine.begin() as conn:
+        assert SqlProfileStore(conn).record_label("never-seen", True) is False
+    with profile_engine.connect() as conn:
+        for table in (transactions, customer_days, terminal_days):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_repeated_fraud_label_is_counted_once_and_reversal_uncounts_it(profile_engine):
+    tx = _random_history(1)[0]
+    day = tx.timestamp.date()
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        store.record_transaction(tx)
+        store.record_label(tx.transaction_id, True)
+        store.record_label(tx.transaction_id, True)
+        assert store.terminal_days(tx.terminal_id, day, day)[0].fraud_count == 1
+        store.record_label(tx.transaction_id, False)
+        assert store.terminal_days(tx.terminal_id, day, day)[0].fraud_count == 0
+
+
+def test_a_failed_write_leaves_no_half_recorded_transaction(profile_engine):
+    tx = _random_history(1)[0]
+    try:
+        with profile_engine.begin() as conn:
+            SqlProfileStore(conn).record_transaction(tx)
+            raise RuntimeError("scoring failed after recording")
+    except RuntimeError:
+        pass
+    with profile_engine.connect() as conn:
+        for table in (transactions, customer_days, terminal_days):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0

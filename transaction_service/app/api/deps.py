@@ -1,0 +1,74 @@
+"""Dependencies as Annotated aliases: a route's signature says what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth.jwks import JWKSCache, JWKSUnavailable
+from app.auth.tokens import InvalidToken, Principal, verify_access_token
+from app.clients.fraud import FraudClient
+from app.core.config import settings
+from app.services.fallback import FallbackPolicy
+
+_bearer = HTTPBearer(auto_error=False)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
+
+
+def get_session(sessions: Annotated[sessionmaker[Session], Depends(get_sessions)]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+def get_fraud_client(request: Request) -> FraudClient:
+    return request.app.state.fraud_client
+
+
+def get_fallback_policy(request: Request) -> FallbackPolicy:
+    return request.app.state.fallback_policy
+
+
+def get_jwks(request: Request) -> JWKSCache:
+    return request.app.state.jwks
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+FraudClientDep = Annotated[FraudClient, Depends(get_fraud_client)]
+FallbackPolicyDep = Annotated[FallbackPolicy, Depends(get_fallback_policy)]
+
+
+def get_current_user(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    jwks: Annotated[JWKSCache, Depends(get_jwks)],
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(401, "Missing bearer token", headers=_CHALLENGE)
+    try:
+        return verify_access_token(credentials.credentials, jwks, issuer=settings.JWT_ISSUER,
+                                   audience=settings.JWT_AUDIENCE, leeway=settings.JWT_LEEWAY_SECONDS)
+    except InvalidToken as exc:
+        raise HTTPException(401, f"Invalid token: {exc}", headers=_CHALLENGE) from None
+    except JWKSUnavailable:
+        # Not the caller's fault: the keys to check the token cannot be had right now.
+        raise HTTPException(503, "Token verification keys unavailable; retry later") from None
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def get_staff_user(user: CurrentUser) -> Principal:
+    if not user.is_staff:
+        raise HTTPException(403, "Staff only")
+    return user
+
+
+StaffUser = Annotated[Principal, Depends(get_staff_user)]

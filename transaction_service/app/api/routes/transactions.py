@@ -1,0 +1,99 @@
+"""/transactions: capture, read, list and label."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from sqlalchemy import func, select
+
+from app.api.deps import CurrentUser, FallbackPolicyDep, FraudClientDep, SessionDep, SessionFactoryDep, StaffUser
+from app.auth.tokens import Principal
+from app.core.config import settings
+from app.models import Transaction
+from app.schemas import LabelCreate, LabelPublic, Status, TransactionCreate, TransactionPage, TransactionPublic
+from app.services.capture import StaffOnlyField, capture_transaction
+from app.services.feedback import deliver, record_label
+from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
+
+router = APIRouter(prefix="/transactions", tags=["transactions"])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255,
+           description="Makes the POST safe to retry for 24 h (IDEMPOTENCY_TTL_HOURS)"),
+]
+
+
+def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: Principal) -> Transaction:
+    txn = session.get(Transaction, transaction_id)
+    # Someone else's transaction is answered exactly like a missing one: its existence is not revealed.
+    if txn is None or (txn.customer_id != user.user_id and not user.is_staff):
+        raise HTTPException(404, "Transaction not found")
+    return txn
+
+
+@router.post("", status_code=201, response_model=TransactionPublic,
+             responses={409: {"description": "The same Idempotency-Key is still being processed"},
+                        422: {"description": "Invalid body, or the Idempotency-Key was used with another body"}})
+def create_transaction(body: TransactionCreate, user: CurrentUser, response: Response,
+                       sessions: SessionFactoryDep, fraud: FraudClientDep, policy: FallbackPolicyDep,
+                       idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
+    try:
+        result = capture_transaction(sessions, fraud, policy, user, body, idempotency_key,
+                                     timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
+    except StaffOnlyField as exc:
+        raise HTTPException(403, f"Only staff may set {exc.field}") from None
+    except IdempotencyMismatch:
+        raise HTTPException(422, "Idempotency-Key was already used with a different request body") from None
+    except IdempotencyConflict:
+        raise HTTPException(409, "A request with this Idempotency-Key is still being processed; retry later",
+                            headers={"Retry-After": "1"}) from None
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/transactions/{result.transaction.id}"
+    return result.transaction
+
+
+@router.get("", response_model=TransactionPage)
+def list_transactions(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Status | None = None,
+    customer_id: Annotated[str | None, Query(max_length=64, description="Staff only")] = None,
+) -> TransactionPage:
+    query = select(Transaction)
+    if not user.is_staff:
+        if customer_id is not None and customer_id != user.user_id:
+            raise HTTPException(403, "Only staff may list another customer's transactions")
+        query = query.where(Transaction.customer_id == user.user_id)
+    elif customer_id is not None:
+        query = query.where(Transaction.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Transaction.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(Transaction.timestamp.desc(), Transaction.created_at.desc(), Transaction.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return TransactionPage(items=[TransactionPublic.model_validate(row) for row in rows],
+                           page=page, page_size=page_size, total=total)
+
+
+@router.get("/{transaction_id}", response_model=TransactionPublic)
+def read_transaction(transaction_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Transaction:
+    return _visible_transaction(session, transaction_id, user)
+
+
+@router.post("/{transaction_id}/label", response_model=LabelPublic)
+def label_transaction(transaction_id: uuid.UUID, body: LabelCreate, request: Request, session: SessionDep,
+                      sessions: SessionFactoryDep, fraud: FraudClientDep, user: StaffUser) -> LabelPublic:
+    txn = _visible_transaction(session, transaction_id, user)
+    entry = record_label(session, txn, body.is_fraud, first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS)
+    delivered = deliver(sessions, fraud, entry.id, request.app.state.feedback_schedule)
+    return LabelPublic(transaction_id=txn.id, is_fraud=body.is_fraud, feedback="delivered" if delivered else "queued")

@@ -1,0 +1,86 @@
+"""Service settings, read once from the environment (see CONVENTIONS.md for the shared names)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# Shared with the fraud service's default so the two work together locally without configuration.
+INTERNAL_TOKEN_PLACEHOLDER = "dev-internal-token-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    DATA_DIR: Path = REPO_ROOT / "data"
+    DATABASE_URL: str | None = None
+    LOG_FORMAT: Literal["text", "json"] = "text"
+    LOG_LEVEL: str = "INFO"
+
+    # Token verification (tokens are signed by the auth service, checked here against its JWKS).
+    AUTH_JWKS_URL: str = "http://127.0.0.1:8000/api/auth/jwks/"
+    JWT_ISSUER: str = "detec-fraude-auth"
+    JWT_AUDIENCE: str = "detec-fraude-api"
+    JWT_LEEWAY_SECONDS: int = Field(default=30, ge=0, le=300)
+    JWKS_CACHE_SECONDS: float = Field(default=600, gt=0)
+    # An unknown kid triggers a refetch at most this often, so forged kids cannot flood the auth service.
+    JWKS_MIN_REFETCH_SECONDS: float = Field(default=10, ge=0)
+    JWKS_FETCH_TIMEOUT_SECONDS: float = Field(default=3, gt=0)
+
+    # Fraud service client.
+    FRAUD_SERVICE_URL: str = "http://127.0.0.1:8002"
+    INTERNAL_TOKEN: str = INTERNAL_TOKEN_PLACEHOLDER
+    FRAUD_FALLBACK_POLICY: str = "block"
+    FRAUD_CONNECT_TIMEOUT_SECONDS: float = Field(default=0.5, gt=0)
+    FRAUD_READ_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
+    FRAUD_DEADLINE_SECONDS: float = Field(default=3.0, gt=0)
+    FRAUD_RETRY_BACKOFF_SECONDS: float = Field(default=0.2, ge=0)
+    FRAUD_BREAKER_FAILURE_THRESHOLD: int = Field(default=5, ge=1)
+    FRAUD_BREAKER_RESET_SECONDS: float = Field(default=30, gt=0)
+
+    # Capture rules.
+    MAX_AMOUNT: Decimal = Field(default=Decimal("1000000"), gt=0)
+    MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=256)
+    IDEMPOTENCY_TTL_HOURS: float = Field(default=24, gt=0)
+
+    # Background maintenance: feedback outbox delivery, stale PENDING rescue, expired key purge.
+    MAINTENANCE_INTERVAL_SECONDS: float = Field(default=5, gt=0)
+    FEEDBACK_RETRY_BASE_SECONDS: float = Field(default=2, gt=0)
+    FEEDBACK_RETRY_MAX_SECONDS: float = Field(default=300, gt=0)
+    # A row still PENDING after this long was abandoned (process died mid-call) and is re-scored.
+    PENDING_RESCUE_AFTER_SECONDS: float = Field(default=60, gt=0)
+
+    @field_validator("FRAUD_FALLBACK_POLICY")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        from app.services.fallback import FallbackPolicy
+
+        FallbackPolicy.parse(value)  # raises ValueError with the accepted forms
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.ENVIRONMENT == "production" and self.INTERNAL_TOKEN == INTERNAL_TOKEN_PLACEHOLDER:
+            raise ValueError("INTERNAL_TOKEN must be set to a secret value when ENVIRONMENT=production")
+        if self.PENDING_RESCUE_AFTER_SECONDS <= self.FRAUD_DEADLINE_SECONDS:
+            raise ValueError("PENDING_RESCUE_AFTER_SECONDS must exceed FRAUD_DEADLINE_SECONDS")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def SQLALCHEMY_DATABASE_URL(self) -> str:
+        if self.DATABASE_URL:
+            # Compose/Kubernetes style URLs name no driver; psycopg2 is the one installed.
+            if self.DATABASE_URL.startswith("postgres://"):
+                return "postgresql://" + self.DATABASE_URL.removeprefix("postgres://")
+            return self.DATABASE_URL
+        return f"sqlite:///{self.DATA_DIR / 'transactions.sqlite3'}"
+
+
+settings = Settings()

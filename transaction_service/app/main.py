@@ -1,0 +1,68 @@
+"""The transaction service: FastAPI app, with heavy objects created once in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app.api.routes import probes, transactions
+from app.auth.jwks import JWKSCache
+from app.clients.circuit_breaker import CircuitBreaker
+from app.clients.fraud import FraudClient
+from app.core.config import settings
+from app.core.db import build_engine, build_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+from app.services.fallback import FallbackPolicy
+from app.services.feedback import RetrySchedule
+from app.services.maintenance import Maintenance
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    engine = build_engine(settings.SQLALCHEMY_DATABASE_URL)
+    app.state.sessions = build_sessionmaker(engine)
+    app.state.fallback_policy = FallbackPolicy.parse(settings.FRAUD_FALLBACK_POLICY)
+    app.state.feedback_schedule = RetrySchedule(settings.FEEDBACK_RETRY_BASE_SECONDS,
+                                                settings.FEEDBACK_RETRY_MAX_SECONDS)
+    app.state.jwks = JWKSCache(settings.AUTH_JWKS_URL, cache_seconds=settings.JWKS_CACHE_SECONDS,
+                               min_refetch_seconds=settings.JWKS_MIN_REFETCH_SECONDS,
+                               timeout=settings.JWKS_FETCH_TIMEOUT_SECONDS)
+    app.state.fraud_client = FraudClient(
+        settings.FRAUD_SERVICE_URL,
+        settings.INTERNAL_TOKEN,
+        connect_timeout=settings.FRAUD_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=settings.FRAUD_READ_TIMEOUT_SECONDS,
+        deadline=settings.FRAUD_DEADLINE_SECONDS,
+        retry_backoff=settings.FRAUD_RETRY_BACKOFF_SECONDS,
+        breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
+    )
+    maintenance = Maintenance(app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
+                              app.state.feedback_schedule, settings.PENDING_RESCUE_AFTER_SECONDS,
+                              settings.MAINTENANCE_INTERVAL_SECONDS)
+    task = asyncio.create_task(maintenance.run_forever(), name="maintenance")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        app.state.fraud_client.close()
+        engine.dispose()
+
+
+app = FastAPI(
+    title="detec_fraude transaction service",
+    version="1.0.0",
+    lifespan=lifespan,
+    max_body_size=settings.MAX_BODY_BYTES,
+)
+app.add_middleware(RequestContextMiddleware)
+install_error_handlers(app)
+app.include_router(transactions.router)
+app.include_router(probes.router)

@@ -1,0 +1,19 @@
+"""Prometheus metrics exposed at /metrics."""
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "transaction_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "transaction_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+DECISIONS = Counter(
+    "transaction_decisions_total", "Transactions decided", ["status", "decided_by"]
+)
+FRAUD_SERVICE_ERRORS = Counter(
+    "transaction_fraud_service_errors_total", "Failed calls to the fraud service", ["reason"]
+)
+FEEDBACK_DELIVERED = Counter(
+    "transaction_feedback_delivered_total", "Labels accepted by the fraud service"
+)

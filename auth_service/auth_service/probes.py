@@ -1,0 +1,37 @@
+"""Liveness (/health/) and readiness (/ready/: the database answers)."""
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+def database_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError as exc:
+        logger.warning("readiness: database unreachable: %s", exc)
+        # Drop the broken connection so the next probe reconnects instead of reusing it.
+        connection.close()
+        return False
+
+
+class ProbeMiddleware:
+    """Answers the probe paths itself, before host validation, HTTPS redirect, sessions and auth."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method in ("GET", "HEAD"):
+            if request.path == "/health/":
+                return JsonResponse({"status": "ok"})
+            if request.path == "/ready/":
+                if database_reachable():
+                    return JsonResponse({"status": "ready", "database": "ok"})
+                return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+        return self.get_response(request)

@@ -1,0 +1,91 @@
+"""Writes: users and the tokens that represent their sessions."""
+
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+
+from . import selectors
+from .models import User
+from .tokens import RefreshToken
+
+DUPLICATE_USERNAME = "A user with that username already exists."
+DUPLICATE_EMAIL = "A user with that email address already exists."
+
+
+def _check_new_password(user: User, password: str, errors: dict) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+
+
+def user_create(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
+    """Create a user, or raise ValidationError naming every field at fault; nothing is written then."""
+    user = User(username=username, email=User.objects.normalize_email(email), is_staff=is_staff)
+    errors = {}
+    try:
+        user.clean_fields(exclude=["password"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if selectors.username_taken(username):
+        errors.setdefault("username", []).append(DUPLICATE_USERNAME)
+    if user.email and selectors.email_taken(user.email):
+        errors.setdefault("email", []).append(DUPLICATE_EMAIL)
+    _check_new_password(user, password, errors)
+    if errors:
+        raise ValidationError(errors)
+
+    user.set_password(password)  # Argon2: slow on purpose, so outside the transaction
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent registration won the race for the name or address
+        raise ValidationError({"username": [f"{DUPLICATE_USERNAME} (or that email address)"]}) from exc
+    return user
+
+
+def staff_user_ensure(*, username: str, password: str, email: str = "") -> tuple[User, bool]:
+    """Create the staff user, or make the existing one active staff with this password. (user, created)"""
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        return user_create(username=username, email=email, password=password, is_staff=True), True
+    errors = {}
+    _check_new_password(user, password, errors)
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    user.is_staff = user.is_active = True
+    user.email = User.objects.normalize_email(email) or user.email
+    user.save()
+    return user, False
+
+
+def _token_pair(user: User) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def session_start(*, user: User) -> dict[str, str]:
+    tokens = _token_pair(user)
+    update_last_login(None, user)
+    return tokens
+
+
+@transaction.atomic
+def session_refresh(*, refresh: RefreshToken) -> dict[str, str]:
+    """Blacklist the refresh token and issue a new pair, with claims read afresh from the user."""
+    user = selectors.user_get_active(refresh.get("user_id"))
+    if user is None:
+        raise TokenError("No active account for this token")
+    _, newly_blacklisted = refresh.blacklist()
+    if not newly_blacklisted:  # two requests raced with the same token: only the first one wins
+        raise TokenError("Token is blacklisted")
+    return _token_pair(user)
+
+
+def session_end(*, refresh: RefreshToken, user: User) -> None:
+    if refresh.get("user_id") != str(user.pk):
+        raise PermissionDenied("This refresh token belongs to another user.")
+    refresh.blacklist()

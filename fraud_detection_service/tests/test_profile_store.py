@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from app.db.tables import customer_days, terminal_days, transactions
 from app.profile_store import SqlProfileStore
 from ml_model.profile_store import InMemoryProfileStore, Transaction
+from ml_model.simulate import simulate_transactions
+from ml_model.testing import assert_online_matches_batch
 
 START = datetime(2026, 3, 1)
 
@@ -105,3 +107,11 @@ def test_a_failed_write_leaves_no_half_recorded_transaction(profile_engine):
     with profile_engine.connect() as conn:
         for table in (transactions, customer_days, terminal_days):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_online_features_from_the_database_equal_the_batch_features(profile_engine):
+    raw = simulate_transactions(customers=20, terminals=30, days=35, seed=3)
+    # Small simulations hold few frauds: label more so the terminal fraud rates are exercised too.
+    raw.loc[raw.sample(frac=0.05, random_state=0).index, "tx_fraud"] = 1
+    with profile_engine.begin() as conn:
+        assert_online_matches_batch(SqlProfileStore(conn), raw)

@@ -1,0 +1,265 @@
+"""Model features, defined once and computed two ways.
+
+* ``build_features(raw)``: batch, over a raw DataFrame (training, evaluation).
+* ``online_features(tx, store)``: one transaction against a ``ProfileStore`` (the fraud service).
+
+Both compute every feature from history strictly before the transaction: rows earlier in time, ties at
+the same timestamp ordered by input row order. Day windows follow ``ml_model.profile_store``: "the
+N-day window" of a transaction on day d is the earlier transactions on days d-N+1 .. d. Terminal
+fraud rates only use labels old enough to be known: a transaction of day k is assumed labelled from
+day k + label_delay_days, so the N-day terminal window is days d-delay-N+1 .. d-delay.
+``ml_model.testing.assert_online_matches_batch`` proves the two paths agree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ml_model.profile_store import DayTotals, ProfileStore, Transaction
+
+DEFAULT_LABEL_DELAY_DAYS = 7
+WINDOWS_DAYS = (1, 7, 30)
+BURST_WINDOW = timedelta(hours=1)
+BURST_LIMIT = 1_000  # cap on the 1-hour count, so one store read stays bounded
+MAX_GAP_HOURS = 30 * 24.0  # "no earlier transaction within 30 days" reads as this gap
+NIGHT_END_HOUR = 6
+
+
+def _per_window(*templates: tuple[str, str]) -> dict[str, str]:
+    """Feature names and descriptions for every day window, from templates with ``{w}``."""
+    return {name.format(w=w): text.format(w=w) for w in WINDOWS_DAYS for name, text in templates}
+
+
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    "tx_amount": "transaction amount",
+    "hour_of_day": "time of day in hours (UTC)",
+    "is_night": "made between midnight and 06:00 UTC",
+    "is_weekend": "made on a Saturday or Sunday",
+    **_per_window(
+        ("customer_tx_count_{w}d", "number of this customer's transactions over the last {w} day(s)"),
+        ("customer_avg_amount_{w}d", "this customer's average amount over the last {w} day(s)"),
+    ),
+    "amount_to_customer_avg_7d": "amount relative to this customer's 7-day average (1 without history)",
+    "amount_to_customer_avg_30d": "amount relative to this customer's 30-day average (1 without history)",
+    "customer_tx_count_1h": "number of this customer's transactions in the previous hour",
+    "hours_since_customer_prev_tx": "hours since this customer's previous transaction (720 if none in 30 days)",
+    **_per_window(
+        ("terminal_tx_count_{w}d", "this terminal's transactions over {w} day(s) with known labels"),
+        ("terminal_fraud_rate_{w}d", "share of confirmed fraud at this terminal over {w} day(s) with known labels"),
+    ),
+}
+FEATURE_COLUMNS: list[str] = list(FEATURE_DESCRIPTIONS)
+
+
+def describe_feature(name: str, value: float) -> str:
+    """An analyst-readable phrase for one feature value, e.g. 'amount is 6.3× this customer's ...'."""
+    if name.startswith("amount_to_customer_avg_"):
+        window = name.rsplit("_", 1)[1].replace("d", "-day")
+        return f"amount is {value:.1f}× this customer's {window} average"
+    if name.startswith("terminal_fraud_rate_"):
+        window = name.rsplit("_", 1)[1].replace("d", "-day")
+        return f"{value:.0%} of this terminal's labelled transactions were fraud ({window} window)"
+    if name == "customer_tx_count_1h":
+        return f"{value:.0f} transactions by this customer in the previous hour"
+    if name == "is_night":
+        return "made at night" if value else "made during the day"
+    return f"{FEATURE_DESCRIPTIONS[name]}: {value:.4g}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Online path
+# ---------------------------------------------------------------------------------------------------
+
+
+def online_features(
+    tx: Transaction, store: ProfileStore, *, label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
+) -> dict[str, float]:
+    """Features of ``tx`` from the history in ``store``. Does not record ``tx``."""
+    _check_delay(label_delay_days)
+    t = tx.timestamp
+    day = t.date()
+    features = {"tx_amount": float(tx.amount), **_time_features(t)}
+
+    longest = max(WINDOWS_DAYS)
+    customer_days = store.customer_days(tx.customer_id, day - timedelta(days=longest - 1), day)
+    for w in WINDOWS_DAYS:
+        count, amount_sum, _ = _sum_days(customer_days, day - timedelta(days=w - 1))
+        features[f"customer_tx_count_{w}d"] = float(count)
+        features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else 0.0
+    for w in (7, 30):
+        avg = features[f"customer_avg_amount_{w}d"]
+        features[f"amount_to_customer_avg_{w}d"] = tx.amount / avg if avg > 0 else 1.0
+
+    recent = [r for r in store.customer_recent(tx.customer_id, t - BURST_WINDOW, BURST_LIMIT) if r.timestamp <= t]
+    features["customer_tx_count_1h"] = float(len(recent))
+    if not recent:
+        recent = store.customer_recent(tx.customer_id, t - timedelta(hours=MAX_GAP_HOURS), 1)
+    gap = (t - recent[0].timestamp).total_seconds() / 3600 if recent else MAX_GAP_HOURS
+    features["hours_since_customer_prev_tx"] = min(gap, MAX_GAP_HOURS)
+
+    newest_known = day - timedelta(days=label_delay_days)
+    terminal_days = store.terminal_days(tx.terminal_id, newest_known - timedelta(days=longest - 1), newest_known)
+    for w in WINDOWS_DAYS:
+        count, _, frauds = _sum_days(terminal_days, newest_known - timedelta(days=w - 1))
+        features[f"terminal_tx_count_{w}d"] = float(count)
+        features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
+    return {name: features[name] for name in FEATURE_COLUMNS}
+
+
+def _sum_days(days: list[DayTotals], first: date) -> tuple[int, float, int]:
+    selected = sorted((d for d in days if d.day >= first), key=lambda d: d.day)
+    count = sum(d.tx_count for d in selected)
+    amount_sum = 0.0
+    for d in selected:  # same order as the batch path's cumulative sums
+        amount_sum += d.amount_sum
+    return count, amount_sum, sum(d.fraud_count for d in selected)
+
+
+def _time_features(t: datetime) -> dict[str, float]:
+    hour = (t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6) / 3600
+    return {
+        "hour_of_day": hour,
+        "is_night": float(hour < NIGHT_END_HOUR),
+        "is_weekend": float(t.weekday() >= 5),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Batch path
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS) -> pd.DataFrame:
+    """One feature row per raw row (same index), columns ``FEATURE_COLUMNS``.
+
+    ``raw`` needs ``tx_datetime, customer_id, terminal_id, tx_amount`` and optionally ``tx_fraud``
+    (1 = confirmed fraud; 0 or missing = not known as fraud).
+    """
+    _check_delay(label_delay_days)
+    n = len(raw)
+    ts = pd.to_datetime(raw["tx_datetime"]).to_numpy(dtype="datetime64[ns]")
+    order = np.argsort(ts, kind="stable")  # time order, ties by row order
+    ts = ts[order]
+    amount = raw["tx_amount"].to_numpy(dtype=np.float64)[order]
+    fraud = (
+        pd.to_numeric(raw["tx_fraud"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)[order]
+        if "tx_fraud" in raw
+        else np.zeros(n)
+    )
+    customer = pd.factorize(raw["customer_id"].astype(str).to_numpy()[order])[0]
+    terminal = pd.factorize(raw["terminal_id"].astype(str).to_numpy()[order])[0]
+    day_ns = ts.astype("datetime64[D]")
+    day = day_ns.astype(np.int64)
+    day = day - (day.min() if n else 0)
+
+    out: dict[str, np.ndarray] = {"tx_amount": amount}
+    seconds = (ts - day_ns).astype("timedelta64[ns]").astype(np.int64) / 1e9
+    out["hour_of_day"] = seconds / 3600
+    out["is_night"] = (out["hour_of_day"] < NIGHT_END_HOUR).astype(np.float64)
+    weekday = (day_ns.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+    out["is_weekend"] = (weekday >= 5).astype(np.float64)
+
+    customer_windows = _DayWindows(customer, day, {"count": np.ones(n), "amount": amount})
+    for w in WINDOWS_DAYS:
+        sums = customer_windows.sums(w - 1, 0)
+        count = sums["count"]
+        out[f"customer_tx_count_{w}d"] = count
+        out[f"customer_avg_amount_{w}d"] = np.divide(sums["amount"], count, out=np.zeros(n), where=count > 0)
+    for w in (7, 30):
+        avg = out[f"customer_avg_amount_{w}d"]
+        out[f"amount_to_customer_avg_{w}d"] = np.divide(amount, avg, out=np.ones(n), where=avg > 0)
+
+    count_1h, gap_hours = _customer_recency(customer, ts)
+    out["customer_tx_count_1h"] = count_1h
+    out["hours_since_customer_prev_tx"] = gap_hours
+
+    terminal_windows = _DayWindows(terminal, day, {"count": np.ones(n), "fraud": fraud})
+    for w in WINDOWS_DAYS:
+        sums = terminal_windows.sums(label_delay_days + w - 1, label_delay_days)
+        count = sums["count"]
+        out[f"terminal_tx_count_{w}d"] = count
+        out[f"terminal_fraud_rate_{w}d"] = np.divide(sums["fraud"], count, out=np.zeros(n), where=count > 0)
+
+    frame = np.empty((n, len(FEATURE_COLUMNS)))
+    for j, name in enumerate(FEATURE_COLUMNS):
+        frame[order, j] = out[name]
+    return pd.DataFrame(frame, index=raw.index, columns=FEATURE_COLUMNS)
+
+
+class _DayWindows:
+    """Sums of per-row values over earlier rows of the same entity within a window of days.
+
+    Rows must be in time order. Daily totals are accumulated per entity, so a window is the difference
+    of two cumulative sums plus, when the window includes the row's own day, the earlier rows of that day.
+    """
+
+    def __init__(self, entity: np.ndarray, day: np.ndarray, values: dict[str, np.ndarray]):
+        self.entity, self.day, self.values = entity, day, values
+        self.stride = int(day.max()) + 2 if len(day) else 1
+        row_key = entity.astype(np.int64) * self.stride + day
+        self.keys, inverse = np.unique(row_key, return_inverse=True)
+        daily_entity = self.keys // self.stride
+        self.daily_entity = daily_entity
+        self.cumulative = {}
+        for name, v in values.items():
+            daily = np.bincount(inverse, weights=v, minlength=len(self.keys))  # adds in row (time) order
+            self.cumulative[name] = pd.Series(daily).groupby(daily_entity).cumsum().to_numpy()
+        # Earlier rows of the same entity on the same day (exclusive running sums).
+        frame = pd.DataFrame({"key": row_key, **values})
+        running = frame.groupby("key", sort=False)[list(values)].cumsum()
+        self.same_day = {name: running[name].to_numpy() - values[name] for name in values}
+
+    def _cumulative_until(self, last_day: np.ndarray) -> dict[str, np.ndarray]:
+        # A day before the data reads as "nothing yet": key -1 lands in the previous entity (invalid).
+        query = self.entity.astype(np.int64) * self.stride + np.maximum(last_day, -1)
+        idx = np.searchsorted(self.keys, query, side="right") - 1
+        valid = idx >= 0
+        valid[valid] = self.daily_entity[idx[valid]] == self.entity[valid]
+        return {name: np.where(valid, cum[np.maximum(idx, 0)], 0.0) for name, cum in self.cumulative.items()}
+
+    def sums(self, back: int, back_end: int) -> dict[str, np.ndarray]:
+        """Sums over days [day - back, day - back_end] (earlier rows only on the row's own day)."""
+        last_full = self.day - max(back_end, 1)
+        upper = self._cumulative_until(last_full)
+        lower = self._cumulative_until(self.day - back - 1)
+        result = {name: upper[name] - lower[name] for name in self.values}
+        if back_end == 0:
+            for name in self.values:
+                result[name] = result[name] + self.same_day[name]
+        return result
+
+
+def _customer_recency(customer: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (time order): earlier transactions of the customer in the last hour (capped at
+    BURST_LIMIT) and hours since the customer's previous transaction (capped at MAX_GAP_HOURS)."""
+    n = len(ts)
+    by_customer = np.lexsort((np.arange(n), ts, customer))  # customer, time, row order
+    c, t = customer[by_customer], ts[by_customer].astype(np.int64)
+    since = t - np.int64(BURST_WINDOW.total_seconds() * 1e9)
+    # Number of rows before (c, since) in (customer, time) order: merge queries with rows, queries first.
+    keys_c = np.concatenate([c, c])
+    keys_t = np.concatenate([since, t])
+    is_row = np.concatenate([np.zeros(n, dtype=np.int8), np.ones(n, dtype=np.int8)])
+    merged = np.lexsort((is_row, keys_t, keys_c))
+    rows_before = np.cumsum(is_row[merged]) - is_row[merged]
+    first_in_window = np.empty(n, dtype=np.int64)
+    query_positions = merged[is_row[merged] == 0]
+    first_in_window[query_positions] = rows_before[is_row[merged] == 0]
+    count = np.minimum(np.arange(n) - first_in_window, BURST_LIMIT).astype(np.float64)
+
+    gap = np.full(n, MAX_GAP_HOURS)
+    same = np.zeros(n, dtype=bool)
+    same[1:] = c[1:] == c[:-1]
+    gap[1:][same[1:]] = np.minimum((t[1:] - t[:-1])[same[1:]] / 3.6e12, MAX_GAP_HOURS)
+
+    count_out, gap_out = np.empty(n), np.empty(n)
+    count_out[by_customer], gap_out[by_customer] = count, gap
+    return count_out, gap_out
+
+
+def _check_delay(label_delay_days: int) -> None:
+    if label_delay_days < 0:
+        raise ValueError("label_delay_days must be >= 0")

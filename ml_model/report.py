@@ -1,0 +1,140 @@
+"""Human-readable training report: a short summary, PNG plots and a markdown model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "average_precision": "average precision",
+    "card_precision_at_100": "card precision@100",
+    "precision_at_threshold": "precision at threshold",
+    "recall_at_threshold": "recall at threshold",
+    "alert_rate": "alert rate",
+}
+
+
+def summary_lines(metadata: dict[str, Any]) -> list[str]:
+    """The short report the CLI prints."""
+    m = metadata["metrics"]
+    data = metadata["data_summary"]
+    periods = metadata["periods"]
+    lines = [
+        f"model {metadata['model_version']}: IsolationForest {metadata['hyper_parameters']}",
+        f"training {periods['train_from']}..{periods['train_to']}: {data['training']['transactions']:,} "
+        f"transactions ({data['training']['frauds']:,} fraud)",
+        f"evaluation {periods['eval_from']}..{periods['eval_to']}: {data['evaluation']['transactions']:,} "
+        f"transactions ({data['evaluation']['labelled']:,} labelled, {data['evaluation']['frauds']:,} fraud)",
+        f"threshold {metadata['threshold']:.4f} ({metadata['threshold_rule']})",
+    ]
+    evaluation = m["evaluation"]
+    if "roc_auc" not in evaluation:
+        lines.append("evaluation metrics could not be computed: the evaluation rows lack labels of both classes")
+        if "alert_rate" in evaluation:
+            lines.append(f"  alert rate at threshold: {evaluation['alert_rate']:.2%}")
+        return lines
+    baseline = m["amount_rule_evaluation"]
+    lines.append(f"{'metric (evaluation)':<26}{'model':>10}{'amount rule':>14}")
+    for key, label in METRIC_LABELS.items():
+        if key in evaluation:
+            rule = f"{baseline[key]:.4f}" if key in baseline else "-"
+            lines.append(f"{label:<26}{evaluation[key]:>10.4f}{rule:>14}")
+    return lines
+
+
+def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: pd.DataFrame) -> list[Path]:
+    """Plots (ROC, precision-recall, score distributions) and model_card.md into ``report_dir``;
+    ``evaluation`` has ``anomaly_score`` and ``tx_fraud`` (NaN = unlabelled) per evaluation row."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    labels = evaluation["tx_fraud"].to_numpy(dtype=np.float64)
+    labelled = ~np.isnan(labels)
+    y = labels[labelled].astype(int)
+    score = evaluation["anomaly_score"].to_numpy()[labelled]
+    if len(y) and y.min() != y.max():
+        written += [_roc_plot(report_dir, y, score), _pr_plot(report_dir, y, score),
+                    _distribution_plot(report_dir, y, score, metadata["threshold"])]
+    card = report_dir / "model_card.md"
+    card.write_text(_model_card(metadata, [p.name for p in written]))
+    return [*written, card]
+
+
+def _roc_plot(folder: Path, y, score) -> Path:
+    fpr, tpr, _ = roc_curve(y, score)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label="Isolation Forest")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (evaluation period)")
+    ax.legend(loc="lower right")
+    return _save(fig, folder / "roc_curve.png")
+
+
+def _pr_plot(folder: Path, y, score) -> Path:
+    precision, recall, _ = precision_recall_curve(y, score)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(recall, precision)
+    ax.axhline(y.mean(), linestyle="--", color="grey", label=f"fraud rate {y.mean():.2%}")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (evaluation period)")
+    ax.legend()
+    return _save(fig, folder / "precision_recall_curve.png")
+
+
+def _distribution_plot(folder: Path, y, score, threshold: float) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(score.min(), score.max(), 60)
+    ax.hist(score[y == 0], bins=bins, density=True, alpha=0.6, label="legitimate")
+    ax.hist(score[y == 1], bins=bins, density=True, alpha=0.6, label="fraud")
+    ax.axvline(threshold, color="black", linestyle="--", label="threshold")
+    ax.set(xlabel="anomaly score", ylabel="density", title="Score distribution by class")
+    ax.legend()
+    return _save(fig, folder / "score_distribution.png")
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _model_card(metadata: dict[str, Any], plots: list[str]) -> str:
+    lines = [
+        f"# Model card — {metadata['model_version']}",
+        "",
+        "Unsupervised Isolation Forest over behavioural features of a payment (amount against the "
+        "customer's own habits, short bursts, terminal fraud rates from labels at least "
+        f"{metadata['label_delay_days']} days old, time of day). Higher anomaly score = riskier.",
+        "",
+        f"- Created: {metadata['created_at']}",
+        f"- Features: {', '.join(metadata['feature_columns'])}",
+        f"- Hyper-parameters: {metadata['hyper_parameters']} (chosen on validation from "
+        f"{metadata['periods']['validation_from']})",
+        f"- Library versions: {metadata['library_versions']}",
+        "",
+        "## Results",
+        "",
+        "```",
+        *summary_lines(metadata),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "- Trained on the data described above; fraud patterns absent from it are only caught when "
+        "they make a transaction unusual for its customer or terminal.",
+        "- A terminal's fraud rate only reflects labels that reached the fraud service.",
+        "",
+        *[f"![{p}]({p})" for p in plots],
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The scores training reports and the fraud service answers, defined once.
+
+* ``anomaly_score`` is the Isolation Forest score s(x, n) of Liu et al.: ``-model.score_samples``
+  (scikit-learn returns its opposite); in (0, 1], higher = more anomalous.
+* ``decision``: BLOCKED iff anomaly_score >= threshold.
+* ``risk_score`` maps the anomaly score to [0, 1] with a logistic curve centred on the threshold:
+  ``1 / (1 + exp(-(anomaly_score - threshold) / scale))``. It is strictly increasing, exactly 0.5 at
+  the threshold (so risk >= 0.5 ⇔ BLOCKED), and ``scale`` is fitted at training so the median
+  training score maps to 0.01.
+
+All functions take and return numpy arrays so the service can apply them to anomaly scores it
+computes itself (e.g. with a compiled forest).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+APPROVED = "APPROVED"
+BLOCKED = "BLOCKED"
+MEDIAN_RISK = 0.01
+
+
+def anomaly_score(model: Any, scaled_features: np.ndarray) -> np.ndarray:
+    """s(x, n) for each row of already-scaled features (higher = more anomalous)."""
+    return -model.score_samples(scaled_features)
+
+
+def fit_calibration(training_scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Calibration for ``risk_score``: the threshold and a scale putting the median score at 1%."""
+    median = float(np.median(training_scores))
+    spread = threshold - median
+    if not spread > 0:  # degenerate (threshold at or below the median): fall back to the score spread
+        spread = float(np.std(training_scores)) or 1e-3
+    return {"threshold": float(threshold), "scale": spread / math.log(1 / MEDIAN_RISK - 1)}
+
+
+def risk_score(anomaly_scores: np.ndarray | float, calibration: dict[str, float]) -> np.ndarray:
+    """Risk in [0, 1], monotone in the anomaly score, 0.5 exactly at ``calibration['threshold']``."""
+    z = (np.asarray(anomaly_scores, dtype=np.float64) - calibration["threshold"]) / calibration["scale"]
+    return 0.5 * (1.0 + np.tanh(z / 2))  # = logistic(z), without overflow warnings for large |z|
+
+
+def decision(anomaly_scores: np.ndarray | float, threshold: float) -> np.ndarray:
+    """'BLOCKED' where anomaly_score >= threshold, else 'APPROVED'."""
+    return np.where(np.asarray(anomaly_scores) >= threshold, BLOCKED, APPROVED)

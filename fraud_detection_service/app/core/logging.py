@@ -30,5 +30,8 @@ def setup_logging(log_format: str, level: str) -> None:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own lines in the same format
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
     # Our middleware logs each request once, with its id; uvicorn's access line would repeat it.
     logging.getLogger("uvicorn.access").disabled = True

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import RiskEngineDep
+from app.schemas import FeatureOut, ModelOut
+from ml_model.features import FEATURE_DESCRIPTIONS
+
+router = APIRouter(prefix="/model", tags=["model"])
+
+
+@router.get("", response_model=ModelOut)
+def model_info(risk: RiskEngineDep) -> ModelOut:
+    meta = risk.loaded.metadata
+    return ModelOut(
+        model_version=risk.model_version,
+        created_at=meta.get("created_at"),
+        model_type=meta.get("model_type"),
+        threshold=risk.threshold,
+        risk_calibration=risk.calibration,
+        score_definition=meta.get("score_definition"),
+        label_delay_days=risk.label_delay_days,
+        library_versions=meta.get("library_versions", {}),
+        features=[FeatureOut(name=n, description=FEATURE_DESCRIPTIONS[n]) for n in risk.feature_columns],
+        hyper_parameters=meta.get("hyper_parameters", {}),
+        metrics=meta.get("metrics", {}),
+        data_summary=meta.get("data_summary", {}),
+    )

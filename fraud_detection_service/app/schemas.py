@@ -1,0 +1,121 @@
+"""Request and response bodies of the fraud service (wire format: CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from app.core.config import settings
+from ml_model.profile_store import Transaction
+
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
+# Clocks drift; a transaction stamped more than a day ahead is a client bug, not a payment.
+FUTURE_TOLERANCE = timedelta(days=1)
+MAX_AMOUNT = 1_000_000_000.0
+
+
+def _to_naive_utc(value: datetime) -> datetime:
+    """Wire timestamps without an offset are UTC; stored ones are naive UTC. Refuses absurd dates."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if not EARLIEST_TIMESTAMP <= value <= now + FUTURE_TOLERANCE:
+        raise ValueError(f"timestamp must be between {EARLIEST_TIMESTAMP:%Y-%m-%d} and one day from now")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+TransactionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+Amount = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
+
+
+class TransactionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: TransactionId
+    customer_id: Identifier
+    terminal_id: Identifier
+    amount: Amount
+    timestamp: Timestamp
+
+    def to_transaction(self) -> Transaction:
+        return Transaction(self.transaction_id, self.customer_id, self.terminal_id, self.amount, self.timestamp)
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[TransactionIn] = Field(min_length=1, max_length=settings.MAX_BATCH_SIZE)
+
+
+class PredictionOut(BaseModel):
+    transaction_id: str
+    decision: Literal["APPROVED", "BLOCKED"]
+    risk_score: float = Field(ge=0, le=1)
+    anomaly_score: float
+    threshold: float
+    reasons: list[str]
+    model_version: str
+
+
+class BatchOut(BaseModel):
+    results: list[PredictionOut]
+
+
+class FeedbackIn(BaseModel):
+    """A confirmed label. With the transaction's fields, an id never scored (the caller's fallback
+    decided) is recorded first; they must then be given together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: TransactionId
+    is_fraud: StrictBool
+    customer_id: Identifier | None = None
+    terminal_id: Identifier | None = None
+    amount: Amount | None = None
+    timestamp: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _transaction_fields_together(self) -> FeedbackIn:
+        fields = {"customer_id": self.customer_id, "terminal_id": self.terminal_id,
+                  "amount": self.amount, "timestamp": self.timestamp}
+        missing = [name for name, value in fields.items() if value is None]
+        if 0 < len(missing) < len(fields):
+            raise ValueError(f"give all of customer_id, terminal_id, amount, timestamp or none; missing: "
+                             f"{', '.join(missing)}")
+        return self
+
+    def to_transaction(self) -> Transaction | None:
+        if self.customer_id is None:
+            return None
+        return Transaction(self.transaction_id, self.customer_id, self.terminal_id,  # type: ignore[arg-type]
+                           self.amount, self.timestamp)  # type: ignore[arg-type]
+
+
+class FeedbackOut(BaseModel):
+    transaction_id: str
+    is_fraud: bool
+    recorded_transaction: bool = Field(description="true when this feedback recorded an unknown transaction")
+
+
+class FeatureOut(BaseModel):
+    name: str
+    description: str
+
+
+class ModelOut(BaseModel):
+    model_version: str
+    created_at: str | None
+    model_type: str | None
+    threshold: float
+    risk_calibration: dict[str, float]
+    score_definition: str | None
+    label_delay_days: int
+    library_versions: dict[str, str]
+    features: list[FeatureOut]
+    hyper_parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    data_summary: dict[str, Any]

@@ -1,0 +1,114 @@
+"""Fraud service faults under each fallback policy: the transaction is stored every time, and a broken
+or unknown answer is never an approval by the model."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from app.models import PENDING, Transaction, utcnow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.support.api import Api, eventually
+
+FAULTS = {
+    "down": lambda stub: stub.stop(),
+    "slow": lambda stub: setattr(stub, "delay", 1.5),  # beyond the 1.0 s read timeout, on both tries
+    "error500": lambda stub: setattr(stub, "mode", "error500"),
+    "garbage": lambda stub: setattr(stub, "mode", "garbage"),
+    "wrong_shape": lambda stub: setattr(stub, "mode", "wrong_shape"),
+    "unknown_decision": lambda stub: setattr(stub, "mode", "unknown_decision"),
+    "wrong_id": lambda stub: setattr(stub, "mode", "wrong_id"),
+}
+EXPECTED_REASON = {"down": "unreachable", "slow": "timeout", "error500": "http_500", "garbage": "not JSON",
+                   "wrong_shape": "malformed", "unknown_decision": "decision", "wrong_id": "transaction_id"}
+# (policy, amount) → the status the fallback must give.
+POLICIES = [("block", "42.50", "BLOCKED"), ("approve", "42.50", "APPROVED"),
+            ("approve_below:100", "42.50", "APPROVED"), ("approve_below:100", "150.00", "BLOCKED")]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(("policy", "amount", "expected"), POLICIES)
+def test_fallback_policy_decides_when_the_fraud_service_fails(
+        fault, policy, amount, expected, start_app, signing_key, healthy_fraud_stub, engine):
+    api = Api(start_app(FRAUD_FALLBACK_POLICY=policy).url, signing_key)
+    FAULTS[fault](healthy_fraud_stub)
+
+    started = time.monotonic()
+    response = api.create(amount, user=41)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == expected
+    assert body["decided_by"] == "fallback"
+    assert body["risk_score"] is None and body["model_version"] is None
+    assert EXPECTED_REASON[fault] in body["reasons"][0]
+    assert body["reasons"][1] == f"fallback_policy: {policy}"
+    assert elapsed < 4  # the 2.5 s deadline holds even against a slow service
+    with Session(engine) as session:
+        stored = session.get(Transaction, uuid.UUID(body["id"]))
+    assert stored.status == expected and stored.decided_by == "fallback" and stored.amount == Decimal(amount)
+
+
+def test_a_5xx_is_retried_once_and_a_recovered_service_decides_again(api, healthy_fraud_stub):
+    healthy_fraud_stub.mode = "error500"
+    failed = api.create(user=42).json()
+    assert len(healthy_fraud_stub.calls("/predict")) == 2  # one retry, not more
+
+    healthy_fraud_stub.mode = "model"
+    recovered = api.create(user=42).json()
+    assert failed["decided_by"] == "fallback"
+    assert recovered["decided_by"] == "model" and recovered["status"] == "APPROVED"
+
+
+def test_a_rejected_internal_token_is_not_retried(start_app, signing_key, healthy_fraud_stub):
+    api = Api(start_app(INTERNAL_TOKEN="wrong-token").url, signing_key)
+
+    body = api.create(user=43).json()
+
+    assert body["decided_by"] == "fallback" and body["status"] == "BLOCKED"
+    assert "http_401" in body["reasons"][0]
+    assert len(healthy_fraud_stub.calls("/predict")) == 1
+
+
+def test_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe(
+        start_app, signing_key, healthy_fraud_stub):
+    api = Api(start_app(FRAUD_BREAKER_FAILURE_THRESHOLD="2", FRAUD_BREAKER_RESET_SECONDS="1").url, signing_key)
+    healthy_fraud_stub.mode = "garbage"
+    api.create(user=44)
+    api.create(user=44)
+    calls_before = len(healthy_fraud_stub.calls("/predict"))
+
+    short_circuited = api.create(user=44).json()
+
+    assert len(healthy_fraud_stub.calls("/predict")) == calls_before  # not even tried
+    assert short_circuited["reasons"][0] == "fraud_service_unavailable: circuit open"
+    healthy_fraud_stub.mode = "model"
+    time.sleep(1.1)
+    assert api.create(user=44).json()["decided_by"] == "model"
+    assert api.create(user=44).json()["decided_by"] == "model"
+
+
+def test_a_transaction_left_pending_by_a_dead_process_is_scored_later(api, engine, healthy_fraud_stub):
+    # What a crash between "stored" and "decided" leaves behind.
+    abandoned_id = uuid.uuid4()
+    abandoned = Transaction(id=abandoned_id, customer_id="45", terminal_id="T-1", amount=Decimal("12.00"),
+                            currency="EUR", timestamp=utcnow(), status=PENDING, reasons=[],
+                            created_at=utcnow() - timedelta(seconds=30))
+    with Session(engine) as session:
+        session.add(abandoned)
+        session.commit()
+
+    def decided():
+        with Session(engine) as session:
+            row = session.scalars(select(Transaction).where(Transaction.id == abandoned_id)).one()
+            return row if row.status != PENDING else None
+
+    row = eventually(decided, timeout=10)
+    assert row.status == "APPROVED" and row.decided_by == "model"
+    assert any(body["transaction_id"] == str(abandoned_id) for _, body in healthy_fraud_stub.calls("/predict"))

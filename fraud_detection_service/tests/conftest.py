@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
+from ml_model.training import train_and_save
 from tests.databases import Databases
+from tests.service_process import ServiceProcess, free_port, service_env
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,44 @@ def profile_engine(databases) -> Iterator[Engine]:
     engine = make_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """Real artifacts, trained in seconds on a small simulated set."""
+    path = tmp_path_factory.mktemp("artifacts") / "model"
+    train_and_save(path, days=30, customers=100, terminals=200, seed=1)
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_database_url(databases) -> str:
+    return databases.create("service")
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, model_dir, service_database_url) -> Iterator[ServiceProcess]:
+    data_dir = tmp_path_factory.mktemp("service-data")
+    env = service_env(model_dir=model_dir, data_dir=data_dir, database_url=service_database_url,
+                      token=secrets.token_urlsafe(24), port=free_port())
+    process = ServiceProcess.start(env, data_dir / "service.log")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def service_db(service, service_database_url) -> Iterator[Engine]:
+    """The running service's own database, to check what it recorded."""
+    engine = make_engine(service_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def client(service) -> Iterator[httpx.Client]:
+    """An internal caller of the running service (sends the shared token)."""
+    with httpx.Client(base_url=service.url, headers={"X-Internal-Token": service.token}, timeout=30) as c:
+        yield c

@@ -1,0 +1,1 @@
+"""Helpers of scripts/benchmark.py: load generation, the reference FastAPI app, seeding, reporting."""

@@ -1,0 +1,40 @@
+"""Fresh PostgreSQL databases for one benchmark run (``--postgres URL``), dropped afterwards."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class PostgresDatabases:
+    def __init__(self, server_url: str, services: list[str]) -> None:
+        self.server_url = server_url
+        prefix = f"bench_{secrets.token_hex(3)}"
+        self.names = {service: f"{prefix}_{service}" for service in services}
+
+    def urls(self) -> dict[str, str]:
+        return {service: _with_database(self.server_url, name) for service, name in self.names.items()}
+
+    def _run(self, template: str) -> None:
+        connection = psycopg2.connect(self.server_url)
+        connection.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+        try:
+            with connection.cursor() as cursor:
+                for name in self.names.values():
+                    cursor.execute(sql.SQL(template).format(sql.Identifier(name)))
+        finally:
+            connection.close()
+
+    def create(self) -> None:
+        self._run("CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        self._run("DROP DATABASE IF EXISTS {} WITH (FORCE)")

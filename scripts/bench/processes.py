@@ -1,0 +1,102 @@
+"""Resident memory and CPU time of a service, read from /proc, and the reference app's server.
+
+A service started by ``LocalStack`` leads its own session, so its process group (start.sh's exec'd
+server plus any workers it forks) is exactly the service. Linux only, like the rest of the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # the process ended between listing and reading
+        return None
+    # The command name (field 2) may contain spaces; everything after its closing parenthesis splits cleanly.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def group_stats(pgid: int) -> tuple[int, float]:
+    """(resident bytes, CPU seconds user+system) summed over the live processes of group ``pgid``."""
+    rss, cpu = 0, 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(entry)
+        # After the name: state, ppid, pgrp, ... utime is field 14 and stime 15 (1-based), rss field 24.
+        if fields is None or int(fields[2]) != pgid:
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+        rss += int(fields[21]) * _PAGE
+    return rss, cpu
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+class CpuMeter:
+    """CPU used by the load generator and by each given process group between start() and stop(),
+    as a share of one core (1.0 = one core busy for the whole interval)."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+
+    def start(self) -> None:
+        self._wall = time.perf_counter()
+        self._client = own_cpu_seconds()
+        self._groups = {name: group_stats(pgid)[1] for name, pgid in self.groups.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self._wall
+        usage = {"load_generator": (own_cpu_seconds() - self._client) / wall}
+        for name, pgid in self.groups.items():
+            usage[name] = (group_stats(pgid)[1] - self._groups[name]) / wall
+        return {name: round(share, 2) for name, share in usage.items()}
+
+
+def serve_trivial(port: int, workers: int, log_path: Path, timeout: float = 30) -> subprocess.Popen:
+    """Start ``bench.trivial_app`` with the transaction service's uvicorn settings; wait until it answers."""
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--proxy-headers",
+    ]
+    log = log_path.open("ab")
+    process = subprocess.Popen(command, cwd=SCRIPTS, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"trivial app exited with {process.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_group(process)
+    raise RuntimeError(f"trivial app not answering after {timeout}s; see {log_path}")
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

@@ -1,0 +1,67 @@
+"""Fill the transaction service's table up to N rows, straight through its SQLAlchemy models.
+
+Run as a separate process (``python scripts/bench/seed_transactions.py N``) with the service's
+environment: the transaction service's package is called ``app``, like the fraud service's, so the two
+cannot be imported into one interpreter. Rows are decided (APPROVED) captures of made-up customers,
+spread over the past year; inserted in chunks so memory stays flat. Prints the final row count.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "transaction_service"))
+
+from app.core.config import settings  # noqa: E402
+from app.models import APPROVED, Transaction  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+
+CHUNK = 20_000
+
+
+def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
+    rows = []
+    for _ in range(count):
+        when = now - timedelta(seconds=rng.randrange(1, 365 * 86_400))
+        rows.append({
+            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+            "customer_id": f"seed-{rng.randrange(50_000)}",
+            "terminal_id": f"T-{rng.randrange(10_000):05d}",
+            "amount": Decimal(rng.randrange(100, 50_000)) / 100,
+            "currency": "EUR",
+            "timestamp": when,
+            "status": APPROVED,
+            "risk_score": rng.random() / 2,
+            "reasons": [],
+            "model_version": "seed",
+            "decided_by": "model",
+            "created_at": when,
+            "decided_at": when,
+        })
+    return rows
+
+
+def main(target: int) -> int:
+    engine = create_engine(settings.SQLALCHEMY_DATABASE_URL)
+    rng = random.Random(target)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        count = conn.scalar(select(func.count()).select_from(Transaction))
+    while count < target:
+        chunk = min(CHUNK, target - count)
+        with engine.begin() as conn:
+            conn.execute(insert(Transaction), _rows(chunk, rng, now))
+        count += chunk
+    with engine.begin() as conn:
+        print(conn.scalar(select(func.count()).select_from(Transaction)))
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1])))

@@ -1,0 +1,388 @@
+"""Benchmark detec_fraude: scoring speed, capture throughput and latency, growth with history, memory,
+training time. Writes bench/results.json, bench/results.md and bench/latency.png.
+
+Starts the three services itself (scripts/stack.py) on a fresh data folder with the model in
+--model-dir, on SQLite by default or on fresh databases of --postgres URL. Every number that has a target
+is a ratio of two measurements taken side by side in this run, because absolute numbers on a shared
+machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
+
+    python scripts/benchmark.py            # full run, ~12 minutes
+    python scripts/benchmark.py --quick    # smoke run, ~2-3 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+from bench import fraud_measures, growth, report, training  # noqa: E402
+from bench.loadgen import LoadResult, closed_loop, interleaved, open_loop, run  # noqa: E402
+from bench.processes import CpuMeter, group_stats, serve_trivial, stop_group  # noqa: E402
+from bench.users import Caller, capture_factory, register_customers, staff_caller  # noqa: E402
+from stack import LocalStack, free_port  # noqa: E402
+
+TARGETS = {
+    "scoring_speedup": 30.0,  # compiled scorer at least this many times faster than decision_function
+    "predict_over_health_median": 2.0,
+    "capture_share_of_ceiling": 0.25,
+    "capture_p99_over_ceiling_p99": 10.0,
+    "growth": 1.3,
+    "soak_rss_growth": 0.05,
+}
+LOAD_FRACTION = 0.7  # the latency run is open-loop at this share of the maximum sustained rate
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run; --quick shrinks them so the whole run takes two to three minutes."""
+
+    duration: float
+    concurrency: int
+    soak_seconds: float
+    history_sizes: tuple[int, int] = (10, 10_000)
+    table_sizes: tuple[int, int] = (10_000, 1_000_000)
+    growth_rounds: int = 300
+    scoring_pairs: int = 5_000
+    overhead_rounds: int = 1_000
+    featurise: dict = field(default_factory=lambda: {"days": 100, "customers": 5_000, "terminals": 10_000})
+    training_args: tuple[str, ...] = ()
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    if not args.quick:
+        return Plan(duration=args.duration or 20, concurrency=args.concurrency,
+                    soak_seconds=300 if args.soak_seconds is None else args.soak_seconds)
+    return Plan(
+        duration=args.duration or 5, concurrency=args.concurrency,
+        soak_seconds=30 if args.soak_seconds is None else args.soak_seconds,
+        table_sizes=(10_000, 100_000), growth_rounds=60, scoring_pairs=1_000, overhead_rounds=200,
+        featurise={"days": 10, "customers": 5_000, "terminals": 10_000},
+        training_args=("--days", "30", "--customers", "500", "--terminals", "1000"),
+    )
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    plan: Plan
+    work_dir: Path
+    stack: LocalStack | None = None
+    customers: list[Caller] = field(default_factory=list)
+    staff: Caller | None = None
+    phases: dict[str, dict] = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)
+    plotted: list[LoadResult] = field(default_factory=list)
+
+    def cpu_meter(self, **extra: int) -> CpuMeter:
+        groups = {name: process.pid for name, process in self.stack.processes.items()}
+        return CpuMeter({**groups, **extra})
+
+    def rss_mib(self) -> dict[str, float]:
+        return {name: round(group_stats(process.pid)[0] / 2**20, 1) for name, process in self.stack.processes.items()}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, help="seconds per load step (default 20; quick 5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections of the max-rate runs (16)")
+    parser.add_argument("--quick", action="store_true", help="small sizes and short steps: a 2-3 minute smoke run")
+    parser.add_argument("--postgres", metavar="URL", help="run the services on fresh databases of this server")
+    parser.add_argument("--soak-seconds", type=float, help="memory soak length (default 300; quick 30)")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "ml_model" / "models")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench", help="output folder (default bench/)")
+    parser.add_argument("--only", nargs="+", choices=list(PHASES), help="run only these phases")
+    args = parser.parse_args(argv)
+    if args.concurrency < 1 or (args.duration is not None and args.duration <= 0):
+        parser.error("--concurrency and --duration must be positive")
+    if not (args.model_dir / "model_metadata.json").exists():
+        parser.error(f"no trained model in {args.model_dir} (run `make train`)")
+    return args
+
+
+# --- phases: each records its numbers in run.phases[name] and its targets in run.checks -------------
+
+
+def phase_scoring(run_: Run) -> dict:
+    result = fraud_measures.scoring_speed(run_.args.model_dir, run_.plan.scoring_pairs, time_budget=60)
+    run_.checks.append(report.check(
+        "1", "scorer speed-up: compiled vs `decision_function`, one row (×)", result["speedup"],
+        f"≥ {TARGETS['scoring_speedup']:g}× and identical scores",
+        result["speedup"] >= TARGETS["scoring_speedup"] and result["max_abs_score_difference"] < 1e-9,
+        f"{result['sklearn_median_us']} µs vs {result['compiled_median_us']} µs; "
+        f"max |Δscore| {result['max_abs_score_difference']:.1e}"))
+    return result
+
+
+def phase_fraud_overhead(run_: Run) -> dict:
+    result = fraud_measures.predict_vs_health(run_.stack.url("fraud"), run_.stack.internal_token,
+                                              run_.plan.overhead_rounds, time_budget=run_.plan.duration * 2)
+    predict, health = result["predict"], result["health"]
+    errors = predict["errors"] + health["errors"]
+    run_.checks.append(report.check(
+        "2", "fraud service: `/predict` / `/health` median (×)", result["median_ratio"],
+        f"≤ {TARGETS['predict_over_health_median']:g}×",
+        result["median_ratio"] <= TARGETS["predict_over_health_median"] and errors == 0,
+        f"median {predict['p50_ms']} vs {health['p50_ms']} ms; p99 {predict['p99_ms']} vs {health['p99_ms']} ms "
+        f"(×{result['p99_ratio']}); errors {errors}"))
+    return result
+
+
+def _max_then_open(base_url: str, factory, label: str, plan: Plan, meter: CpuMeter, expect: int) -> dict:
+    """Closed loop for the maximum sustained rate, then open loop at LOAD_FRACTION of it."""
+    run(closed_loop(base_url, factory, concurrency=plan.concurrency, duration=min(5, plan.duration / 2),
+                    expect=expect, label="warm-up"))
+    meter.start()
+    peak = run(closed_loop(base_url, factory, concurrency=plan.concurrency, duration=plan.duration,
+                           expect=expect, label=f"{label} max"))
+    cpu = meter.stop()
+    rate = max(1.0, peak.throughput * LOAD_FRACTION)
+    loaded = run(open_loop(base_url, factory, rate=rate, duration=plan.duration, expect=expect,
+                           max_in_flight=plan.concurrency * 4, label=f"{label} at {LOAD_FRACTION:.0%}"))
+    return {"max": peak, "at_fraction": loaded, "cpu_share_at_max": cpu}
+
+
+def phase_capture(run_: Run) -> dict:
+    plan, stack = run_.plan, run_.stack
+    factory = capture_factory(run_.customers)
+    port = free_port()
+    trivial = serve_trivial(port, workers=1, log_path=run_.work_dir / "trivial.log")
+    try:
+        ceiling = _max_then_open(f"http://127.0.0.1:{port}", factory, "trivial FastAPI", plan,
+                                 run_.cpu_meter(trivial=trivial.pid), expect=201)
+    finally:
+        stop_group(trivial)
+    capture = _max_then_open(stack.url("transactions"), factory, "POST /transactions", plan, run_.cpu_meter(),
+                             expect=201)
+    run_.plotted += [ceiling["at_fraction"], capture["at_fraction"]]
+    share = capture["max"].throughput / ceiling["max"].throughput
+    p99_ratio = capture["at_fraction"].percentile_ms(99) / ceiling["at_fraction"].percentile_ms(99)
+    errors = capture["max"].errors + capture["at_fraction"].errors
+    run_.checks += [
+        report.check("3", "capture max throughput / trivial endpoint (share)", round(share, 3),
+                     f"≥ {TARGETS['capture_share_of_ceiling']:g}", share >= TARGETS["capture_share_of_ceiling"],
+                     f"{capture['max'].throughput:.0f} vs {ceiling['max'].throughput:.0f} req/s at "
+                     f"{plan.concurrency} connections; CPU (cores) capture {capture['cpu_share_at_max']}, "
+                     f"trivial {ceiling['cpu_share_at_max']}"),
+        report.check("3", f"capture p99 / trivial p99 at {LOAD_FRACTION:.0%} of each max (×)", round(p99_ratio, 2),
+                     f"≤ {TARGETS['capture_p99_over_ceiling_p99']:g}×",
+                     p99_ratio <= TARGETS["capture_p99_over_ceiling_p99"],
+                     f"{capture['at_fraction'].percentile_ms(99):.1f} vs "
+                     f"{ceiling['at_fraction'].percentile_ms(99):.1f} ms (open loop, from scheduled send)"),
+        report.check("3", "capture errors (all capture runs)", errors, "0", errors == 0,
+                     json.dumps({**capture["max"].statuses, **capture["at_fraction"].statuses})),
+    ]
+    return {name: {k: (v.summary() if isinstance(v, LoadResult) else v) for k, v in runs.items()}
+            for name, runs in (("trivial", ceiling), ("capture", capture))}
+
+
+def _growth_check(measure: str, small: LoadResult, big: LoadResult, sizes: tuple[int, int]) -> dict:
+    ratio = big.percentile_ms(50) / small.percentile_ms(50)
+    errors = small.errors + big.errors
+    return report.check("4", measure, round(ratio, 2), f"≤ {TARGETS['growth']:g}×",
+                        ratio <= TARGETS["growth"] and errors == 0,
+                        f"median {small.percentile_ms(50):.2f} → {big.percentile_ms(50):.2f} ms, p99 "
+                        f"{small.percentile_ms(99):.2f} → {big.percentile_ms(99):.2f} ms "
+                        f"({sizes[0]:,} vs {sizes[1]:,}); errors {errors}")
+
+
+def phase_growth_history(run_: Run) -> dict:
+    small, big = run_.plan.history_sizes
+    began = time.perf_counter()
+    for size in (small, big):
+        growth.seed_fraud_history(run_.stack, f"bench-hist-{size}", f"bench-term-{size}", size)
+    seeded = time.perf_counter() - began
+    factories = {size: growth.staff_capture(run_.staff.headers, f"bench-hist-{size}", f"bench-term-{size}")
+                 for size in (small, big)}
+    runs = interleaved(run_.stack.url("transactions"), {str(k): f for k, f in factories.items()},
+                       rounds=run_.plan.growth_rounds, time_budget=run_.plan.duration * 3,
+                       expect={str(small): 201, str(big): 201})
+    run_.checks.append(_growth_check("capture latency, customer+terminal history 10 → 10,000 (median ×)",
+                                     runs[str(small)], runs[str(big)], (small, big)))
+    return {"seed_seconds": round(seeded, 1), **{f"history_{k}": v.summary() for k, v in runs.items()}}
+
+
+def phase_growth_table(run_: Run) -> dict:
+    results, rows = {}, {}
+    factory = capture_factory(run_.customers)
+    for size in run_.plan.table_sizes:
+        began = time.perf_counter()
+        rows[size] = growth.seed_transaction_table(run_.stack, size)
+        seeded = time.perf_counter() - began
+        runs = interleaved(run_.stack.url("transactions"), {"capture": factory}, rounds=run_.plan.growth_rounds,
+                           time_budget=run_.plan.duration * 2, expect={"capture": 201})
+        results[size] = runs["capture"]
+        results[size].label = f"table {rows[size]:,} rows"
+        results[f"seed_seconds_{size}"] = round(seeded, 1)
+    small, big = run_.plan.table_sizes
+    run_.checks.append(_growth_check(f"capture latency, transactions table {small:,} → {big:,} rows (median ×)",
+                                     results[small], results[big], (rows[small], rows[big])))
+    return {str(k): (v.summary() if isinstance(v, LoadResult) else v) for k, v in results.items()}
+
+
+def phase_memory(run_: Run) -> dict:
+    """RSS after everything above, then a soak at a steady rate: captures plus token-checked reads of the
+    auth service, sampled every few seconds; growth is the last sample over the one after warm-up."""
+    after_run = run_.rss_mib()
+    rate = run_.phases.get("capture", {}).get("capture", {}).get("max", {}).get("throughput_rps") or 50
+    rate = max(5.0, rate * 0.5)
+    seconds = run_.plan.soak_seconds
+    me = run_.customers[0].headers
+
+    async def soak():
+        import asyncio
+
+        samples: list[dict] = []
+
+        async def sample():
+            for _ in range(int(seconds / 5) + 2):
+                samples.append({"t": round(time.perf_counter() - began, 1), **run_.rss_mib()})
+                await asyncio.sleep(5)
+
+        began = time.perf_counter()
+        sampler = asyncio.create_task(sample())
+        capture, auth = await asyncio.gather(
+            open_loop(run_.stack.url("transactions"), capture_factory(run_.customers), rate=rate, duration=seconds,
+                      max_in_flight=run_.plan.concurrency * 4, expect=201, label="soak capture"),
+            open_loop(run_.stack.url("auth"), lambda i: ("GET", "/api/auth/me/", {"headers": me}), rate=5,
+                      duration=seconds, max_in_flight=4, label="soak auth /me"))
+        sampler.cancel()
+        return samples, capture, auth
+
+    samples, capture, auth = run(soak())
+    baseline = samples[min(len(samples) - 1, max(1, len(samples) // 5))]  # after the first fifth: warm
+    final = samples[-1]
+    growths = {name: (final[name] - baseline[name]) / baseline[name] for name in after_run}
+    errors = capture.errors + auth.errors
+    run_.checks.append(report.check(
+        "5", "resident memory after the run (MiB)", None, "reported", None,
+        ", ".join(f"{name} {mib:.0f}" for name, mib in after_run.items())))
+    worst = max(growths, key=growths.get)
+    run_.checks.append(report.check(
+        "5", f"RSS growth over a {seconds:.0f} s soak (worst service)", round(growths[worst], 4),
+        f"≤ {TARGETS['soak_rss_growth']:.0%}", growths[worst] <= TARGETS["soak_rss_growth"] and errors == 0,
+        ", ".join(f"{n} {baseline[n]:.0f}→{final[n]:.0f} MiB" for n in growths)
+        + f"; {capture.ok:,} captures at {rate:.0f}/s, errors {errors}"))
+    return {"rss_after_run_mib": after_run, "samples": samples, "growth": growths,
+            "capture": capture.summary(), "auth": auth.summary()}
+
+
+def phase_training(run_: Run) -> dict:
+    out = run_.work_dir / "training"
+    trained = training.time_default_training(out, list(run_.plan.training_args))
+    shutil.rmtree(out, ignore_errors=True)
+    featurised = training.time_featurising(**run_.plan.featurise)
+    run_.checks += [
+        report.check("6", "train the default model (s)", trained["seconds"], "reported", None,
+                     "`ml_model/train_model.py` " + (" ".join(run_.plan.training_args) or "defaults")),
+        report.check("6", f"featurise {featurised['transactions']:,} simulated transactions (s)",
+                     featurised["featurise_seconds"], "reported", None,
+                     f"{featurised['transactions_per_second']:,} tx/s; simulating took "
+                     f"{featurised['simulate_seconds']} s"),
+    ]
+    return {"default_training": trained, "featurising": featurised}
+
+
+PHASES: dict[str, Callable[[Run], dict]] = {
+    "scoring": phase_scoring,
+    "fraud_overhead": phase_fraud_overhead,
+    "capture": phase_capture,
+    "growth_history": phase_growth_history,
+    "growth_table": phase_growth_table,
+    "memory": phase_memory,
+    "training": phase_training,  # last, with the services stopped, so it has the machine to itself
+}
+NEEDS_STACK = {"fraud_overhead", "capture", "growth_history", "growth_table", "memory"}
+
+
+def run_phase(run_: Run, name: str) -> None:
+    began = time.perf_counter()
+    print(f"[bench] {name} ...", flush=True)
+    try:
+        run_.phases[name] = PHASES[name](run_)
+    except Exception as exc:  # one broken phase must not hide the others' numbers
+        traceback.print_exc()
+        run_.phases[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    run_.phases[name]["elapsed_s"] = round(time.perf_counter() - began, 1)
+    print(f"[bench] {name} done in {run_.phases[name]['elapsed_s']} s", flush=True)
+
+
+def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
+    stack = LocalStack(data_dir=run_.work_dir / "data", model_dir=run_.args.model_dir, database_urls=database_urls,
+                       # tokens must outlive the whole run; the default 5 minutes would expire mid-soak
+                       extra_env={"ACCESS_TOKEN_LIFETIME_MINUTES": "240", "LOG_LEVEL": "WARNING"})
+    run_.stack = stack
+    stack.manage("migrate", "--noinput")
+    stack.start_all()
+    run_.staff = staff_caller(stack)
+    run_.customers = register_customers(stack, 10)
+
+
+def meta(args: argparse.Namespace, started: datetime) -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20)
+    return {
+        "commit": commit, "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} cores, {mem_gib} GiB, {platform.system()} {platform.release()}",
+        "database": "PostgreSQL" if args.postgres else "SQLite", "quick": args.quick,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arguments": {k: str(v) for k, v in vars(args).items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = make_plan(args)
+    started = datetime.now(UTC)
+    args.out.mkdir(parents=True, exist_ok=True)
+    run_ = Run(args=args, plan=plan, work_dir=Path(tempfile.mkdtemp(prefix="run-", dir=args.out)))
+    selected = args.only or list(PHASES)
+    databases = None
+    try:
+        if NEEDS_STACK & set(selected):
+            if args.postgres:
+                from bench.databases import PostgresDatabases
+
+                databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
+                databases.create()
+            start_stack(run_, databases.urls() if databases else {})
+        for name in selected:
+            if name == "training" and run_.stack:
+                run_.stack.stop_all()
+            run_phase(run_, name)
+    finally:
+        if run_.stack:
+            run_.stack.stop_all()
+        if databases:
+            databases.drop()
+    results = {"meta": meta(args, started), "plan": vars(plan), "targets": TARGETS, "checks": run_.checks,
+               "phases": run_.phases}
+    written = report.write(results, args.out, run_.plotted)
+    print(report.markdown(results))
+    print("written: " + ", ".join(str(p) for p in written))
+    failed_phases = [n for n, p in run_.phases.items() if "error" in p]
+    if not failed_phases:
+        shutil.rmtree(run_.work_dir, ignore_errors=True)  # logs are kept only when something broke
+    return 1 if failed_phases else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Starts the auth service: migrate, create the throttle cache table, collect admin static files, then
-# exec gunicorn so that signals reach it (requests are logged by the app, one line each). Runs from any working directory; uses `python` from PATH.
+# Starts the auth service: migrate (which also creates the throttle cache table), collect the admin's
+# static files on first start, then exec gunicorn so that signals reach it. Runs from any working
+# directory; uses `python` from PATH. Requests are logged by the app, one line each.
 # Environment: HOST (0.0.0.0), PORT (8000), WORKERS (2), plus the settings in CONVENTIONS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 python manage.py migrate --noinput
-python manage.py createcachetable
-# Into ./staticfiles (git-ignored); skipped when the folder is read-only (image built with it already).
-if [[ -w . ]] || [[ -w staticfiles ]]; then
+# Into ./staticfiles (git-ignored). Images collect them at build time and cannot write here; a local
+# checkout collects once (delete staticfiles/ after upgrading Django to collect again).
+if [[ ! -f staticfiles/staticfiles.json && -w . ]]; then
   python manage.py collectstatic --noinput -v0
 fi
 

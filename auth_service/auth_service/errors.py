@@ -7,8 +7,10 @@ in the system design; Django's own 400/403/404/500 pages are replaced by the sam
 """
 
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
@@ -48,8 +50,13 @@ def _token_message(detail) -> str:
 
 
 def json_exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):  # raised by services, which know nothing of DRF
+    # Raised by services, which know nothing of DRF.
+    if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500 handler answers, in this same shape
@@ -74,6 +81,8 @@ def _django_error(status_code: int, code: str, message: str) -> JsonResponse:
 
 
 def bad_request(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):  # Django files it under 400; HTTP has a better status
+        return _django_error(413, "request_too_large", "The request body is larger than this service accepts.")
     return _django_error(400, "bad_request", "The request could not be understood.")
 
 

@@ -1,0 +1,9 @@
+"""Password hasher for the test suite only (see pytest_settings.py)."""
+
+from django.contrib.auth.hashers import Argon2PasswordHasher
+
+
+class QuickArgon2PasswordHasher(Argon2PasswordHasher):
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1

@@ -1,0 +1,103 @@
+"""Registration: valid users are created with Argon2 hashes; bad input is a 4xx naming the field and
+writes nothing."""
+
+import pytest
+from auth_service.settings import base as production_base
+from conftest import STRONG_PASSWORD
+
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def register(api, **fields):
+    body = {"username": "mallory", "email": "mallory@example.com", "password": STRONG_PASSWORD, **fields}
+    body = {name: value for name, value in body.items() if value is not None}
+    return api.post("/api/auth/register/", body, format="json")
+
+
+def test_registered_password_is_stored_as_an_argon2_hash(api):
+    response = register(api)
+    assert response.status_code == 201
+    user = User.objects.get(username="mallory")
+    assert user.password.startswith("argon2$argon2id$")
+    assert STRONG_PASSWORD not in user.password
+    assert user.check_password(STRONG_PASSWORD)
+    assert user.is_staff is False
+
+
+def test_service_hashes_with_argon2_first():
+    # The suite swaps in a cheaper Argon2; the service's own list must start with Django's Argon2.
+    assert production_base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "fragment"),
+    [
+        ({"username": None}, "username", "required"),
+        ({"email": None}, "email", "required"),
+        ({"password": None}, "password", "required"),
+        ({"username": ""}, "username", "blank"),
+        ({"password": "short1"}, "password", "too short"),
+        ({"password": "password123"}, "password", "too common"),
+        ({"password": "8203948572019"}, "password", "entirely numeric"),
+        ({"password": "mallory-example"}, "password", "too similar"),
+        ({"password": "x" * 129}, "password", "no more than 128"),
+        ({"username": "m" * 151}, "username", "no more than 150"),
+        ({"email": "m" * 250 + "@example.com"}, "email", "no more than 254"),
+        ({"email": "not-an-email"}, "email", "valid email"),
+        ({"username": "mal lory!"}, "username", "valid username"),
+        ({"username": ["mallory"]}, "username", "valid string"),
+        ({"password": 12345678901}, "password", ""),
+    ],
+)
+def test_bad_field_is_refused_with_422_naming_it(api, fields, field, fragment):
+    response = register(api, **fields)
+    assert response.status_code == 422, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    assert fragment in " ".join(error["fields"][field]).lower()
+    assert field in error["message"]
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"username": "ALICE", "email": "new@example.com"}, "username"),
+        ({"username": "new", "email": "Alice@Example.COM"}, "email"),
+    ],
+)
+def test_duplicate_username_or_email_is_refused_regardless_of_case(api, make_user, fields, field):
+    make_user("alice")
+    response = register(api, **fields)
+    assert response.status_code == 422
+    assert "already exists" in response.json()["error"]["fields"][field][0]
+    assert User.objects.count() == 1
+
+
+def test_malformed_json_is_400(api):
+    response = api.post("/api/auth/register/", '{"username": "x",', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+    assert not User.objects.exists()
+
+
+def test_a_json_array_instead_of_an_object_is_refused(api):
+    response = api.post("/api/auth/register/", [1, 2], format="json")
+    assert response.status_code == 422
+    assert "non_field_errors" in response.json()["error"]["fields"]
+
+
+def test_form_encoded_body_is_refused_as_unsupported(api):
+    response = api.post("/api/auth/register/", {"username": "x"})  # multipart, not JSON
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_oversized_body_is_refused_with_413(api):
+    response = register(api, email="m@example.com", padding="x" * 100_000)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert not User.objects.exists()

@@ -1,0 +1,50 @@
+"""`manage.py ensure_staff_user`: the demo's analyst account, created or updated without prompts."""
+
+import pytest
+from conftest import STRONG_PASSWORD
+from django.core.management import CommandError, call_command
+
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def ensure(**options):
+    call_command("ensure_staff_user", **options)
+    return User.objects.get(username=options["username"])
+
+
+def test_creates_a_staff_user_who_can_log_in_and_use_the_admin(client, login):
+    user = ensure(username="analyst", password=STRONG_PASSWORD, email="analyst@example.com")
+    assert user.is_staff and user.password.startswith("argon2$")
+    assert login("analyst").status_code == 200
+    assert client.login(username="analyst", password=STRONG_PASSWORD)
+    # Staff may enter the admin; managing users needs the permission (or superuser) as usual.
+    assert client.get("/admin/").status_code == 200
+
+
+def test_running_it_again_updates_password_and_restores_staff(make_user, login):
+    make_user("analyst")
+    User.objects.filter(username="analyst").update(is_active=False)
+    ensure(username="analyst", password="another-Strong-pass-42")
+    user = User.objects.get(username="analyst")
+    assert user.is_staff and user.is_active
+    assert login("analyst", "another-Strong-pass-42").status_code == 200
+    assert User.objects.count() == 1
+
+
+def test_password_can_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STAFF_PASSWORD", STRONG_PASSWORD)
+    from users.management.commands.ensure_staff_user import Command
+
+    call_command(Command(), username="analyst")  # the default is read when the parser is built
+    assert User.objects.get(username="analyst").check_password(STRONG_PASSWORD)
+
+
+def test_weak_or_missing_password_is_refused_and_nothing_is_created(monkeypatch):
+    monkeypatch.delenv("STAFF_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="password: .*too common"):
+        call_command("ensure_staff_user", username="analyst", password="password123")
+    with pytest.raises(CommandError, match="STAFF_PASSWORD"):
+        call_command("ensure_staff_user", username="analyst")
+    assert not User.objects.exists()

@@ -87,6 +87,16 @@ def default_periods(first_day: date, last_day: date, label_delay_days: int) -> P
     )
 
 
+def validation_split(days: pd.Series, periods: Periods) -> tuple[np.ndarray, np.ndarray, date]:
+    """Masks of the fitting part (first three quarters of the training days) and the validation part
+    (the rest), and the first validation day."""
+    in_train = ((days >= periods.train_from) & (days <= periods.train_to)).to_numpy()
+    train_days = sorted(set(days[in_train]))
+    validation_from = train_days[len(train_days) * 3 // 4] if len(train_days) > 1 else train_days[-1]
+    return in_train & (days < validation_from).to_numpy(), in_train & (days >= validation_from).to_numpy(), \
+        validation_from
+
+
 def train(
     raw: pd.DataFrame,
     *,
@@ -115,10 +125,7 @@ def train(
     progress(f"building features for {len(raw):,} transactions")
     features = build_features(raw, label_delay_days=label_delay_days)[MODEL_FEATURES].to_numpy()
 
-    train_days = sorted(set(days[in_train]))
-    validation_from = train_days[len(train_days) * 3 // 4] if len(train_days) > 1 else train_days[-1]
-    fit_part = in_train & (days < validation_from).to_numpy()
-    validation = in_train & (days >= validation_from).to_numpy()
+    fit_part, validation, validation_from = validation_split(days, periods)
     grid = grid or HYPER_PARAMETER_GRID
     chosen, tried = _choose_hyper_parameters(
         features, raw, fit_part if fit_part.any() else in_train, validation, grid, seed, progress

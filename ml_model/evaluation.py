@@ -47,6 +47,6 @@ def score_metrics(frame: pd.DataFrame, score: np.ndarray, threshold: float | Non
     if threshold is not None:
         alerts = s >= threshold
         true_alerts = int((alerts & (y == 1)).sum())
-        result["precision_at_threshold"] = true_alerts / alerts.sum() if alerts.any() else 0.0
+        result["precision_at_threshold"] = true_alerts / int(alerts.sum()) if alerts.any() else 0.0
         result["recall_at_threshold"] = true_alerts / int(y.sum())
     return result

@@ -55,17 +55,35 @@ FEATURE_COLUMNS: list[str] = list(FEATURE_DESCRIPTIONS)
 
 
 def describe_feature(name: str, value: float) -> str:
-    """An analyst-readable phrase for one feature value, e.g. 'amount is 6.3× this customer's ...'."""
-    if name.startswith("amount_to_customer_avg_"):
-        window = name.rsplit("_", 1)[1].replace("d", "-day")
-        return f"amount is {value:.1f}× this customer's {window} average"
-    if name.startswith("terminal_fraud_rate_"):
-        window = name.rsplit("_", 1)[1].replace("d", "-day")
-        return f"{value:.0%} of this terminal's labelled transactions were fraud ({window} window)"
-    if name == "customer_tx_count_1h":
-        return f"{value:.0f} transactions by this customer in the previous hour"
+    """An analyst-readable phrase for one feature value, e.g. 'amount is 6.3× this customer's 30-day
+    average'. The fraud service builds its reasons from these."""
+    window = name.rsplit("_", 1)[-1]
+    span = {"1d": "1-day", "7d": "7-day", "30d": "30-day"}.get(window, window)
+    if name == "tx_amount":
+        return f"amount {value:,.2f}"
+    if name == "hour_of_day":
+        minutes = int(value * 60)
+        return f"made at {minutes // 60:02d}:{minutes % 60:02d} UTC"
     if name == "is_night":
-        return "made at night" if value else "made during the day"
+        return "made at night (00:00-06:00 UTC)" if value else "made during the day"
+    if name == "is_weekend":
+        return "made on a weekend" if value else "made on a weekday"
+    if name.startswith("amount_to_customer_avg_"):
+        return f"amount is {value:.1f}× this customer's {span} average"
+    if name.startswith("customer_avg_amount_"):
+        return f"this customer's {span} average amount is {value:,.2f}"
+    if name.startswith("customer_tx_count_"):
+        period = {"1h": "previous hour", "1d": "same day (UTC)", "7d": "last 7 days", "30d": "last 30 days"}[window]
+        return f"{value:.0f} earlier transaction(s) by this customer in the {period}"
+    if name == "hours_since_customer_prev_tx":
+        if value >= MAX_GAP_HOURS:
+            return "no transaction by this customer in the previous 30 days"
+        return f"{value * 60:.0f} minutes since this customer's previous transaction" if value < 1 \
+            else f"{value:.1f} hours since this customer's previous transaction"
+    if name.startswith("terminal_fraud_rate_"):
+        return f"{value:.0%} of this terminal's labelled transactions were fraud ({span} window)"
+    if name.startswith("terminal_tx_count_"):
+        return f"{value:.0f} transaction(s) at this terminal in the {span} window with known labels"
     return f"{FEATURE_DESCRIPTIONS[name]}: {value:.4g}"
 
 

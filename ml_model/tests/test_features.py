@@ -87,3 +87,17 @@ def test_every_feature_has_a_description_and_readable_reason():
     assert describe_feature("amount_to_customer_avg_30d", 6.31) == "amount is 6.3× this customer's 30-day average"
     for name in FEATURE_COLUMNS:
         assert describe_feature(name, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "phrase"),
+    [
+        ("hour_of_day", 3.2, "made at 03:12 UTC"),
+        ("customer_tx_count_1h", 5, "5 earlier transaction(s) by this customer in the previous hour"),
+        ("hours_since_customer_prev_tx", 0.05, "3 minutes since this customer's previous transaction"),
+        ("hours_since_customer_prev_tx", 720, "no transaction by this customer in the previous 30 days"),
+        ("terminal_fraud_rate_7d", 0.25, "25% of this terminal's labelled transactions were fraud (7-day window)"),
+    ],
+)
+def test_reasons_read_naturally(name, value, phrase):
+    assert describe_feature(name, value) == phrase

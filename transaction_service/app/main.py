@@ -16,7 +16,7 @@ from app.core.config import settings
 from app.core.db import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import RequestContextMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
 from app.services.maintenance import Maintenance
@@ -60,8 +60,8 @@ app = FastAPI(
     title="detec_fraude transaction service",
     version="1.0.0",
     lifespan=lifespan,
-    max_body_size=settings.MAX_BODY_BYTES,
 )
+app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.MAX_BODY_BYTES)
 app.add_middleware(RequestContextMiddleware)
 install_error_handlers(app)
 app.include_router(transactions.router)

@@ -89,6 +89,10 @@ def start_app(tmp_path_factory, database_url, jwks_stub, fraud_stub) -> Callable
 
     def start(**overrides: str) -> RunningApp:
         config = tuple(sorted(overrides.items()))
+        if overrides:
+            # All processes share the database; only the default one runs the background loop often,
+            # so a variant (wrong token, other policy) never decides another test's abandoned rows.
+            overrides.setdefault("MAINTENANCE_INTERVAL_SECONDS", "3600")
         if config not in apps:
             log = data_dir / f"service-{len(apps)}.log"
             apps[config] = RunningApp({**base_env, **overrides}, log)

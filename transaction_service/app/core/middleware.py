@@ -7,6 +7,8 @@ import re
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import request_id_var
@@ -48,3 +50,40 @@ class RequestContextMiddleware:
             HTTP_LATENCY.labels(method=scope["method"], route=route).observe(elapsed)
             logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
             request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 with a JSON body when the request body exceeds the limit, declared or streamed.
+
+    A declared Content-Length is refused before a byte is read; a body streamed without one is
+    counted as it arrives, and the HTTPException raised mid-read reaches FastAPI's JSON error handler.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(413, f"Request body too large (limit {self.max_body_bytes} bytes)")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            error = self._too_large()
+            await JSONResponse(status_code=413, content={"detail": error.detail})(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, counting_receive, send)

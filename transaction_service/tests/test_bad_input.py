@@ -1,0 +1,143 @@
+"""Bad input: a clear 4xx naming the field, and no row written."""
+
+from __future__ import annotations
+
+import pytest
+
+VALID = {"amount": "10.00", "currency": "EUR", "terminal_id": "T-1"}
+
+BAD_BODIES = [
+    ({"amount": -5}, "amount"),
+    ({"amount": 0}, "amount"),
+    ({"amount": "NaN"}, "amount"),
+    ({"amount": "Infinity"}, "amount"),
+    ({"amount": "ten"}, "amount"),
+    ({"amount": True}, "amount"),
+    ({"amount": "10.001"}, "amount"),
+    ({"amount": 1_000_000.01}, "amount"),
+    ({"amount": 1e30}, "amount"),
+    ({"amount": None}, "amount"),
+    ({"currency": "XXY"}, "currency"),
+    ({"currency": "EURO"}, "currency"),
+    ({"currency": 978}, "currency"),
+    ({"terminal_id": ""}, "terminal_id"),
+    ({"terminal_id": "   "}, "terminal_id"),
+    ({"terminal_id": "T" * 65}, "terminal_id"),
+    ({"terminal_id": "T 1\n"}, "terminal_id"),
+    ({"terminal_id": ["T-1"]}, "terminal_id"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_BODIES, ids=[f"{field}={change[field]!r}"[:40]
+                                                              for change, field in BAD_BODIES])
+def test_invalid_field_is_422_naming_it_and_writes_nothing(change, field, api, count_rows):
+    before = count_rows()
+
+    response = api.post("/transactions", user=61, json={**VALID, **change})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert [error["field"] for error in body["errors"]] == [field]
+    assert field in body["detail"]
+    assert count_rows() == before
+
+
+@pytest.mark.parametrize("missing", ["amount", "currency", "terminal_id"])
+def test_missing_field_is_422_naming_it(missing, api, count_rows):
+    before = count_rows()
+    body = {key: value for key, value in VALID.items() if key != missing}
+
+    response = api.post("/transactions", user=61, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == missing
+    assert count_rows() == before
+
+
+@pytest.mark.parametrize("raw", [b'{"amount": 10, "currency": "EUR",', b"amount=10", b'{"amount": 10}}'])
+def test_malformed_json_is_400(raw, api, count_rows):
+    before = count_rows()
+
+    response = api.post("/transactions", user=61, content=raw, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Malformed JSON body"
+    assert count_rows() == before
+
+
+def test_body_that_is_not_an_object_is_422(api):
+    response = api.post("/transactions", user=61, json=[VALID])
+
+    assert response.status_code == 422
+
+
+def test_oversized_body_is_413(api, count_rows):
+    before = count_rows()
+
+    response = api.post("/transactions", user=61, json={**VALID, "padding": "x" * 20_000})
+
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert count_rows() == before
+
+
+def test_oversized_chunked_body_without_length_is_413(api):
+    def chunks():
+        yield b'{"amount": 1, "currency": "EUR", "terminal_id": "T", "padding": "'
+        for _ in range(40):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = api.post("/transactions", user=61, content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/transactions/not-a-uuid", "/transactions/123"])
+def test_non_uuid_id_is_422(path, api):
+    response = api.get(path, user=61)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "transaction_id"
+
+
+def test_non_uuid_id_on_label_is_422(api):
+    response = api.post("/transactions/nope/label", user=1, staff=True, json={"is_fraud": True})
+
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_label_must_be_a_boolean(value, api):
+    created = api.create(user=62).json()
+
+    response = api.post(f"/transactions/{created['id']}/label", user=1, staff=True, json={"is_fraud": value})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "is_fraud"
+
+
+def test_idempotency_key_longer_than_255_is_422(api, count_rows):
+    before = count_rows()
+
+    response = api.post("/transactions", user=61, json=VALID, headers={"Idempotency-Key": "k" * 256})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert count_rows() == before
+
+
+@pytest.mark.parametrize("query", ["page_size=101", "page_size=0", "page=0", "status=MAYBE"])
+def test_listing_parameters_are_bounded(query, api):
+    response = api.get(f"/transactions?{query}", user=61)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == query.split("=")[0]
+
+
+def test_timestamp_must_be_a_date(api):
+    response = api.post("/transactions", user=1, staff=True, json={**VALID, "timestamp": "yesterday"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "timestamp"

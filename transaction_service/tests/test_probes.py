@@ -1,0 +1,40 @@
+"""Probes, metrics and request ids."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_health_and_ready(api):
+    assert api.get("/health", user=None).json() == {"status": "ok"}
+    ready = api.get("/ready", user=None)
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+
+
+def test_request_id_is_echoed_or_generated(api):
+    given = api.get("/health", user=None, headers={"X-Request-ID": "abc-123"})
+    hostile = api.get("/health", user=None, headers={"X-Request-ID": "bad id\twith spaces"})
+
+    assert given.headers["X-Request-ID"] == "abc-123"
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["X-Request-ID"])
+
+
+def test_metrics_count_decisions_and_fraud_service_errors(api, healthy_fraud_stub):
+    def sample(text: str, name: str, labels: str) -> float:
+        match = re.search(rf"^{name}\{{{labels}\}} ([0-9.e+]+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else 0.0
+
+    before = api.get("/metrics", user=None).text
+    api.create("9000", user=91)
+    healthy_fraud_stub.mode = "error500"
+    api.create(user=91)
+    after = api.get("/metrics", user=None).text
+
+    blocked_by_model = 'decided_by="model",status="BLOCKED"'
+    blocked_by_fallback = 'decided_by="fallback",status="BLOCKED"'
+    assert sample(after, "transaction_decisions_total", blocked_by_model) == \
+        sample(before, "transaction_decisions_total", blocked_by_model) + 1
+    assert sample(after, "transaction_decisions_total", blocked_by_fallback) == \
+        sample(before, "transaction_decisions_total", blocked_by_fallback) + 1
+    assert sample(after, "transaction_fraud_service_errors_total", 'reason="http_500"') >= 1
+    assert 'route="/transactions/{transaction_id}"' in after or 'route="/transactions"' in after

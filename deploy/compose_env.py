@@ -36,8 +36,9 @@ def ensure_env_file(env_file: Path, example: Path) -> list[str]:
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and not line.lstrip().startswith("#") and value.strip() == PLACEHOLDER:
-            # Hex: safe inside database URLs and shell without quoting.
-            line = f"{key}={secrets.token_hex(24)}"
+            # Hex: safe inside database URLs and shell without quoting; 64 characters satisfy Django's
+            # production check (at least 50) and everyone else's.
+            line = f"{key}={secrets.token_hex(32)}"
             generated.append(key.strip())
         lines.append(line)
     if generated or not env_file.exists():

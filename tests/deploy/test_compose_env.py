@@ -31,7 +31,7 @@ def test_first_run_replaces_every_placeholder_with_a_distinct_random_value(proje
     values = compose_env.read_env(project / ".env")
     assert "change-me" not in values.values()
     secrets = [values[k] for k in ("POSTGRES_PASSWORD", "AUTH_DB_PASSWORD", "DJANGO_SECRET_KEY", "INTERNAL_TOKEN")]
-    assert len(set(secrets)) == len(secrets) and all(len(s) >= 32 for s in secrets)
+    assert len(set(secrets)) == len(secrets) and all(len(s) >= 50 for s in secrets)
     assert values["FRAUD_FALLBACK_POLICY"] == "block", "non-secret settings are copied as they are"
     assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
 

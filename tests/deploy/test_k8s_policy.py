@@ -118,9 +118,9 @@ def test_no_key_material_or_credentials_in_url_anywhere_under_k8s():
         if path.is_file():
             text = path.read_text()
             assert "-----BEGIN" not in text, path
-            # user:password@host in a URL, except the template's REPLACE_ME placeholders.
+            # user:password@host in a URL: only the template's placeholder or a shell variable ($NAME).
             for credentials in re.findall(r"://[^/\s:@]+:([^@\s]+)@", text):
-                assert credentials == "REPLACE_ME", path
+                assert credentials == "REPLACE_ME" or credentials.startswith("$"), path
 
 
 def test_the_secret_template_holds_placeholders_for_every_secret_the_pods_read():
@@ -189,7 +189,8 @@ def test_fastapi_services_autoscale_and_keep_a_pod_through_disruptions(name):
 def test_migrations_run_in_an_init_container_with_the_service_image_and_settings(name):
     pod = DEPLOYMENTS[name]["spec"]["template"]["spec"]
     (migrate,) = pod["initContainers"]
-    assert "migrate" in migrate["command"] or migrate["command"][-2:] == ["upgrade", "head"]
+    command = " ".join(migrate["command"])
+    assert "manage.py migrate" in command or command.endswith("alembic upgrade head"), command
     assert migrate["image"] == pod["containers"][0]["image"]
     assert migrate["envFrom"] == pod["containers"][0]["envFrom"], "migrations must see the same DATABASE_URL"
 
@@ -201,6 +202,5 @@ def test_services_find_each_other_by_their_kubernetes_service_names():
     assert config["FRAUD_SERVICE_URL"] == "http://fraud-detection-service:8002"
     assert {"auth-service", "fraud-detection-service"} <= set(services)
     assert config["ENVIRONMENT"] == "production"
-    # Probes of the Django service name a host it accepts (the pod IP is not in ALLOWED_HOSTS).
-    probe_host = main_container("auth-service")["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
-    assert probe_host in config["ALLOWED_HOSTS"].split(",")
+    # The transaction service fetches the JWKS as http://auth-service:8000: Django must accept that host.
+    assert "auth-service" in config["ALLOWED_HOSTS"].split(",")

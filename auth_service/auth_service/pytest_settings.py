@@ -44,3 +44,8 @@ else:
 # Argon2 still, with the cost turned down: the production parameters take ~0.4 s per hash on purpose,
 # which would make this suite minutes long. users/tests/test_passwords.py checks the production list.
 PASSWORD_HASHERS = ["auth_service.testing.QuickArgon2PasswordHasher"]
+
+# Hashed static names need `collectstatic` (start.sh, image build); the suite renders admin pages without.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+STATIC_ROOT = Path(_DATA_DIR) / "static"
+STATIC_ROOT.mkdir()

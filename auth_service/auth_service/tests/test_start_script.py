@@ -85,6 +85,14 @@ def test_logs_are_json_lines_with_request_ids(server):
     assert any('"request_id": "trace-me-42"' in line and line.startswith("{") for line in lines)
 
 
+def test_admin_is_served_with_its_static_files(server):
+    url = server[0]
+    login_page = httpx.get(f"{url}/admin/login/")
+    assert login_page.status_code == 200
+    stylesheet = next(part.split('"')[0] for part in login_page.text.split('href="') if part.startswith("/static/"))
+    assert httpx.get(f"{url}{stylesheet}").status_code == 200
+
+
 def test_sigterm_stops_the_server_promptly(server):
     process = server[1]
     process.send_signal(signal.SIGTERM)

@@ -6,6 +6,8 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
 logger = logging.getLogger(__name__)
+HEALTH_PATH, READY_PATH = "/health/", "/ready/"
+PROBE_PATHS = (HEALTH_PATH, READY_PATH)
 
 
 def database_reachable() -> bool:
@@ -28,9 +30,9 @@ class ProbeMiddleware:
 
     def __call__(self, request):
         if request.method in ("GET", "HEAD"):
-            if request.path == "/health/":
+            if request.path == HEALTH_PATH:
                 return JsonResponse({"status": "ok"})
-            if request.path == "/ready/":
+            if request.path == READY_PATH:
                 if database_reachable():
                     return JsonResponse({"status": "ready", "database": "ok"})
                 return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)

@@ -6,6 +6,8 @@ import re
 import time
 import uuid
 
+from .probes import PROBE_PATHS
+
 logger = logging.getLogger("auth_service.request")
 _request_id = contextvars.ContextVar("request_id", default="-")
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,7 +34,9 @@ class RequestLogMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            logger.info(
+            logger.log(
+                # Probes come every few seconds; they would drown the requests people look for.
+                logging.DEBUG if request.path in PROBE_PATHS else logging.INFO,
                 "%s %s %s",
                 request.method,
                 request.path,

@@ -13,10 +13,17 @@ class User(AbstractUser):
     class Meta:
         constraints = [
             # "Alice" and "alice" would be told apart by the database but not by people.
-            models.UniqueConstraint(Lower("username"), name="users_user_username_ci_unique"),
+            models.UniqueConstraint(
+                Lower("username"),
+                name="users_user_username_ci_unique",
+                violation_error_message="A user with that username already exists.",
+            ),
             # Blank emails are allowed for accounts made in the admin; registered ones always have one.
             models.UniqueConstraint(
-                Lower("email"), condition=~models.Q(email=""), name="users_user_email_ci_unique"
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="users_user_email_ci_unique",
+                violation_error_message="A user with that email address already exists.",
             ),
         ]
 

@@ -10,9 +10,10 @@ def user_get_active(user_id) -> User | None:
         return None
 
 
-def username_taken(username: str) -> bool:
-    return User.objects.filter(username__iexact=username).exists()
+def username_taken(username: str, *, excluding=None) -> bool:
+    """Case-insensitively, as the database constraint compares."""
+    return User.objects.filter(username__iexact=username).exclude(pk=excluding).exists()
 
 
-def email_taken(email: str) -> bool:
-    return User.objects.filter(email__iexact=email).exists()
+def email_taken(email: str, *, excluding=None) -> bool:
+    return User.objects.filter(email__iexact=email).exclude(pk=excluding).exists()

@@ -14,6 +14,23 @@ DUPLICATE_USERNAME = "A user with that username already exists."
 DUPLICATE_EMAIL = "A user with that email address already exists."
 
 
+def _duplicate_errors(user: User) -> dict[str, list[str]]:
+    errors = {}
+    if selectors.username_taken(user.username, excluding=user.pk):
+        errors["username"] = [DUPLICATE_USERNAME]
+    if user.email and selectors.email_taken(user.email, excluding=user.pk):
+        errors["email"] = [DUPLICATE_EMAIL]
+    return errors
+
+
+def _save(user: User) -> None:
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent request took the name or the address meanwhile
+        raise ValidationError(_duplicate_errors(user) or {"username": [DUPLICATE_USERNAME]}) from exc
+
+
 def _check_new_password(user: User, password: str, errors: dict) -> None:
     try:
         validate_password(password, user)
@@ -29,20 +46,14 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
         user.clean_fields(exclude=["password"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if selectors.username_taken(username):
-        errors.setdefault("username", []).append(DUPLICATE_USERNAME)
-    if user.email and selectors.email_taken(user.email):
-        errors.setdefault("email", []).append(DUPLICATE_EMAIL)
+    for field, messages in _duplicate_errors(user).items():
+        errors.setdefault(field, []).extend(messages)
     _check_new_password(user, password, errors)
     if errors:
         raise ValidationError(errors)
 
     user.set_password(password)  # Argon2: slow on purpose, so outside the transaction
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError as exc:  # a concurrent registration won the race for the name or address
-        raise ValidationError({"username": [f"{DUPLICATE_USERNAME} (or that email address)"]}) from exc
+    _save(user)
     return user
 
 
@@ -51,14 +62,14 @@ def staff_user_ensure(*, username: str, password: str, email: str = "") -> tuple
     user = User.objects.filter(username=username).first()
     if user is None:
         return user_create(username=username, email=email, password=password, is_staff=True), True
-    errors = {}
+    user.is_staff = user.is_active = True
+    user.email = User.objects.normalize_email(email) or user.email
+    errors = _duplicate_errors(user)
     _check_new_password(user, password, errors)
     if errors:
         raise ValidationError(errors)
     user.set_password(password)
-    user.is_staff = user.is_active = True
-    user.email = User.objects.normalize_email(email) or user.email
-    user.save()
+    _save(user)
     return user, False
 
 

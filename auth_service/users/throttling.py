@@ -47,7 +47,7 @@ def enforce(*checks: tuple[str, str]) -> None:
     """Raise 429 (with Retry-After) when any (scope, ident) pair has used up its window."""
     wait = max((seconds_until_allowed(scope, ident) for scope, ident in checks if ident), default=0)
     if wait:
-        raise Throttled(wait=wait, detail=f"Too many attempts. Try again in {wait} seconds.")
+        raise Throttled(wait=wait, detail="Too many attempts.")  # DRF adds "Expected available in N seconds."
 
 
 def record(*checks: tuple[str, str]) -> None:

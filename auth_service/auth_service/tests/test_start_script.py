@@ -79,7 +79,7 @@ def test_login_limit_holds_across_workers(server):
 
 
 def test_logs_are_json_lines_with_request_ids(server):
-    httpx.get(f"{server[0]}/health/", headers={"X-Request-ID": "trace-me-42"})
+    httpx.get(f"{server[0]}/api/auth/jwks/", headers={"X-Request-ID": "trace-me-42"})
     time.sleep(0.2)
     lines = (server[2] / "server.log").read_text().splitlines()
     assert any('"request_id": "trace-me-42"' in line and line.startswith("{") for line in lines)

@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('username'), name='users_user_username_ci_unique'), models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='users_user_email_ci_unique')],
+                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('username'), name='users_user_username_ci_unique', violation_error_message='A user with that username already exists.'), models.UniqueConstraint(django.db.models.functions.text.Lower('email'), condition=models.Q(('email', ''), _negated=True), name='users_user_email_ci_unique', violation_error_message='A user with that email address already exists.')],
             },
             managers=[
                 ('objects', django.contrib.auth.models.UserManager()),

@@ -48,3 +48,24 @@ def test_weak_or_missing_password_is_refused_and_nothing_is_created(monkeypatch)
     with pytest.raises(CommandError, match="STAFF_PASSWORD"):
         call_command("ensure_staff_user", username="analyst")
     assert not User.objects.exists()
+
+
+def test_an_email_already_used_by_someone_else_is_refused(make_user):
+    make_user("alice")
+    make_user("analyst")
+    with pytest.raises(CommandError, match="email: A user with that email address already exists"):
+        call_command("ensure_staff_user", username="analyst", password=STRONG_PASSWORD, email="ALICE@example.com")
+    assert User.objects.get(username="analyst").is_staff is False
+
+
+def test_admin_form_reports_a_duplicate_email_instead_of_failing(admin_client, make_user):
+    make_user("alice")
+    bob = make_user("bob")
+    page = admin_client.post(
+        f"/admin/users/user/{bob.pk}/change/",
+        {"username": "bob", "email": "Alice@example.com", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"},
+    )
+    assert page.status_code == 200
+    assert "A user with that email address already exists." in page.content.decode()
+    bob.refresh_from_db()
+    assert bob.email == "bob@example.com"

@@ -88,6 +88,7 @@ def start_app(tmp_path_factory, database_url, jwks_stub, fraud_stub) -> Callable
     apps: dict[tuple, RunningApp] = {}
 
     def start(**overrides: str) -> RunningApp:
+        overrides = {key: value for key, value in overrides.items() if base_env.get(key) != value}
         config = tuple(sorted(overrides.items()))
         if overrides:
             # All processes share the database; only the default one runs the background loop often,

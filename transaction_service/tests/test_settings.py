@@ -39,4 +39,5 @@ def test_default_database_is_sqlite_in_the_data_dir(tmp_path, monkeypatch):
     settings = Settings(DATA_DIR=tmp_path)
 
     assert settings.SQLALCHEMY_DATABASE_URL == f"sqlite:///{tmp_path / 'transactions.sqlite3'}"
-    assert Settings(DATABASE_URL="postgres://u@h/db").SQLALCHEMY_DATABASE_URL == "postgresql://u@h/db"
+    for url in ("postgres://u@h/db", "postgresql://u@h/db"):
+        assert Settings(DATABASE_URL=url).SQLALCHEMY_DATABASE_URL == "postgresql+psycopg2://u@h/db"

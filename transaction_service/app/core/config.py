@@ -76,9 +76,11 @@ class Settings(BaseSettings):
     @property
     def SQLALCHEMY_DATABASE_URL(self) -> str:
         if self.DATABASE_URL:
-            # Compose/Kubernetes style URLs name no driver; psycopg2 is the one installed.
-            if self.DATABASE_URL.startswith("postgres://"):
-                return "postgresql://" + self.DATABASE_URL.removeprefix("postgres://")
+            # Compose/Kubernetes style URLs name no driver, and SQLAlchemy 2.1 would then pick psycopg 3;
+            # psycopg2 is the driver installed.
+            for prefix in ("postgres://", "postgresql://"):
+                if self.DATABASE_URL.startswith(prefix):
+                    return "postgresql+psycopg2://" + self.DATABASE_URL.removeprefix(prefix)
             return self.DATABASE_URL
         return f"sqlite:///{self.DATA_DIR / 'transactions.sqlite3'}"
 

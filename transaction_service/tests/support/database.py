@@ -20,7 +20,7 @@ def suite_database(tmp_dir: Path) -> Iterator[str]:
     if not postgres_url:
         yield f"sqlite:///{tmp_dir / 'transactions.sqlite3'}"
         return
-    server = make_url(postgres_url)
+    server = make_url(postgres_url).set(drivername="postgresql+psycopg2")
     name = f"txn_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:

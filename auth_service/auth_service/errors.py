@@ -6,7 +6,6 @@
 in the system design; Django's own 400/403/404/500 pages are replaced by the same shape.
 """
 
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+
+from app.api.routes.probes import ready
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from tests.support.api import eventually
 
 
 def test_health_and_ready(api):
@@ -38,3 +45,26 @@ def test_metrics_count_decisions_and_fraud_service_errors(api, healthy_fraud_stu
         sample(before, "transaction_decisions_total", blocked_by_fallback) + 1
     assert sample(after, "transaction_fraud_service_errors_total", 'reason="http_500"') >= 1
     assert 'route="/transactions/{transaction_id}"' in after or 'route="/transactions"' in after
+
+
+def test_logs_are_json_lines_carrying_the_request_id(start_app, api):
+    api.get("/health", user=None, headers={"X-Request-ID": "log-trace-42"})
+
+    def request_line():
+        for line in start_app().log().splitlines():
+            if line.startswith("{") and "log-trace-42" in line:
+                return json.loads(line)
+        return None
+
+    entry = eventually(request_line, timeout=5)
+    assert entry["request_id"] == "log-trace-42"
+    assert entry["logger"] == "app.requests" and "GET /health 200" in entry["message"]
+
+
+def test_ready_is_503_when_the_database_is_unreachable():
+    unreachable = sessionmaker(create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none"))
+
+    response = ready(unreachable)
+
+    assert response.status_code == 503
+    assert json.loads(response.body) == {"status": "unavailable", "database": "unreachable"}

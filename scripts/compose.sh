@@ -65,18 +65,25 @@ url() { local port; port="$(env_value "$1")"; echo "http://127.0.0.1:${port:-$2}
 down() { compose down -v --remove-orphans; }
 
 smoke_test() {
-  local auth transactions state
+  local auth transactions state failed=()
   auth="$(url AUTH_PORT 8000)"; transactions="$(url TRANSACTION_PORT 8001)"
   log "scripts/test_services.sh against the Compose stack"
+  # Both checks run even when the first fails, so one report shows everything that is wrong.
   scripts/test_services.sh --auth-url "$auth" --transaction-url "$transactions" --fraud-url "$(url FRAUD_PORT 8002)" \
-    --staff-username "$(env_value STAFF_USERNAME)" --staff-password "$(env_value STAFF_PASSWORD)"
+    --staff-username "$(env_value STAFF_USERNAME)" --staff-password "$(env_value STAFF_PASSWORD)" \
+    || failed+=("scripts/test_services.sh")
   log "restart the transaction service: its transactions must still be there"
   state="$(mktemp)"
-  "$PYTHON" deploy/check_persistence.py record --state "$state" --auth-url "$auth" --transaction-url "$transactions"
-  compose restart transaction-service
-  compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" transaction-service
-  "$PYTHON" deploy/check_persistence.py verify --state "$state" --auth-url "$auth" --transaction-url "$transactions"
+  if "$PYTHON" deploy/check_persistence.py record --state "$state" --auth-url "$auth" --transaction-url "$transactions" \
+    && compose restart transaction-service \
+    && compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --no-deps --no-recreate --no-build transaction-service \
+    && "$PYTHON" deploy/check_persistence.py verify --state "$state" --auth-url "$auth" --transaction-url "$transactions"
+  then :; else failed+=("transactions kept across a restart"); fi
   rm -f "$state"
+  if [[ ${#failed[@]} -gt 0 ]]; then
+    printf 'FAILED: %s\n' "${failed[@]}" >&2
+    return 1
+  fi
 }
 
 run_test() {

@@ -41,7 +41,7 @@ def test_compose_config_is_valid_and_wires_the_services(compose_config):
     for name, port in APPLICATION_SERVICES.items():
         assert [p["target"] for p in services[name]["ports"]] == [port]
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
-        assert services[name]["environment"]["DATABASE_URL"].startswith(("postgresql://", "postgresql+psycopg2://"))
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://")
         assert services[name]["image"].split(":")[-1] != "latest"
     transaction = services["transaction-service"]
     assert {d: c["condition"] for d, c in transaction["depends_on"].items()} == {
@@ -81,7 +81,7 @@ def test_each_service_uses_its_own_database_and_role():
     databases = {}
     for name in APPLICATION_SERVICES:
         url = COMPOSE["services"][name]["environment"]["DATABASE_URL"]
-        user, database = re.match(r"postgresql(?:\+psycopg2)?://(\w+):\$\{\w+:\?}@postgres:5432/(\w+)$", url).groups()
+        user, database = re.match(r"postgresql://(\w+):\$\{\w+:\?}@postgres:5432/(\w+)$", url).groups()
         assert user == database
         databases[name] = database
     assert sorted(databases.values()) == ["auth", "fraud", "transactions"]

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    APP_VERSION: str = "dev"  # set by the image build
     DATA_DIR: Path = REPO_ROOT / "data"
     DATABASE_URL: str | None = None
     LOG_FORMAT: Literal["text", "json"] = "text"

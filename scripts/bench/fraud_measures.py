@@ -1,95 +1,49 @@
-"""Items 1 and 2 of the benchmark: the compiled single-row scorer vs scikit-learn, and /predict vs /health.
+"""Items 1 and 2, and the fraud service's history, through scripts/bench_fraud_service.py (the fraud
+service engineer's benchmark), pointed at this run's stack instead of a service of its own.
 
-The fraud service's own bench script (scripts/bench_fraud_service.py) measures the same targets; these
-are the versions the full benchmark runs side by side with everything else.
+Imported lazily: that module claims the package name ``app`` for the fraud service (the transaction
+service's package has the same name, which is why seed_transactions.py runs as its own process).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
-import statistics
-import sys
-import time
-import uuid
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
-import numpy as np
+from stack import LocalStack
 
-from bench.loadgen import interleaved
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _compiled_forest_class():
-    # Loaded from its file: importing it as ``app.compiled_forest`` would claim the name ``app``, which the
-    # transaction service's package also uses.
-    path = ROOT / "fraud_detection_service" / "app" / "compiled_forest.py"
-    spec = importlib.util.spec_from_file_location("fraud_compiled_forest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module.CompiledForest
+HEAVY = ("heavy-customer", "heavy-terminal")  # the names seed_history gives its 10,000-transaction pair
+LIGHT = ("light-customer", "light-terminal")  # and its 10-transaction pair
+HISTORY_SIZES = (10, 10_000)
 
 
-def realistic_rows(model_dir: Path, count: int) -> tuple[object, np.ndarray]:
-    """The loaded model and ``count`` scaled feature rows of simulated traffic (what /predict scores)."""
-    sys.path.insert(0, str(ROOT))
-    from ml_model.artifacts import load_verified
-    from ml_model.features import build_features
-    from ml_model.simulate import simulate_transactions
+def _fraud_bench():
+    import bench_fraud_service
 
-    loaded = load_verified(model_dir)
-    raw = simulate_transactions(days=40, customers=150, terminals=300, seed=5)
-    features = build_features(raw)[loaded.feature_columns].to_numpy(dtype=np.float64)[-count:]
-    return loaded, loaded.scaler.transform(features)
+    return bench_fraud_service
 
 
-def scoring_speed(model_dir: Path, repeats: int, time_budget: float) -> dict:
-    """Median time of one-row ``decision_function`` vs the compiled ``score_one``, interleaved."""
-    loaded, rows = realistic_rows(model_dir, 1000)
-    forest = loaded.model
-    compiled = _compiled_forest_class().from_sklearn(forest)
-    reference = forest.decision_function(rows)
-    ours = compiled.score_samples(rows) - forest.offset_
-    one_by_one = np.array([compiled.score_one(row) for row in rows[:200]]) - forest.offset_
-    max_diff = float(max(np.abs(reference - ours).max(), np.abs(reference[:200] - one_by_one).max()))
-    sklearn_s, compiled_s = [], []
-    deadline = time.perf_counter() + time_budget
-    for i in range(repeats):
-        if time.perf_counter() > deadline:
-            break
-        row = rows[i % len(rows)].reshape(1, -1)
-        began = time.perf_counter()
-        forest.decision_function(row)
-        sklearn_s.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        compiled.score_one(row)
-        compiled_s.append(time.perf_counter() - began)
-    sk_median, ours_median = statistics.median(sklearn_s), statistics.median(compiled_s)
-    return {"rows_compared": len(rows), "max_abs_score_difference": max_diff, "pairs_timed": len(sklearn_s),
-            "sklearn_median_us": round(sk_median * 1e6, 1), "compiled_median_us": round(ours_median * 1e6, 1),
-            "speedup": round(sk_median / ours_median, 1), "n_estimators": len(forest.estimators_)}
+def scoring_speed(model_dir: Path, repeats: int) -> dict:
+    return _fraud_bench().bench_model(model_dir, repeats=repeats)
 
 
-def predict_vs_health(fraud_url: str, internal_token: str, rounds: int, time_budget: float) -> dict:
-    """/predict (a new transaction each time, so it is scored and recorded) interleaved with /health."""
-    headers = {"X-Internal-Token": internal_token}
-    customers = itertools.cycle(range(100))
+def fraud_database_url(stack: LocalStack) -> str:
+    return stack.database_urls.get("fraud") or f"sqlite:///{stack.data_dir / 'fraud.sqlite3'}"
 
-    def predict(i: int):
-        body = {"transaction_id": str(uuid.uuid4()), "customer_id": f"bench-c{next(customers)}",
-                "terminal_id": f"bench-t{i % 300}", "amount": 5.0 + i % 120,
-                "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat()}
-        return "POST", "/predict", {"json": body, "headers": headers}
 
-    factories = {"predict": predict, "health": lambda i: ("GET", "/health", {})}
-    warm = interleaved(fraud_url, factories, rounds=50, time_budget=10, expect={"predict": 200, "health": 200})
-    runs = interleaved(fraud_url, factories, rounds=rounds, time_budget=time_budget,
-                       expect={"predict": 200, "health": 200})
-    summary = {label: run.summary() for label, run in runs.items()}
-    summary["warm_up_errors"] = sum(run.errors for run in warm.values())
-    summary["median_ratio"] = round(summary["predict"]["p50_ms"] / summary["health"]["p50_ms"], 2)
-    summary["p99_ratio"] = round(summary["predict"]["p99_ms"] / summary["health"]["p99_ms"], 2)
-    return summary
+def seed_history(stack: LocalStack) -> None:
+    """The heavy and light customer/terminal pairs, written through the service's store into its database."""
+    _fraud_bench().seed_history(fraud_database_url(stack))
+
+
+def capture_time():
+    """When growth captures happen: just after the seeded history ends, so every window covers it."""
+    return _fraud_bench().HISTORY_END + timedelta(hours=12)
+
+
+def predict_vs_health(stack: LocalStack, requests: int) -> dict:
+    """Interleaved /health, /predict (new customer), /predict (heavy), /predict (light) on the stack's
+    fraud service; needs seed_history first."""
+    service = SimpleNamespace(url=stack.url("fraud"), token=stack.internal_token)
+    return _fraud_bench().bench_http(service, requests)

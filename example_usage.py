@@ -139,7 +139,8 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
         c.post(c.transaction_url, f"/transactions/{blocked['id']}/label", {"is_fraud": True}, staff_tokens["access"]),
         200, "label the blocked transaction",
     )
-    print(f"  labelled {labelled['id']} as fraud; the fraud service learns the terminal's risk from it")
+    print(f"  labelled {labelled['transaction_id']} as fraud (feedback {labelled['feedback']}); "
+          "the fraud service counts it in the terminal's risk")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""The benchmark's load generator against the reference FastAPI app served by a real uvicorn process."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from bench import report  # noqa: E402
+from bench.loadgen import LoadResult, closed_loop, interleaved, open_loop, run  # noqa: E402
+from bench.processes import group_stats, serve_trivial, stop_group  # noqa: E402
+from stack import free_port  # noqa: E402
+
+BODY = {"amount": "12.50", "currency": "EUR", "terminal_id": "T-1"}
+
+
+def capture(i: int):
+    return "POST", "/transactions", {"json": BODY}
+
+
+@pytest.fixture(scope="module")
+def trivial(tmp_path_factory):
+    port = free_port()
+    process = serve_trivial(port, workers=1, log_path=tmp_path_factory.mktemp("trivial") / "trivial.log")
+    yield process, f"http://127.0.0.1:{port}"
+    stop_group(process)
+
+
+def test_closed_loop_counts_every_answer_and_stops_on_time(trivial):
+    _, url = trivial
+    began = time.perf_counter()
+    result = run(closed_loop(url, capture, concurrency=4, duration=1.0, expect=201))
+    assert time.perf_counter() - began < 5
+    assert result.ok > 50 and result.errors == 0
+    assert result.statuses[201] == result.ok
+    assert result.summary()["throughput_rps"] > 50
+
+
+def test_closed_loop_stops_at_the_request_bound(trivial):
+    _, url = trivial
+    result = run(closed_loop(url, capture, concurrency=3, duration=30, expect=201, max_requests=40))
+    assert sum(result.statuses.values()) == 40
+
+
+def test_open_loop_charges_queueing_to_the_request_that_waited(trivial):
+    # One connection, scheduled far faster than it can answer: the queue grows for the whole second, so
+    # latencies from the scheduled send time must be far longer than any single round trip.
+    _, url = trivial
+    service = run(closed_loop(url, capture, concurrency=1, duration=0.5, expect=201))
+    result = run(open_loop(url, capture, rate=5 * service.throughput, duration=1.0, max_in_flight=1, expect=201))
+    assert result.errors == 0 and result.ok == int(5 * service.throughput * 1.0)
+    assert result.percentile_ms(99) > 10 * service.percentile_ms(50)
+    assert result.percentile_ms(99) > 400  # the last requests waited most of a second for their turn
+
+
+def test_open_loop_at_a_sustainable_rate_keeps_latency_near_the_round_trip(trivial):
+    _, url = trivial
+    result = run(open_loop(url, capture, rate=50, duration=1.0, max_in_flight=8, expect=201))
+    assert result.ok == 50 and result.errors == 0
+    assert result.percentile_ms(50) < 100
+
+
+def test_unexpected_statuses_are_errors_not_latencies(trivial):
+    _, url = trivial
+    kinds = {"missing": lambda i: ("GET", "/nowhere", {}), "health": lambda i: ("GET", "/health", {})}
+    results = interleaved(url, kinds, rounds=5, time_budget=10, expect={"missing": 200, "health": 200})
+    assert results["missing"].errors == 5 and results["missing"].ok == 0 and results["missing"].statuses[404] == 5
+    assert results["health"].ok == 5 and results["health"].errors == 0
+
+
+def test_refused_connections_are_counted_as_errors():
+    result = run(closed_loop(f"http://127.0.0.1:{free_port()}", capture, concurrency=2, duration=0.3, expect=201,
+                             max_requests=10))
+    assert result.ok == 0 and result.errors == 10 and result.statuses["ConnectError"] == 10
+
+
+def test_service_memory_is_read_from_its_process_group(trivial):
+    process, _ = trivial
+    rss, cpu = group_stats(process.pid)
+    assert 20 * 2**20 < rss < 1024 * 2**20  # a Python web server, not zero and not the whole machine
+    assert cpu > 0
+
+
+def test_report_marks_missed_targets_and_failed_phases(tmp_path):
+    results = {
+        "meta": {"commit": "abc", "machine": "2 cores", "python": "3.11", "database": "SQLite", "quick": True,
+                 "finished_at": "now"},
+        "checks": [report.check("3", "share", 0.2, "≥ 0.25", False),
+                   report.check("6", "train (s)", 40.0, "reported", None)],
+        "phases": {"capture": {}, "memory": {"error": "RuntimeError: boom"}},
+    }
+    run_ = LoadResult(label="x", duration_s=1.0, latencies_s=[0.001, 0.002, 0.004])
+    written = report.write(results, tmp_path, [run_])
+    table = (tmp_path / "results.md").read_text()
+    assert "| 3 | share | 0.2 | ≥ 0.25 | **no** |" in table
+    assert "| 6 | train (s) | 40 | reported | – |" in table
+    assert "memory (RuntimeError: boom)" in table
+    assert all(path.stat().st_size > 0 for path in written)

@@ -15,13 +15,12 @@ python auth_service/manage.py migrate --noinput >/dev/null
 python auth_service/manage.py ensure_staff_user --username "$LOCAL_STAFF_USERNAME" \
   --password "$LOCAL_STAFF_PASSWORD" --email "$LOCAL_STAFF_USERNAME@localhost" >/dev/null
 
-cat <<BANNER
-detec_fraude is starting (data: $DATA_DIR, model: ${MODEL_DIR:-ml_model/models})
-  auth service          $AUTH_URL          API docs $AUTH_URL/api/docs/   admin $AUTH_URL/admin/
-  transaction service   $TRANSACTION_URL   API docs $TRANSACTION_URL/docs   metrics $TRANSACTION_URL/metrics
-  fraud service         $FRAUD_URL         API docs $FRAUD_URL/docs   model $FRAUD_URL/model   metrics $FRAUD_URL/metrics
-  staff login (admin, labelling): $LOCAL_STAFF_USERNAME / password in $DATA_DIR/local.env
-In another terminal: python example_usage.py   (or: make demo).  Ctrl-C stops everything.
-BANNER
+echo "detec_fraude is starting (data: $DATA_DIR, model: ${MODEL_DIR:-ml_model/models})"
+printf '  %-20s %-24s %s\n' \
+  "auth service" "$AUTH_URL" "API docs $AUTH_URL/api/docs/   admin $AUTH_URL/admin/" \
+  "transaction service" "$TRANSACTION_URL" "API docs $TRANSACTION_URL/docs   metrics $TRANSACTION_URL/metrics" \
+  "fraud service" "$FRAUD_URL" "API docs $FRAUD_URL/docs   model $FRAUD_URL/model   metrics $FRAUD_URL/metrics"
+echo "  staff login (admin, labelling): $LOCAL_STAFF_USERNAME / password in $DATA_DIR/local.env"
+echo "In another terminal: python example_usage.py   (or: make demo).  Ctrl-C stops everything."
 # -e /dev/null: honcho would otherwise read a .env file (Compose's) and let it override this environment.
 exec honcho start -f "$ROOT/Procfile" -d "$ROOT" -e /dev/null

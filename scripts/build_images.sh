@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the three service images, tagged with the version and the git commit (never only `latest`).
-# The fraud service image bakes in the trained model: artifacts missing from MODEL_DIR are trained first.
+# The fraud service image bakes in the trained model: artifacts missing from ml_model/models are trained first.
 set -euo pipefail
 usage() {
   cat <<USAGE
-Usage: scripts/build_images.sh [--registry PREFIX] [--version VERSION] [--push] [SERVICE...]
+Usage: scripts/build_images.sh [--registry PREFIX] [--version VERSION] [--push] [--dry-run] [SERVICE...]
 
 Builds PREFIX/auth-service, PREFIX/transaction-service and PREFIX/fraud-detection-service (or only the
 SERVICEs named), each tagged VERSION-COMMIT, COMMIT and VERSION; COMMIT gets a -dirty suffix when the
@@ -14,36 +14,40 @@ working tree has uncommitted changes. Prints the tags it built.
                       or myregistry.azurecr.io/detec-fraude
   --version VERSION   release version (default: \$VERSION, else the latest git tag, else 0.1.0)
   --push              docker push every tag after building
-Environment: MODEL_DIR (default ml_model/models) for the trained artifacts.
+  --dry-run           print the commands (training, build, push) instead of running them
+The fraud image copies the artifacts from ml_model/models/ (trained there first when one is missing).
 USAGE
 }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 registry=detec-fraude
 version="${VERSION:-}"
 push=0
+dry_run=0
 services=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --registry) registry="${2%/}"; shift 2 ;;
     --version) version="$2"; shift 2 ;;
     --push) push=1; shift ;;
+    --dry-run) dry_run=1; shift ;;
     -h|--help) usage; exit 0 ;;
     auth-service|transaction-service|fraud-detection-service) services+=("$1"); shift ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 [[ ${#services[@]} -gt 0 ]] || services=(auth-service transaction-service fraud-detection-service)
+run() { if [[ $dry_run == 1 ]]; then echo "+ $*"; else "$@"; fi; }
 cd "$ROOT"
 [[ -n "$version" ]] || version="$(git describe --tags --abbrev=0 2>/dev/null || echo 0.1.0)"
 commit="$(git rev-parse --short=12 HEAD)"
 [[ -z "$(git status --porcelain --untracked-files=no)" ]] || commit="$commit-dirty"
 
-model_dir="${MODEL_DIR:-ml_model/models}"
+model_dir=ml_model/models
 if [[ " ${services[*]} " == *" fraud-detection-service "* ]]; then
   for artifact in isolation_forest_model.pkl scaler.pkl feature_columns.json model_metadata.json; do
     if [[ ! -f "$model_dir/$artifact" ]]; then
       echo "== $model_dir/$artifact is missing: training the model first (make train)"
-      make --no-print-directory train MODEL_DIR="$model_dir"
+      run make --no-print-directory train MODEL_DIR="$model_dir"
       break
     fi
   done
@@ -60,12 +64,12 @@ for service in "${services[@]}"; do
   image="$registry/$service"
   tags=("$image:$version-$commit" "$image:$commit" "$image:$version")
   echo "== building $image ($version, $commit)"
-  docker build --build-arg VERSION="$version" --build-arg GIT_COMMIT="$commit" \
+  run docker build --build-arg VERSION="$version" --build-arg GIT_COMMIT="$commit" \
     -f "$dockerfile" "${tags[@]/#/--tag=}" "$context"
   built+=("${tags[@]}")
 done
 
 if [[ $push == 1 ]]; then
-  for tag in "${built[@]}"; do docker push "$tag"; done
+  for tag in "${built[@]}"; do run docker push "$tag"; done
 fi
 printf 'built %s\n' "${built[@]}"

@@ -204,3 +204,17 @@ def test_services_find_each_other_by_their_kubernetes_service_names():
     assert config["ENVIRONMENT"] == "production"
     # The transaction service fetches the JWKS as http://auth-service:8000: Django must accept that host.
     assert "auth-service" in config["ALLOWED_HOSTS"].split(",")
+
+
+def test_only_the_three_services_may_reach_postgres():
+    postgres = {"app.kubernetes.io/name": "postgres"}
+    policies = [p for p in of_kind(RESOURCES, "NetworkPolicy").values()
+                if selects(p["spec"]["podSelector"], postgres) and p["spec"].get("ingress")]
+    assert policies
+    for policy in policies:
+        for rule in policy["spec"]["ingress"]:
+            assert [set(peer) for peer in rule["from"]] == [{"podSelector"}]
+            for name in SERVICES:
+                assert selects(rule["from"][0]["podSelector"], {"app.kubernetes.io/name": name})
+            assert not selects(rule["from"][0]["podSelector"], {"app.kubernetes.io/name": "anything-else"})
+            assert [port["port"] for port in rule["ports"]] == [5432]

@@ -348,7 +348,7 @@ def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
     run_.customers = register_customers(stack, 10)
 
 
-def meta(args: argparse.Namespace, started: datetime) -> dict:
+def meta(args: argparse.Namespace, started: datetime, load_at_start: float) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip() or "unknown"
     mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20)
@@ -357,6 +357,8 @@ def meta(args: argparse.Namespace, started: datetime) -> dict:
         "machine": f"{os.cpu_count()} cores, {mem_gib} GiB, {platform.system()} {platform.release()}",
         "database": "PostgreSQL" if args.postgres else "SQLite", "quick": args.quick,
         "started_at": started.isoformat(timespec="seconds"),
+        # Other work on a shared machine shifts absolute numbers; the ratios are taken side by side for that.
+        "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "arguments": {k: str(v) for k, v in vars(args).items()},
     }
@@ -365,7 +367,7 @@ def meta(args: argparse.Namespace, started: datetime) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = make_plan(args)
-    started = datetime.now(UTC)
+    started, load_at_start = datetime.now(UTC), os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     run_ = Run(args=args, plan=plan, work_dir=Path(tempfile.mkdtemp(prefix="run-", dir=args.out)))
     selected = args.only or list(PHASES)
@@ -387,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
             run_.stack.stop_all()
         if databases:
             databases.drop()
-    results = {"meta": meta(args, started), "plan": vars(plan), "targets": TARGETS, "checks": run_.checks,
-               "phases": run_.phases}
+    results = {"meta": meta(args, started, load_at_start), "plan": vars(plan), "targets": TARGETS,
+               "checks": run_.checks, "phases": run_.phases}
     written = report.write(results, args.out, run_.plotted)
     print(report.markdown(results))
     print("written: " + ", ".join(str(p) for p in written))

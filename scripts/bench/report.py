@@ -32,7 +32,9 @@ def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
         f"Benchmark of {meta['commit']} on {meta['machine']} (Python {meta['python']}, "
-        f"{meta['database']}, {'quick' if meta['quick'] else 'full'} run, {meta['finished_at']}).",
+        f"{meta['database']}, {'quick' if meta['quick'] else 'full'} run, {meta['finished_at']}; "
+        f"1-minute load average {meta.get('load_average_at_start', 0):.1f} at start, "
+        f"{meta.get('load_average_at_end', 0):.1f} at end).",
         "",
         "| # | measure | result | target | met | detail |",
         "|---|---|---|---|---|---|",
@@ -60,7 +62,8 @@ def latency_plot(runs: list[LoadResult], path: Path, title: str) -> None:
     ax.set_ylabel("latency from scheduled send (ms)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

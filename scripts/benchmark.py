@@ -163,10 +163,12 @@ def _max_then_open(base_url: str, factory, label: str, plan: Plan, meter: CpuMet
         peak = run(closed_loop(base_url, factory, concurrency=plan.concurrency, duration=plan.duration,
                                expect=expect, label=f"{label} max"))
     cpu = meter.stop()
+    # CPU per answered request: unlike req/s, it does not move when the client or a neighbour takes the CPU.
+    per_request = {name: round(share * peak.duration_s * 1000 / max(1, peak.ok), 3) for name, share in cpu.items()}
     rate = max(1.0, peak.throughput * LOAD_FRACTION)
     loaded = run(open_loop(base_url, factory, rate=rate, duration=plan.duration, expect=expect,
                            max_in_flight=plan.concurrency * 4, label=f"{label} at {LOAD_FRACTION:.0%}"))
-    return {"max": peak, "at_fraction": loaded, "cpu_share_at_max": cpu}
+    return {"max": peak, "at_fraction": loaded, "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request}
 
 
 def phase_capture(run_: Run) -> dict:
@@ -189,12 +191,21 @@ def phase_capture(run_: Run) -> dict:
     share = capture["max"].throughput / ceiling["max"].throughput
     p99_ratio = capture["at_fraction"].percentile_ms(99) / ceiling["at_fraction"].percentile_ms(99)
     errors = capture["max"].errors + capture["at_fraction"].errors
+
+    def server_ms(runs: dict) -> float:
+        return sum(ms for name, ms in runs["cpu_ms_per_request"].items() if name != "load_generator")
+
     run_.checks += [
         report.check("3", "capture max throughput / trivial endpoint (share)", round(share, 3),
                      f"≥ {TARGETS['capture_share_of_ceiling']:g}", share >= TARGETS["capture_share_of_ceiling"],
                      f"{capture['max'].throughput:.0f} vs {ceiling['max'].throughput:.0f} req/s at "
                      f"{plan.concurrency} connections; CPU (cores) capture {capture['cpu_share_at_max']}, "
                      f"trivial {ceiling['cpu_share_at_max']}"),
+        report.check("3", "server CPU per request: trivial / capture (share)",
+                     round(server_ms(ceiling) / server_ms(capture), 3), "reported", None,
+                     f"{server_ms(ceiling):.2f} vs {server_ms(capture):.2f} ms (all services); load generator "
+                     f"{ceiling['cpu_ms_per_request']['load_generator']:.2f} vs "
+                     f"{capture['cpu_ms_per_request']['load_generator']:.2f} ms"),
         report.check("3", f"capture p99 / trivial p99 at {LOAD_FRACTION:.0%} of each max (×)", round(p99_ratio, 2),
                      f"≤ {TARGETS['capture_p99_over_ceiling_p99']:g}×",
                      p99_ratio <= TARGETS["capture_p99_over_ceiling_p99"],

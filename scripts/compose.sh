@@ -31,7 +31,16 @@ done
 ENV_FILE="${ENV_FILE:-$ROOT/.env}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-300}"
 PYTHON="$ROOT/.venv/bin/python"; [[ -x "$PYTHON" ]] || PYTHON=python3
-compose() { docker compose --project-directory "$ROOT" --env-file "$ENV_FILE" "$@"; }
+compose() {
+  if ! docker compose version >/dev/null 2>&1; then
+    echo "docker compose is not available: install Docker and its Compose v2 plugin" \
+      "(offline: ../shared/tools/docker-offline.sh)" >&2
+    exit 1
+  fi
+  # `down` must work before .env exists (nothing to tear down then, but no error either).
+  local env_args=(); [[ -f "$ENV_FILE" ]] && env_args=(--env-file "$ENV_FILE")
+  docker compose --project-directory "$ROOT" "${env_args[@]}" "$@"
+}
 env_value() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
 log() { printf '\n== %s\n' "$*"; }
 
@@ -91,6 +100,8 @@ run_test() {
   if [[ -x "$helper" || -f "$helper" ]]; then
     log "offline Docker helper ($helper)"
     bash "$helper"
+  else
+    echo "no offline Docker helper at $helper: using the installed Docker"
   fi
   # Tear down whatever happens, unless asked to keep the stack for investigation.
   [[ $keep == 1 ]] || trap 'log "docker compose down -v"; down' EXIT

@@ -13,6 +13,7 @@ carries its depth plus the average path length of the samples left in it, minus 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
@@ -101,4 +102,22 @@ class CompiledForest:
         return -(2.0 ** (-depths / self.denominator))
 
     def score_one(self, row: np.ndarray) -> float:
-        return float(self.score_samples(np.asarray(row).reshape(1, -1))[0])
+        """``score_samples`` of one row. Without NaN, each round is a handful of numpy calls on the
+        (n_trees,) node vector: "go right" is ``x > threshold`` (the negation of ``x <= threshold``
+        for every non-NaN value, ±inf included) and picks from the interleaved children array."""
+        with np.errstate(over="ignore"):
+            x = np.asarray(row, dtype=np.float32).astype(np.float64).reshape(-1)
+        if x.shape[0] != self.n_features or np.isnan(x).any():
+            return float(self.score_samples(x.reshape(1, -1))[0])  # NaN routing and width errors
+        if self.denominator == 0:
+            return -1.0
+        children, feature, threshold = self._children, self.feature, self.threshold
+        nodes = self.roots
+        for _ in range(self.max_depth):
+            nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
+        return -(2.0 ** (-float(self.leaf_path_length[nodes].sum()) / self.denominator))
+
+    @cached_property
+    def _children(self) -> np.ndarray:
+        """Left and right child of node i at 2i and 2i+1."""
+        return np.column_stack([self.left, self.right]).reshape(-1)

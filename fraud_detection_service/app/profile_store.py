@@ -5,7 +5,9 @@ transaction row and its day totals are written together or not at all. Inserts u
 ``ON CONFLICT`` so two concurrent requests for the same transaction id cannot both count it.
 
 Statements are built once per dialect with bound parameters: building and cache-keying a fresh
-statement per call cost more than running it, and this runs several times per /predict.
+statement per call cost more than running it. The ones /predict runs (three or four reads, three
+writes) are also compiled once and run on the DBAPI cursor (``app.db.prepared``); the rest (labels,
+retries) go through ``Connection.execute``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Executable, Integer, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
+from app.db.prepared import Prepared
 from app.db.tables import customer_days, terminal_days, transactions
 from ml_model.profile_store import DayTotals, RecentTransaction, Transaction
 
@@ -49,14 +53,18 @@ def _add_to_day(insert: Any, table: Table, key: str) -> Executable:
     )
 
 
+_INSERTED_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "timestamp", "recorded_at",
+                     *SCORED_COLUMNS)
+
+
 @dataclass(frozen=True)
 class _Statements:
-    customer_days: Executable
-    terminal_days: Executable
-    customer_recent: Executable
-    insert_transaction: Executable
-    add_customer_day: Executable
-    add_terminal_day: Executable
+    customer_days: Prepared
+    terminal_days: Prepared
+    customer_recent: Prepared
+    insert_transaction: Prepared
+    add_customer_day: Prepared
+    add_terminal_day: Prepared
     lock_for_label: Executable
     set_label: Executable
     add_terminal_frauds: Executable
@@ -64,21 +72,25 @@ class _Statements:
 
 
 @cache
-def _statements(dialect: str) -> _Statements:
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+def _statements(dialect: Dialect) -> _Statements:
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect.name]
     t, days = transactions.c, terminal_days.c
     by_id = t.transaction_id == bindparam("tx_id")  # not "transaction_id": reserved for VALUES/SET
     return _Statements(
-        customer_days=_days_query(customer_days, "customer_id"),
-        terminal_days=_days_query(terminal_days, "terminal_id"),
-        customer_recent=select(t.timestamp, t.terminal_id, t.amount)
-        .where(t.customer_id == bindparam("customer_id"), t.timestamp >= bindparam("since"))
-        .order_by(t.timestamp.desc())
-        .limit(bindparam("limit", type_=None)),
-        # Columns come from the parameters given to execute().
-        insert_transaction=insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"]),
-        add_customer_day=_add_to_day(insert, customer_days, "customer_id"),
-        add_terminal_day=_add_to_day(insert, terminal_days, "terminal_id"),
+        customer_days=Prepared.compile(_days_query(customer_days, "customer_id"), dialect),
+        terminal_days=Prepared.compile(_days_query(terminal_days, "terminal_id"), dialect),
+        customer_recent=Prepared.compile(
+            select(t.timestamp, t.terminal_id, t.amount)
+            .where(t.customer_id == bindparam("customer_id"), t.timestamp >= bindparam("since"))
+            .order_by(t.timestamp.desc())
+            .limit(bindparam("limit", type_=Integer)),
+            dialect,
+        ),
+        insert_transaction=Prepared.compile(
+            insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"]), dialect, _INSERTED_COLUMNS
+        ),
+        add_customer_day=Prepared.compile(_add_to_day(insert, customer_days, "customer_id"), dialect),
+        add_terminal_day=Prepared.compile(_add_to_day(insert, terminal_days, "terminal_id"), dialect),
         # A concurrent label for the same transaction waits for this one (PostgreSQL; SQLite has one writer).
         lock_for_label=select(t.terminal_id, t.timestamp, t.is_fraud).where(by_id).with_for_update(),
         set_label=update(transactions).where(by_id).values(is_fraud=bindparam("is_fraud")),
@@ -92,20 +104,18 @@ def _statements(dialect: str) -> _Statements:
 class SqlProfileStore:
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
-        self._sql = _statements(connection.dialect.name)
+        self._sql = _statements(connection.dialect)
 
     def customer_days(self, customer_id: str, first: date, last: date) -> list[DayTotals]:
-        rows = self._conn.execute(self._sql.customer_days, {"owner": customer_id, "first": first, "last": last})
+        rows = self._sql.customer_days.rows(self._conn, {"owner": customer_id, "first": first, "last": last})
         return [DayTotals(*row) for row in rows]
 
     def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
-        rows = self._conn.execute(self._sql.terminal_days, {"owner": terminal_id, "first": first, "last": last})
+        rows = self._sql.terminal_days.rows(self._conn, {"owner": terminal_id, "first": first, "last": last})
         return [DayTotals(*row) for row in rows]
 
     def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
-        rows = self._conn.execute(
-            self._sql.customer_recent, {"customer_id": customer_id, "since": since, "limit": limit}
-        )
+        rows = self._sql.customer_recent.rows(self._conn, {"customer_id": customer_id, "since": since, "limit": limit})
         return [RecentTransaction(*row) for row in rows]
 
     def record_transaction(self, tx: Transaction) -> bool:
@@ -113,8 +123,8 @@ class SqlProfileStore:
 
     def record_scored(self, tx: Transaction, scored: dict[str, Any]) -> bool:
         """Record ``tx`` with the model's answer (``SCORED_COLUMNS``); False when the id is known."""
-        inserted = self._conn.execute(
-            self._sql.insert_transaction,
+        inserted = self._sql.insert_transaction.execute(
+            self._conn,
             {
                 "transaction_id": tx.transaction_id,
                 "customer_id": tx.customer_id,
@@ -125,11 +135,13 @@ class SqlProfileStore:
                 **{name: scored.get(name) for name in SCORED_COLUMNS},
             },
         )
-        if inserted.rowcount == 0:
+        added = inserted.rowcount
+        inserted.close()
+        if added == 0:
             return False
         day = {"day": tx.timestamp.date(), "amount": tx.amount, "amount_sq": tx.amount * tx.amount}
-        self._conn.execute(self._sql.add_customer_day, {"owner": tx.customer_id, **day})
-        self._conn.execute(self._sql.add_terminal_day, {"owner": tx.terminal_id, **day})
+        self._sql.add_customer_day.execute(self._conn, {"owner": tx.customer_id, **day}).close()
+        self._sql.add_terminal_day.execute(self._conn, {"owner": tx.terminal_id, **day}).close()
         return True
 
     def record_label(self, transaction_id: str, is_fraud: bool) -> bool:

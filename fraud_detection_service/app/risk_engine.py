@@ -17,7 +17,7 @@ import numpy as np
 from app.compiled_forest import CompiledForest
 from ml_model.artifacts import LoadedModel, load_verified
 from ml_model.features import describe_feature
-from ml_model.scoring import BLOCKED, decision, risk_score
+from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score
 
 # A feature this many training standard deviations away from the mean is worth an analyst's attention.
 UNUSUAL_Z = 2.0
@@ -84,6 +84,22 @@ class RiskEngine:
             )
             for i in range(len(features))
         ]
+
+    def judge_one(self, features: dict[str, float]) -> Verdict:
+        """``judge([features])[0]`` without the batch machinery (the /predict path): same arithmetic,
+        a fraction of the numpy calls."""
+        raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
+        scaled = (raw - self.mean) / self.scale
+        anomaly = -self.forest.score_one(scaled)
+        blocked = str(decision(anomaly, self.threshold)) == BLOCKED
+        return Verdict(
+            decision=BLOCKED if blocked else APPROVED,
+            risk_score=float(risk_score(anomaly, self.calibration)),
+            anomaly_score=anomaly,
+            threshold=self.threshold,
+            reasons=self.reasons(raw, scaled, blocked=blocked),
+            model_version=self.model_version,
+        )
 
     def reasons(self, raw: np.ndarray, scaled: np.ndarray, *, blocked: bool) -> list[str]:
         """The features furthest from what training saw, most unusual first, in analyst words. A

@@ -55,7 +55,7 @@ def _width_mismatch(model_dir: Path) -> None:
         (_missing_scaler, "scaler.pkl", "missing"),
         (_altered_model, "isolation_forest_model.pkl", "SHA-256 mismatch"),
         (_other_sklearn_version, "isolation_forest_model.pkl", "scikit-learn 0.24.2"),
-        (_width_mismatch, "isolation_forest_model.pkl", "expects 10 features"),
+        (_width_mismatch, "isolation_forest_model.pkl", "features but feature_columns.json lists"),
     ],
 )
 def test_broken_artifacts_stop_the_service_with_one_clear_line(

@@ -1,8 +1,12 @@
 """Scoring and labelling against the profile store: what /predict and /feedback do.
 
-A prediction reads the history on one connection, judges without holding a transaction open, then
-records the transaction with its verdict in a short write transaction. Splitting read and write keeps
-SQLite's single writer lock brief; the insert's ON CONFLICT still makes recording idempotent.
+A prediction is one connection and one short transaction: read the history, judge, record the
+transaction with its verdict. Idempotency rests on the insert's ON CONFLICT alone (no read of the id
+first): a retried id is judged again, the insert then finds the stored row and its first answer is
+returned, so the common case saves a statement and the rare retry pays one extra.
+
+Locks stay brief: on SQLite the driver begins the write transaction at the first INSERT (reads before
+it take no lock, and WAL lets them run beside a writer); on PostgreSQL the reads take no row locks.
 """
 
 from __future__ import annotations
@@ -18,22 +22,22 @@ from ml_model.profile_store import Transaction
 
 
 def predict(db: Engine, risk: RiskEngine, tx: Transaction) -> Verdict:
-    with db.connect() as conn:
-        store = SqlProfileStore(conn)
-        earlier = _stored_verdict(store, tx.transaction_id)
-        if earlier is not None:
-            return earlier
-        features = online_features(tx, store, label_delay_days=risk.label_delay_days)
-    verdict = risk.judge([features])[0]
     with db.begin() as conn:
         store = SqlProfileStore(conn)
+        features = online_features(tx, store, label_delay_days=risk.label_delay_days)
+        verdict = risk.judge_one(features)
         if not store.record_scored(tx, verdict.as_dict()):
-            # A concurrent request for the same id recorded first: its answer is the answer.
-            winner = _stored_verdict(store, tx.transaction_id)
-            assert winner is not None
-            return winner
+            # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
+            earlier = _stored_verdict(store, tx.transaction_id)
+            assert earlier is not None
+            return earlier
     DECISIONS.labels(verdict.decision).inc()
     return verdict
+
+
+def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction]) -> list[Verdict]:
+    """``predict`` for each transaction in order (a later one sees the earlier ones in its history)."""
+    return [predict(db, risk, tx) for tx in txs]
 
 
 def _stored_verdict(store: SqlProfileStore, transaction_id: str) -> Verdict | None:

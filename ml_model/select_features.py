@@ -38,6 +38,8 @@ def validation_ap(features, raw, fit, validation, columns, seeds) -> tuple[float
         model.fit(scaler.transform(x[fit]))
         scores = -model.score_samples(scaler.transform(x[validation]))
         metrics = score_metrics(raw[validation], scores)
+        if "average_precision" not in metrics:
+            raise SystemExit("error: the validation period needs labelled fraud and legitimate transactions")
         results.append((metrics["average_precision"], metrics["roc_auc"]))
     return tuple(np.mean(results, axis=0))
 

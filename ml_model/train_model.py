@@ -27,6 +27,7 @@ from ml_model.training import DEFAULT_ALERT_RATE, Periods, default_periods, save
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXIT_BAD_DATA = 2
+EXIT_WRITE_FAILED = 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="plots and model card (default ml_model/reports)")
     out.add_argument("--scores-out", type=Path, help="CSV: transaction_id,risk_score,decision per evaluation row")
     args = parser.parse_args(argv)
+    if not 0 < args.alert_rate < 1:
+        parser.error("--alert-rate must be between 0 and 1")
     if args.label_delay_days < 0:
         parser.error("--label-delay-days must be >= 0")
     if min(args.days, args.customers, args.terminals) < 1:
@@ -97,12 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_DATA
 
-    metadata = save(result, args.output_dir, source=source)
-    steps.update()
-    if args.scores_out:
-        result.evaluation[["transaction_id", "risk_score", "decision"]].to_csv(args.scores_out, index=False)
-    written = write_report(args.report_dir, metadata, result.evaluation)
-    steps.update()
+    try:
+        metadata = save(result, args.output_dir, source=source)
+        steps.update()
+        if args.scores_out:
+            result.evaluation[["transaction_id", "risk_score", "decision"]].to_csv(args.scores_out, index=False)
+        written = write_report(args.report_dir, metadata, result.evaluation)
+        steps.update()
+    except OSError as exc:  # unwritable output folder, full disk: say which file, no traceback
+        steps.close()
+        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     steps.close()
 
     print("\n".join(summary_lines(metadata)))

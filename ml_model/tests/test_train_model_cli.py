@@ -124,3 +124,21 @@ def test_training_metrics_beat_the_amount_rule_on_unseen_days(trained_dir):
     assert model["roc_auc"] > rule["roc_auc"]
     assert model["average_precision"] > rule["average_precision"]
     assert np.isfinite(model["card_precision_at_100"])
+
+
+def test_unwritable_output_folder_is_reported_without_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder's parent should be")
+    code = train_model.main([*SMALL, "--output-dir", str(blocker / "models")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1
+    assert err.startswith("error: cannot write") and "Traceback" not in err
+
+
+def test_feature_selection_tool_runs_on_small_data(capsys):
+    from ml_model import select_features
+
+    assert select_features.main(["--days", "30", "--customers", "200", "--terminals", "400",
+                                 "--forest-seeds", "1"]) == 0
+    selected = capsys.readouterr().out.strip().splitlines()[-1]
+    assert selected.startswith("selected: [")

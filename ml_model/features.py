@@ -9,6 +9,10 @@ N-day window" of a transaction on day d is the earlier transactions on days d-N+
 fraud rates only use labels old enough to be known: a transaction of day k is assumed labelled from
 day k + label_delay_days, so the N-day terminal window is days d-delay-N+1 .. d-delay.
 ``ml_model.testing.assert_online_matches_batch`` proves the two paths agree.
+
+Online, "earlier" means "already recorded in the store". The paths agree when transactions are
+recorded in time order (as in the replay); a transaction arriving after later ones of the same day
+sees those in its day totals, since daily totals cannot be split by time.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ test-fraud: install
 test-transaction: install
 	cd transaction_service && $(PYTEST)
 
-test-e2e: install
+test-e2e: install train
 	$(PYTEST) tests/e2e
 
 test-deploy: install

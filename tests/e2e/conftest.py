@@ -1,21 +1,22 @@
-"""Fixtures that start the real stack: three processes on free ports, a fresh data folder, a small model
-trained for the session by ml_model itself."""
+"""Fixtures that start the real stack: three processes on free ports, a fresh data folder, the default
+trained model."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from e2e_support import STAFF, Customer, LocalStack
+from e2e_support import ROOT, STAFF, Customer, LocalStack
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    from ml_model.training import train_and_save
-
-    out = tmp_path_factory.mktemp("model")
-    train_and_save(out, days=45, customers=400, terminals=800, seed=11)
-    return out
+def model_dir() -> Path:
+    """The default model, as `make run` serves it (make test-e2e trains it first when it is stale)."""
+    path = Path(os.environ.get("MODEL_DIR") or ROOT / "ml_model" / "models")
+    if not (path / "model_metadata.json").exists():
+        pytest.fail(f"no trained model in {path}: run `make train` (make test-e2e does it for you)")
+    return path
 
 
 @pytest.fixture(scope="module")

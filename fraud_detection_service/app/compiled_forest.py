@@ -115,7 +115,10 @@ class CompiledForest:
         nodes = self.roots
         for _ in range(self.max_depth):
             nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
-        return -(2.0 ** (-float(self.leaf_path_length[nodes].sum()) / self.denominator))
+        # Kept as a one-element array: numpy's power, like score_samples, so both paths agree to the bit
+        # (Python's float ** differs in the last place now and then).
+        depths = self.leaf_path_length[nodes].sum(keepdims=True)
+        return float(-(2.0 ** (-depths / self.denominator))[0])
 
     @cached_property
     def _children(self) -> np.ndarray:

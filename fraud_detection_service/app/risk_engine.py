@@ -17,7 +17,7 @@ import numpy as np
 from app.compiled_forest import CompiledForest
 from ml_model.artifacts import LoadedModel, load_verified
 from ml_model.features import describe_feature
-from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score
+from ml_model.scoring import BLOCKED, decision, risk_score
 
 # A feature this many training standard deviations away from the mean is worth an analyst's attention.
 UNUSUAL_Z = 2.0
@@ -91,13 +91,13 @@ class RiskEngine:
         raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
         scaled = (raw - self.mean) / self.scale
         anomaly = -self.forest.score_one(scaled)
-        blocked = str(decision(anomaly, self.threshold)) == BLOCKED
+        outcome = decision(anomaly, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
         return Verdict(
-            decision=BLOCKED if blocked else APPROVED,
+            decision=outcome,
             risk_score=float(risk_score(anomaly, self.calibration)),
             anomaly_score=anomaly,
             threshold=self.threshold,
-            reasons=self.reasons(raw, scaled, blocked=blocked),
+            reasons=self.reasons(raw, scaled, blocked=outcome == BLOCKED),
             model_version=self.model_version,
         )
 
@@ -105,8 +105,9 @@ class RiskEngine:
         """The features furthest from what training saw, most unusual first, in analyst words. A
         blocked transaction always gets at least its most unusual feature."""
         distance = np.abs(scaled)
-        order = [int(j) for j in np.argsort(-distance, kind="stable")]
-        chosen = [j for j in order if distance[j] >= UNUSUAL_Z][: self.max_reasons]
+        order = np.argsort(-distance, kind="stable")
+        chosen = order[distance[order] >= UNUSUAL_Z][: self.max_reasons].tolist()
+        order = order.tolist()
         if blocked and not chosen and order and self.max_reasons:
             chosen = order[:1]
         return [describe_feature(self.feature_columns[j], float(raw[j])) for j in chosen]

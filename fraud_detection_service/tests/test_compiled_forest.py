@@ -42,6 +42,18 @@ def test_compiled_scores_equal_sklearn_score_samples(max_features, max_samples, 
     assert diff.max() < 1e-9
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_single_row_path_equals_sklearn_on_edge_values():
+    # score_one has its own traversal (the /predict path): same edge values, one row at a time.
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(1000, 5)) * rng.uniform(0.1, 50, 5)
+    sk = IsolationForest(n_estimators=60, max_features=0.8, random_state=2).fit(train)
+    compiled = CompiledForest.from_sklearn(sk)
+    rows = np.vstack([train[:200], _edge_rows(compiled, rng, 5)[::5]])
+    one_by_one = np.array([compiled.score_one(row) for row in rows])
+    assert np.abs(one_by_one - sk.score_samples(rows)).max() < 1e-9
+
+
 def test_single_row_score_matches_and_anomaly_scores_lower():
     rng = np.random.default_rng(11)
     train = rng.normal(size=(2000, 4))

@@ -8,7 +8,7 @@ predictions) is too long for the event loop on any database, so it always goes t
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, RiskEngineDep
@@ -20,9 +20,13 @@ router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCa
 
 
 @router.post("", response_model=PredictionOut)
-async def predict_one(body: TransactionIn, db: DatabaseDep, risk: RiskEngineDep) -> PredictionOut:
+async def predict_one(body: TransactionIn, request: Request) -> PredictionOut:
+    # The engine and model straight from app.state rather than through DatabaseDep and RiskEngineDep:
+    # FastAPI's dependency solving cost ~15% of a /predict (profiled), and these two need no solving.
+    db, risk = request.app.state.db, request.app.state.risk_engine
     verdict = await on_database(db, predict, db, risk, body.to_transaction())
-    return PredictionOut(transaction_id=body.transaction_id, **verdict.as_dict())
+    # A dict: FastAPI validates it against PredictionOut once (a model instance would be validated twice).
+    return {"transaction_id": body.transaction_id, **verdict.as_dict()}  # type: ignore[return-value]
 
 
 @router.post("/batch", response_model=BatchOut)

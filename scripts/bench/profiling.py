@@ -1,8 +1,9 @@
 """py-spy sampling of the services while a load step runs (``benchmark.py --profile``).
 
 Writes one collapsed-stack file per service (``<name>.folded``, loadable in speedscope or flamegraph.pl)
-and a short text summary of where the sampled time went, idle threads included: a capture that waits on
-a disk sync or a lock is exactly what a throughput shortfall looks like, and py-spy hides it otherwise.
+and a short text summary of where the sampled time went. The default ("wall") includes idle threads: a
+capture that waits on a disk sync or a lock is what a throughput shortfall often looks like, and py-spy
+hides waiting threads otherwise; "cpu" leaves them out, to see what burns the processor.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 
 
 class Profiler:
-    def __init__(self, pids: dict[str, int], out_dir: Path, seconds: float) -> None:
-        self.pids, self.out_dir, self.seconds = pids, out_dir, seconds
+    def __init__(self, pids: dict[str, int], out_dir: Path, seconds: float, *, idle: bool = True) -> None:
+        self.pids, self.out_dir, self.seconds, self.idle = pids, out_dir, seconds, idle
         self.processes: dict[str, subprocess.Popen] = {}
 
     def __enter__(self) -> Profiler:
@@ -27,7 +28,8 @@ class Profiler:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for name, pid in self.pids.items():
             self.processes[name] = subprocess.Popen(
-                [py_spy, "record", "--pid", str(pid), "--subprocesses", "--idle", "--nonblocking", "--format", "raw",
+                [py_spy, "record", "--pid", str(pid), "--subprocesses", *(["--idle"] if self.idle else []),
+                 "--nonblocking", "--format", "raw",
                  "--rate", "200", "--duration", str(max(1, int(self.seconds))),
                  "--output", str(self.out_dir / f"{name}.folded")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -46,24 +48,37 @@ class Profiler:
                 (self.out_dir / f"{name}.txt").write_text(summarise(folded))
 
 
-def summarise(folded: Path, top: int = 25) -> str:
-    """Inclusive share of samples per function (file:line stripped), busiest first."""
+def _frame_name(frame: str) -> str:
+    # "func (path/to/file.py:123)" -> "func (file.py)": lines of one function add up.
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})"
+
+
+def _shares(stacks: list[tuple[list[str], int]], top: int) -> list[str]:
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
-    total = 0
+    total = sum(n for _, n in stacks) or 1
+    for frames, n in stacks:
+        for frame in set(frames):
+            inclusive[frame] += n
+        leaf[frames[-1]] += n
+    lines = ["inclusive:"] + [f"{100 * n / total:6.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    return lines + ["", "self:"] + [f"{100 * n / total:6.1f}%  {frame}" for frame, n in leaf.most_common(top)]
+
+
+def summarise(folded: Path, top: int = 25) -> str:
+    """Where the samples went: over the whole process, then over request handlers only (stacks through a
+    route module), which is where a request's time, waits included, is spent."""
+    stacks, handlers = [], []
     for line in folded.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        frames = [frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for frame in stack.split(";")]
-        n = int(count)
-        total += n
-        for frame in set(frames):
-            inclusive[frame] += n
-        leaf[frames[-1]] += n
-    lines = [f"{total} samples", "", "inclusive:"]
-    lines += [f"{100 * n / total:6.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
-    lines += ["", "self:"]
-    lines += [f"{100 * n / total:6.1f}%  {frame}" for frame, n in leaf.most_common(top)]
+        raw = stack.split(";")
+        sample = ([_frame_name(frame) for frame in raw], int(count))
+        stacks.append(sample)
+        if any("/routes/" in frame for frame in raw):
+            handlers.append(sample)
+    lines = [f"{sum(n for _, n in stacks)} samples, {sum(n for _, n in handlers)} in request handlers", "",
+             "== whole process", *_shares(stacks, top), "", "== request handlers only", *_shares(handlers, top)]
     return "\n".join(lines) + "\n"

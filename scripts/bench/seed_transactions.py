@@ -1,9 +1,10 @@
-"""Fill the transaction service's table up to N rows, straight through its SQLAlchemy models.
+"""Resize the transaction service's table to N rows, straight through its SQLAlchemy models.
 
 Run as a separate process (``python scripts/bench/seed_transactions.py N``) with the service's
 environment: the transaction service's package is called ``app``, like the fraud service's, so the two
 cannot be imported into one interpreter. Rows are decided (APPROVED) captures of made-up customers,
-spread over the past year; inserted in chunks so memory stays flat. Prints the final row count.
+spread over the past year; inserted in chunks so memory stays flat. Shrinking deletes seeded rows only
+(never a real capture). Prints the final row count.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "transaction_servic
 
 from app.core.config import settings  # noqa: E402
 from app.models import APPROVED, Transaction  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+from sqlalchemy import create_engine, delete, func, insert, select  # noqa: E402
 
 CHUNK = 20_000
+SEED_VERSION = "bench-seed"
 
 
 def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
@@ -38,7 +40,7 @@ def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
             "status": APPROVED,
             "risk_score": rng.random() / 2,
             "reasons": [],
-            "model_version": "seed",
+            "model_version": SEED_VERSION,
             "decided_by": "model",
             "created_at": when,
             "decided_at": when,
@@ -52,6 +54,10 @@ def main(target: int) -> int:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         count = conn.scalar(select(func.count()).select_from(Transaction))
+        if count > target:
+            seeded = select(Transaction.id).where(Transaction.model_version == SEED_VERSION).limit(count - target)
+            conn.execute(delete(Transaction).where(Transaction.id.in_(seeded)))
+            count = conn.scalar(select(func.count()).select_from(Transaction))
     while count < target:
         chunk = min(CHUNK, target - count)
         with engine.begin() as conn:

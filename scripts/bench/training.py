@@ -25,14 +25,18 @@ def time_default_training(out_dir: Path, extra_args: list[str]) -> dict:
             "training_data": metadata.get("training_data") or metadata.get("data_summary")}
 
 
-def time_featurising(days: int, customers: int, terminals: int) -> dict:
-    """Simulate, then time ``ml_model.features.build_features`` alone over the result."""
+def time_featurising(rows: int, days: int, customers: int, terminals: int) -> dict:
+    """Simulate (``days`` must yield at least ``rows``), keep the first ``rows`` transactions in time order,
+    then time ``ml_model.features.build_features`` alone over them."""
     sys.path.insert(0, str(ROOT))
     from ml_model.features import build_features
     from ml_model.simulate import simulate_transactions
 
     began = time.perf_counter()
     raw = simulate_transactions(days=days, customers=customers, terminals=terminals, seed=3)
+    if len(raw) < rows:
+        raise RuntimeError(f"{days} simulated days gave {len(raw):,} transactions, fewer than {rows:,}")
+    raw = raw.iloc[:rows].reset_index(drop=True)  # sorted by time: a prefix is a shorter history
     simulated = time.perf_counter() - began
     began = time.perf_counter()
     features = build_features(raw)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from bench import report  # noqa: E402
+import bench.report as report  # noqa: E402
 from bench.loadgen import LoadResult, closed_loop, interleaved, open_loop, run  # noqa: E402
 from bench.processes import group_stats, serve_trivial, stop_group  # noqa: E402
 from stack import free_port  # noqa: E402

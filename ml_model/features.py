@@ -30,6 +30,15 @@ BURST_WINDOW = timedelta(hours=1)
 BURST_LIMIT = 1_000  # cap on the 1-hour count, so one store read stays bounded
 MAX_GAP_HOURS = 30 * 24.0  # "no earlier transaction within 30 days" reads as this gap
 NIGHT_END_HOUR = 6
+# Cold start must look ordinary: new customers arrive every day. Without history in a window, a
+# customer's average amount reads as a typical customer's (the simulator's customer means are
+# U(5, 100)), so a first purchase is judged by its amount against that, not by a 0 average or a
+# "no history" sentinel at the far end of a feature's range.
+TYPICAL_AMOUNT = 50.0
+# Recency = exp(-hours since the previous transaction / RECENCY_HOURS): near 1 within a burst, near 0
+# after a day or more, exactly 0 with no transaction in 30 days, so "no history" sits with the many
+# ordinary long gaps instead of 720 h beyond every other gap.
+RECENCY_HOURS = 24.0
 
 
 def _per_window(*templates: tuple[str, str]) -> dict[str, str]:
@@ -44,12 +53,14 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "is_weekend": "made on a Saturday or Sunday",
     **_per_window(
         ("customer_tx_count_{w}d", "number of this customer's transactions over the last {w} day(s)"),
-        ("customer_avg_amount_{w}d", "this customer's average amount over the last {w} day(s)"),
+        ("customer_avg_amount_{w}d",
+         "this customer's average amount over the last {w} day(s) (typical amount without history)"),
     ),
-    "amount_to_customer_avg_7d": "amount relative to this customer's 7-day average (1 without history)",
-    "amount_to_customer_avg_30d": "amount relative to this customer's 30-day average (1 without history)",
+    "amount_to_customer_avg_7d": "amount relative to this customer's 7-day average (typical amount without history)",
+    "amount_to_customer_avg_30d": "amount relative to this customer's 30-day average (typical amount without history)",
     "customer_tx_count_1h": "number of this customer's transactions in the previous hour",
     "hours_since_customer_prev_tx": "hours since this customer's previous transaction (720 if none in 30 days)",
+    "customer_prev_tx_recency": "exp(-hours since this customer's previous transaction / 24); 0 if none in 30 days",
     **_per_window(
         ("terminal_tx_count_{w}d", "this terminal's transactions over {w} day(s) with known labels"),
         ("terminal_fraud_rate_{w}d", "share of confirmed fraud at this terminal over {w} day(s) with known labels"),
@@ -75,10 +86,12 @@ def describe_feature(name: str, value: float) -> str:
     if name.startswith("amount_to_customer_avg_"):
         return f"amount is {value:.1f}× this customer's {span} average"
     if name.startswith("customer_avg_amount_"):
-        return f"this customer's {span} average amount is {value:,.2f}"
+        return f"this customer's {span} average amount is {value:,.2f}"  # TYPICAL_AMOUNT without history
     if name.startswith("customer_tx_count_"):
         period = {"1h": "previous hour", "1d": "same day (UTC)", "7d": "last 7 days", "30d": "last 30 days"}[window]
         return f"{value:.0f} earlier transaction(s) by this customer in the {period}"
+    if name == "customer_prev_tx_recency":
+        return describe_feature("hours_since_customer_prev_tx", _recency_to_hours(value))
     if name == "hours_since_customer_prev_tx":
         if value >= MAX_GAP_HOURS:
             return "no transaction by this customer in the previous 30 days"
@@ -110,7 +123,7 @@ def online_features(
     for w in WINDOWS_DAYS:
         count, amount_sum, _ = _sum_days(customer_days, day - timedelta(days=w - 1))
         features[f"customer_tx_count_{w}d"] = float(count)
-        features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else 0.0
+        features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else TYPICAL_AMOUNT
     for w in (7, 30):
         avg = features[f"customer_avg_amount_{w}d"]
         features[f"amount_to_customer_avg_{w}d"] = tx.amount / avg if avg > 0 else 1.0
@@ -121,6 +134,7 @@ def online_features(
         recent = store.customer_recent(tx.customer_id, t - timedelta(hours=MAX_GAP_HOURS), 1)
     gap = (t - recent[0].timestamp).total_seconds() / 3600 if recent else MAX_GAP_HOURS
     features["hours_since_customer_prev_tx"] = min(gap, MAX_GAP_HOURS)
+    features["customer_prev_tx_recency"] = float(_recency(np.float64(features["hours_since_customer_prev_tx"])))
 
     newest_known = day - timedelta(days=label_delay_days)
     terminal_days = store.terminal_days(tx.terminal_id, newest_known - timedelta(days=longest - 1), newest_known)
@@ -129,6 +143,15 @@ def online_features(
         features[f"terminal_tx_count_{w}d"] = float(count)
         features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}
+
+
+def _recency(hours: np.ndarray) -> np.ndarray:
+    """exp(-hours / RECENCY_HOURS), 0 where the gap is the "none in 30 days" cap."""
+    return np.where(hours >= MAX_GAP_HOURS, 0.0, np.exp(-hours / RECENCY_HOURS))
+
+
+def _recency_to_hours(recency: float) -> float:
+    return MAX_GAP_HOURS if recency <= 0 else min(-RECENCY_HOURS * float(np.log(recency)), MAX_GAP_HOURS)
 
 
 def _sum_days(days: list[DayTotals], first: date) -> tuple[int, float, int]:
@@ -189,7 +212,9 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
         sums = customer_windows.sums(w - 1, 0)
         count = sums["count"]
         out[f"customer_tx_count_{w}d"] = count
-        out[f"customer_avg_amount_{w}d"] = np.divide(sums["amount"], count, out=np.zeros(n), where=count > 0)
+        out[f"customer_avg_amount_{w}d"] = np.divide(
+            sums["amount"], count, out=np.full(n, TYPICAL_AMOUNT), where=count > 0
+        )
     for w in (7, 30):
         avg = out[f"customer_avg_amount_{w}d"]
         out[f"amount_to_customer_avg_{w}d"] = np.divide(amount, avg, out=np.ones(n), where=avg > 0)
@@ -197,6 +222,7 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
     count_1h, gap_hours = _customer_recency(customer, ts)
     out["customer_tx_count_1h"] = count_1h
     out["hours_since_customer_prev_tx"] = gap_hours
+    out["customer_prev_tx_recency"] = _recency(gap_hours)
 
     terminal_windows = _DayWindows(terminal, day, {"count": np.ones(n), "fraud": fraud})
     for w in WINDOWS_DAYS:

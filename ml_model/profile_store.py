@@ -16,9 +16,10 @@ Timestamps are naive UTC ``datetime`` objects everywhere in this package.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 
@@ -87,20 +88,21 @@ class InMemoryProfileStore:
     _transactions: dict[str, _Recorded] = field(default_factory=dict)
     _customer_days: dict[str, dict[date, DayTotals]] = field(default_factory=lambda: defaultdict(dict))
     _terminal_days: dict[str, dict[date, DayTotals]] = field(default_factory=lambda: defaultdict(dict))
+    # Per customer, kept sorted by timestamp (ties in recording order): records arrive mostly in time
+    # order, so an insert is usually an append and a read is a bisect plus the slice it returns.
     _customer_tx: dict[str, list[RecentTransaction]] = field(default_factory=lambda: defaultdict(list))
 
     def customer_days(self, customer_id: str, first: date, last: date) -> list[DayTotals]:
-        days = self._customer_days.get(customer_id, {})
-        return [totals for day, totals in sorted(days.items()) if first <= day <= last]
+        return _days_between(self._customer_days.get(customer_id, {}), first, last)
 
     def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
-        days = self._terminal_days.get(terminal_id, {})
-        return [totals for day, totals in sorted(days.items()) if first <= day <= last]
+        return _days_between(self._terminal_days.get(terminal_id, {}), first, last)
 
     def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
-        recent = [r for r in self._customer_tx.get(customer_id, []) if r.timestamp >= since]
-        recent.sort(key=lambda r: r.timestamp, reverse=True)
-        return recent[:limit]
+        history = self._customer_tx.get(customer_id, [])
+        first = bisect.bisect_left(history, since, key=_timestamp)
+        start = max(first, len(history) - limit) if limit > 0 else len(history)
+        return history[start:][::-1]
 
     def record_transaction(self, tx: Transaction) -> bool:
         if tx.transaction_id in self._transactions:
@@ -112,7 +114,9 @@ class InMemoryProfileStore:
             totals.tx_count += 1
             totals.amount_sum += tx.amount
             totals.amount_sq_sum += tx.amount * tx.amount
-        self._customer_tx[tx.customer_id].append(RecentTransaction(tx.timestamp, tx.terminal_id, tx.amount))
+        history = self._customer_tx[tx.customer_id]
+        at = bisect.bisect_right(history, tx.timestamp, key=_timestamp)  # len(history) when in time order
+        history.insert(at, RecentTransaction(tx.timestamp, tx.terminal_id, tx.amount))
         return True
 
     def record_label(self, transaction_id: str, is_fraud: bool) -> bool:
@@ -124,3 +128,19 @@ class InMemoryProfileStore:
         tx = recorded.tx
         self._terminal_days[tx.terminal_id][tx.timestamp.date()].fraud_count += int(is_fraud) - before
         return True
+
+
+def _days_between(days: dict[date, DayTotals], first: date, last: date) -> list[DayTotals]:
+    """Totals of the days in [first, last] in day order: one lookup per day of a window, a sort only
+    when the range is longer than the history."""
+    span = (last - first).days + 1
+    if span <= 0:
+        return []
+    if span <= len(days):
+        found = (days.get(first + timedelta(days=i)) for i in range(span))
+        return [totals for totals in found if totals is not None]
+    return [totals for day, totals in sorted(days.items()) if first <= day <= last]
+
+
+def _timestamp(recent: RecentTransaction) -> datetime:
+    return recent.timestamp

@@ -1,7 +1,10 @@
 """Payment transaction simulator with labelled fraud scenarios.
 
 Customers live at a point of a 100×100 grid and buy from terminals within ``radius`` of home; each has
-a mean amount, a spread and a daily transaction rate. Legitimate traffic is drawn in one vectorised
+a mean amount, a spread and a daily transaction rate. Customers arrive over time, as on a real
+platform: a share (``ACTIVE_AT_START``) is already active on the first day, the others join on a day
+drawn uniformly over the period and transact only from then on, so first purchases of brand-new
+customers appear in the data in their ordinary proportion. Legitimate traffic is drawn in one vectorised
 pass (Poisson counts per customer-day, normal times around midday, normal amounts), then fraud is
 injected, every scenario with its own id in ``tx_fraud_scenario``:
 
@@ -66,6 +69,9 @@ COMPROMISED_TERMINALS_PER_DAY = 2.0
 COMPROMISED_CARDS_PER_DAY = 3.0
 CARD_TESTING_PER_DAY = 1.5
 NIGHT_TAKEOVERS_PER_DAY = 1.0
+# Share of customers already active on the first simulated day; the rest join uniformly over the period
+# (a steadily growing customer base: every day brings customers without any history).
+ACTIVE_AT_START = 0.7
 
 
 def simulate_transactions(
@@ -81,12 +87,14 @@ def simulate_transactions(
     if days < 1 or customers < 1 or terminals < 1:
         raise ValueError("days, customers and terminals must be positive")
     rng = np.random.default_rng(seed)
-    habits = _customer_habits(rng, customers)
+    habits = _customer_habits(rng, customers, days)
     terminal_xy = rng.uniform(0, 100, size=(terminals, 2))
     near_offsets, near_counts, near_flat = _terminals_near(habits["xy"], terminal_xy, radius)
 
-    # Legitimate traffic: Poisson counts per customer-day, then one row per transaction.
+    # Legitimate traffic: Poisson counts per customer-day from the customer's first day on, then one
+    # row per transaction.
     counts = rng.poisson(np.repeat(habits["tx_per_day"], days).reshape(customers, days))
+    counts[np.arange(days)[None, :] < habits["join_day"][:, None]] = 0
     cell = np.repeat(np.arange(customers * days), counts.ravel())
     customer, day = cell // days, cell % days
     n = len(cell)
@@ -121,20 +129,21 @@ def simulate_transactions(
          "scenario": scenario}
     )
     injected = [
-        _card_testing(rng, customers, terminals, days),
+        _card_testing(rng, habits["join_day"], terminals, days),
         _night_takeovers(rng, habits, near_offsets, near_counts, near_flat, days),
     ]
     frame = pd.concat([legit, *injected], ignore_index=True)
     return _to_raw(rng, frame, start_date)
 
 
-def _customer_habits(rng: np.random.Generator, customers: int) -> dict[str, np.ndarray]:
+def _customer_habits(rng: np.random.Generator, customers: int, days: int) -> dict[str, np.ndarray]:
     mean_amount = rng.uniform(5, 100, size=customers)
     return {
         "xy": rng.uniform(0, 100, size=(customers, 2)),
         "mean_amount": mean_amount,
         "std_amount": mean_amount / 2,
         "tx_per_day": rng.uniform(0, 4, size=customers),
+        "join_day": np.where(rng.random(customers) < ACTIVE_AT_START, 0, rng.integers(0, days, size=customers)),
     }
 
 
@@ -169,17 +178,19 @@ def _compromise_calendar(rng, entities: int, days: int, per_day: float, duration
     return calendar
 
 
-def _card_testing(rng, customers: int, terminals: int, days: int) -> pd.DataFrame:
+def _card_testing(rng, join_day: np.ndarray, terminals: int, days: int) -> pd.DataFrame:
     """Bursts of 4-12 small amounts (0.5-3.0) within 30 minutes at random terminals."""
+    customers = len(join_day)
     events = rng.poisson(CARD_TESTING_PER_DAY * customers / 5_000 * days)
     sizes = rng.integers(4, 13, size=events)
     event = np.repeat(np.arange(events), sizes)
     start = rng.uniform(0, SECONDS_PER_DAY - 1_800, size=events)
+    customer = rng.integers(0, customers, size=events)
     return pd.DataFrame(
         {
-            "customer": rng.integers(0, customers, size=events)[event],
+            "customer": customer[event],
             "terminal": rng.integers(0, terminals, size=len(event)),
-            "day": rng.integers(0, days, size=events)[event],
+            "day": _day_after_joining(rng, join_day[customer], days)[event],
             "seconds": np.floor(start[event] + rng.uniform(0, 1_800, size=len(event))),
             "amount": rng.uniform(0.5, 3.0, size=len(event)),
             "scenario": CARD_TESTING,
@@ -193,18 +204,24 @@ def _night_takeovers(rng, habits, near_offsets, near_counts, near_flat, days: in
     events = rng.poisson(NIGHT_TAKEOVERS_PER_DAY * customers / 5_000 * days)
     sizes = rng.integers(2, 5, size=events)
     event = np.repeat(np.arange(events), sizes)
-    customer = rng.integers(0, customers, size=events)[event]
+    victim = rng.integers(0, customers, size=events)
+    customer = victim[event]
     pick = np.floor(rng.random(len(event)) * near_counts[customer]).astype(np.int64)
     return pd.DataFrame(
         {
             "customer": customer,
             "terminal": near_flat[near_offsets[customer] + pick],
-            "day": rng.integers(0, days, size=events)[event],
+            "day": _day_after_joining(rng, habits["join_day"][victim], days)[event],
             "seconds": np.floor(rng.uniform(3_600, 5 * 3_600, size=len(event))),
             "amount": habits["mean_amount"][customer] * rng.uniform(2, 4, size=len(event)),
             "scenario": NIGHT_TAKEOVER,
         }
     )
+
+
+def _day_after_joining(rng, join_day: np.ndarray, days: int) -> np.ndarray:
+    """A uniform day in [join_day, days) for each entry: a card is attacked only once it exists."""
+    return join_day + np.floor(rng.random(len(join_day)) * (days - join_day)).astype(np.int64)
 
 
 def _to_raw(rng: np.random.Generator, frame: pd.DataFrame, start_date: str) -> pd.DataFrame:

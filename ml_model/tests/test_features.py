@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_model.features import FEATURE_COLUMNS, FEATURE_DESCRIPTIONS, build_features, describe_feature, online_features
+from ml_model.features import (
+    FEATURE_COLUMNS,
+    FEATURE_DESCRIPTIONS,
+    TYPICAL_AMOUNT,
+    build_features,
+    describe_feature,
+    online_features,
+)
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
@@ -48,13 +55,16 @@ def test_customer_windows_use_earlier_transactions_only_with_ties_in_row_order()
     ])
     f = build_features(raw).set_index(raw["transaction_id"])
     assert f.loc["a", "customer_tx_count_30d"] == 0
-    assert f.loc["a", "amount_to_customer_avg_30d"] == 1.0  # no history reads as "usual"
+    # No history: compared with a typical customer's amount, not a 0 average or a sentinel.
+    assert f.loc["a", "customer_avg_amount_30d"] == TYPICAL_AMOUNT
+    assert f.loc["a", "amount_to_customer_avg_30d"] == pytest.approx(10.0 / TYPICAL_AMOUNT)
+    assert f.loc["a", "customer_prev_tx_recency"] == 0
     assert f.loc["b", "customer_tx_count_1d"] == 0 and f.loc["b", "customer_tx_count_7d"] == 1
     assert f.loc["c", "customer_tx_count_1d"] == 1  # b counts: same timestamp, earlier row
     assert f.loc["c", "customer_avg_amount_7d"] == pytest.approx(20.0)
     assert f.loc["c", "amount_to_customer_avg_7d"] == pytest.approx(10.0)
     assert f.loc["c", "customer_tx_count_1h"] == 1
-    assert f.loc["c", "hours_since_customer_prev_tx"] == 0
+    assert f.loc["c", "hours_since_customer_prev_tx"] == 0 and f.loc["c", "customer_prev_tx_recency"] == 1
     assert f.loc["b", "hours_since_customer_prev_tx"] == pytest.approx(96)
     assert f.loc["d", "hours_since_customer_prev_tx"] == 720  # no earlier transaction
     assert f.loc["a", "is_weekend"] == 0 and f.loc["b", "is_weekend"] == 1  # 2025-01-05 is a Sunday
@@ -96,6 +106,8 @@ def test_every_feature_has_a_description_and_readable_reason():
         ("customer_tx_count_1h", 5, "5 earlier transaction(s) by this customer in the previous hour"),
         ("hours_since_customer_prev_tx", 0.05, "3 minutes since this customer's previous transaction"),
         ("hours_since_customer_prev_tx", 720, "no transaction by this customer in the previous 30 days"),
+        ("customer_prev_tx_recency", 0.0, "no transaction by this customer in the previous 30 days"),
+        ("customer_prev_tx_recency", float(np.exp(-2 / 24)), "2.0 hours since this customer's previous transaction"),
         ("terminal_fraud_rate_7d", 0.25, "25% of this terminal's labelled transactions were fraud (7-day window)"),
     ],
 )

@@ -1,7 +1,7 @@
 """Where a route's database work runs: on the event loop for SQLite, in the threadpool otherwise.
 
 Measured (scripts/bench_fraud_service.py, machine under load): handing /predict to the threadpool
-costs two thread wake-ups, which was more than the whole prediction (~1 ms of SQLite work). On SQLite
+costs two thread wake-ups, which took longer than the whole prediction (~0.4 ms in-process). On SQLite
 that work is a few reads of pages usually already in memory and one commit that does not fsync
 (WAL with synchronous=NORMAL, see app/db/engine.py), so running it inline blocks the loop for about as
 long as a hop would have. Within one process all inline SQLite work runs on the loop thread, one

@@ -59,6 +59,8 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "amount_to_customer_avg_7d": "amount relative to this customer's 7-day average (typical amount without history)",
     "amount_to_customer_avg_30d": "amount relative to this customer's 30-day average (typical amount without history)",
     "customer_tx_count_1h": "number of this customer's transactions in the previous hour",
+    "customer_avg_amount_1h":
+        "average amount of this customer's transactions in the previous hour (typical amount if none)",
     "hours_since_customer_prev_tx": "hours since this customer's previous transaction (720 if none in 30 days)",
     "customer_prev_tx_recency": "exp(-hours since this customer's previous transaction / 24); 0 if none in 30 days",
     **_per_window(
@@ -73,7 +75,7 @@ def describe_feature(name: str, value: float) -> str:
     """An analyst-readable phrase for one feature value, e.g. 'amount is 6.3× this customer's 30-day
     average'. The fraud service builds its reasons from these."""
     window = name.rsplit("_", 1)[-1]
-    span = {"1d": "1-day", "7d": "7-day", "30d": "30-day"}.get(window, window)
+    span = {"1h": "previous hour's", "1d": "1-day", "7d": "7-day", "30d": "30-day"}.get(window, window)
     if name == "tx_amount":
         return f"amount {value:,.2f}"
     if name == "hour_of_day":
@@ -130,6 +132,7 @@ def online_features(
 
     recent = [r for r in store.customer_recent(tx.customer_id, t - BURST_WINDOW, BURST_LIMIT) if r.timestamp <= t]
     features["customer_tx_count_1h"] = float(len(recent))
+    features["customer_avg_amount_1h"] = _recent_sum(recent) / len(recent) if recent else TYPICAL_AMOUNT
     if not recent:
         recent = store.customer_recent(tx.customer_id, t - timedelta(hours=MAX_GAP_HOURS), 1)
     gap = (t - recent[0].timestamp).total_seconds() / 3600 if recent else MAX_GAP_HOURS
@@ -143,6 +146,13 @@ def online_features(
         features[f"terminal_tx_count_{w}d"] = float(count)
         features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}
+
+
+def _recent_sum(recent: list) -> float:
+    total = 0.0
+    for r in reversed(recent):  # oldest first, as the batch path's running sums add
+        total += r.amount
+    return total
 
 
 def _recency(hours: np.ndarray) -> np.ndarray:
@@ -219,8 +229,11 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
         avg = out[f"customer_avg_amount_{w}d"]
         out[f"amount_to_customer_avg_{w}d"] = np.divide(amount, avg, out=np.ones(n), where=avg > 0)
 
-    count_1h, gap_hours = _customer_recency(customer, ts)
+    count_1h, amount_1h, gap_hours = _customer_recency(customer, ts, amount)
     out["customer_tx_count_1h"] = count_1h
+    out["customer_avg_amount_1h"] = np.divide(
+        amount_1h, count_1h, out=np.full(n, TYPICAL_AMOUNT), where=count_1h > 0
+    )
     out["hours_since_customer_prev_tx"] = gap_hours
     out["customer_prev_tx_recency"] = _recency(gap_hours)
 
@@ -280,9 +293,11 @@ class _DayWindows:
         return result
 
 
-def _customer_recency(customer: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row (time order): earlier transactions of the customer in the last hour (capped at
-    BURST_LIMIT) and hours since the customer's previous transaction (capped at MAX_GAP_HOURS)."""
+def _customer_recency(customer: np.ndarray, ts: np.ndarray, amount: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (time order): the customer's earlier transactions in the last hour (the latest
+    BURST_LIMIT, as the store returns them), their amount sum, and hours since the customer's previous
+    transaction (capped at MAX_GAP_HOURS)."""
     n = len(ts)
     by_customer = np.lexsort((np.arange(n), ts, customer))  # customer, time, row order
     c, t = customer[by_customer], ts[by_customer].astype(np.int64)
@@ -296,16 +311,22 @@ def _customer_recency(customer: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray,
     first_in_window = np.empty(n, dtype=np.int64)
     query_positions = merged[is_row[merged] == 0]
     first_in_window[query_positions] = rows_before[is_row[merged] == 0]
-    count = np.minimum(np.arange(n) - first_in_window, BURST_LIMIT).astype(np.float64)
+    count = np.minimum(np.arange(n) - first_in_window, BURST_LIMIT)
+    # Per-customer running sums (exclusive) keep the magnitudes, hence rounding, per customer.
+    a = amount[by_customer]
+    earlier = pd.Series(a).groupby(c).cumsum().to_numpy() - a
+    positions = np.arange(n)
+    amount_sum = earlier - earlier[positions - count]
+    count = count.astype(np.float64)
 
     gap = np.full(n, MAX_GAP_HOURS)
     same = np.zeros(n, dtype=bool)
     same[1:] = c[1:] == c[:-1]
     gap[1:][same[1:]] = np.minimum((t[1:] - t[:-1])[same[1:]] / 3.6e12, MAX_GAP_HOURS)
 
-    count_out, gap_out = np.empty(n), np.empty(n)
-    count_out[by_customer], gap_out[by_customer] = count, gap
-    return count_out, gap_out
+    count_out, sum_out, gap_out = np.empty(n), np.empty(n), np.empty(n)
+    count_out[by_customer], sum_out[by_customer], gap_out[by_customer] = count, amount_sum, gap
+    return count_out, sum_out, gap_out
 
 
 def _check_delay(label_delay_days: int) -> None:

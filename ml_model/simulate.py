@@ -5,8 +5,10 @@ a mean amount, a spread and a daily transaction rate. Customers arrive over time
 platform: a share (``ACTIVE_AT_START``) is already active on the first day, the others join on a day
 drawn uniformly over the period and transact only from then on, so first purchases of brand-new
 customers appear in the data in their ordinary proportion. Legitimate traffic is drawn in one vectorised
-pass (Poisson counts per customer-day, normal times around midday, normal amounts), then fraud is
-injected, every scenario with its own id in ``tx_fraud_scenario``:
+pass (Poisson counts per customer-day, normal times around midday, normal amounts), a share of those
+purchases open a shopping session (a few more ordinary purchases at nearby terminals within the hour:
+split baskets, a mall visit), then fraud is injected, every scenario with its own id in
+``tx_fraud_scenario``:
 
 1. ``HIGH_AMOUNT``: a rare transaction with an amount far above anything a customer normally spends.
 2. ``COMPROMISED_TERMINAL``: every day a few terminals are compromised for four weeks; all their
@@ -69,6 +71,14 @@ COMPROMISED_TERMINALS_PER_DAY = 2.0
 COMPROMISED_CARDS_PER_DAY = 3.0
 CARD_TESTING_PER_DAY = 1.5
 NIGHT_TAKEOVERS_PER_DAY = 1.0
+# Legitimate shopping sessions: a purchase opens one with this probability and is followed by 1-4 more
+# ordinary purchases at the customer's nearby terminals, gaps exponential (mean 3 minutes), all within
+# the hour. About 15 % of legitimate purchases then have another one by the customer in the previous
+# hour, so several purchases within an hour are not, by themselves, card testing.
+SESSION_PROBABILITY = 0.05
+SESSION_EXTRA_PURCHASES = (1, 4)
+SESSION_MEAN_GAP_SECONDS = 180.0
+SESSION_MAX_SECONDS = 3_600
 # Share of customers already active on the first simulated day; the rest join uniformly over the period
 # (a steadily growing customer base: every day brings customers without any history).
 ACTIVE_AT_START = 0.7
@@ -99,10 +109,9 @@ def simulate_transactions(
     customer, day = cell // days, cell % days
     n = len(cell)
     seconds = _daytime_seconds(rng, n)
-    mean, std = habits["mean_amount"][customer], habits["std_amount"][customer]
-    amount = rng.normal(mean, std)
-    negative = amount <= 0
-    amount[negative] = rng.uniform(0, 2 * mean[negative])
+    customer, day, seconds = _with_sessions(rng, customer, day, seconds)
+    n = len(customer)
+    amount = _habitual_amounts(rng, habits, customer)
     pick = np.floor(rng.random(n) * near_counts[customer]).astype(np.int64)
     terminal = near_flat[near_offsets[customer] + pick]
     scenario = np.zeros(n, dtype=np.int64)
@@ -167,6 +176,37 @@ def _daytime_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
         seconds[outside] = rng.normal(SECONDS_PER_DAY / 2, 20_000, size=outside.sum())
         outside = (seconds < 0) | (seconds >= SECONDS_PER_DAY)
     return np.floor(seconds)
+
+
+def _with_sessions(rng, customer: np.ndarray, day: np.ndarray, seconds: np.ndarray):
+    """Adds the follow-up purchases of shopping sessions (same customer and day, within the hour after
+    the opening purchase; those that would cross midnight are dropped)."""
+    opener = np.flatnonzero(rng.random(len(customer)) < SESSION_PROBABILITY)
+    if not len(opener):
+        return customer, day, seconds
+    low, high = SESSION_EXTRA_PURCHASES
+    sizes = rng.integers(low, high + 1, size=len(opener))
+    follow = np.repeat(opener, sizes)
+    session_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    gaps = np.maximum(np.floor(rng.exponential(SESSION_MEAN_GAP_SECONDS, size=len(follow))), 1)
+    cumulative = np.cumsum(gaps)
+    offset = cumulative - np.repeat(cumulative[session_start] - gaps[session_start], sizes)
+    follow_seconds = seconds[follow] + offset
+    keep = (offset < SESSION_MAX_SECONDS) & (follow_seconds < SECONDS_PER_DAY)
+    return (
+        np.concatenate([customer, customer[follow][keep]]),
+        np.concatenate([day, day[follow][keep]]),
+        np.concatenate([seconds, follow_seconds[keep]]),
+    )
+
+
+def _habitual_amounts(rng, habits, customer: np.ndarray) -> np.ndarray:
+    """Normal around the customer's mean; non-positive draws redrawn uniform in (0, 2·mean)."""
+    mean, std = habits["mean_amount"][customer], habits["std_amount"][customer]
+    amount = rng.normal(mean, std)
+    negative = amount <= 0
+    amount[negative] = rng.uniform(0, 2 * mean[negative])
+    return amount
 
 
 def _compromise_calendar(rng, entities: int, days: int, per_day: float, duration: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Conformance replay for any ``ProfileStore``: the online feature path must equal the batch path.
 
 The fraud detection service runs ``assert_online_matches_batch`` with its database-backed store; this
-package runs it with ``InMemoryProfileStore``.
+package runs it with ``InMemoryProfileStore``. ``score_and_record`` scores one transaction as the
+service does (online features, verified artifacts) for tests of what a user notices.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ml_model import scoring
+from ml_model.artifacts import LoadedModel
 from ml_model.features import DEFAULT_LABEL_DELAY_DAYS, FEATURE_COLUMNS, build_features, online_features
 from ml_model.profile_store import ProfileStore, Transaction
 
@@ -65,3 +68,13 @@ def assert_online_matches_batch(
                 f"online={online[name].iloc[i]!r} batch={batch[name].iloc[i]!r}"
             )
     assert not problems, "online features differ from batch features:\n" + "\n".join(problems)
+
+
+def score_and_record(loaded: LoadedModel, store: ProfileStore, tx: Transaction) -> tuple[str, float]:
+    """(decision, risk score) of ``tx`` from its online features against ``store``, then records it."""
+    features = online_features(tx, store, label_delay_days=loaded.label_delay_days)
+    x = np.array([[features[name] for name in loaded.feature_columns]])
+    anomaly = scoring.anomaly_score(loaded.model, loaded.scaler.transform(x))
+    store.record_transaction(tx)
+    risk = float(scoring.risk_score(anomaly, loaded.calibration)[0])
+    return str(scoring.decision(anomaly, loaded.threshold)[0]), risk

@@ -4,13 +4,12 @@ empty profile store, the verified artifacts of a model trained by ``train_and_sa
 
 from datetime import datetime
 
-import numpy as np
 import pytest
 
 from ml_model import scoring
 from ml_model.artifacts import load_verified
-from ml_model.features import online_features
 from ml_model.profile_store import InMemoryProfileStore, Transaction
+from ml_model.testing import score_and_record
 
 # Around the simulated customers' typical means (U(5, 100)); terminals never seen in training, as in
 # the demo (example_usage.py).
@@ -21,13 +20,8 @@ MAX_BLOCKED_SHARE = 0.02
 
 
 def _first_purchase_scores(model_dir, amount: float, hour: int) -> tuple[str, float]:
-    loaded = load_verified(model_dir)
     tx = Transaction(f"first-{amount}-{hour}", "brand-new", "T-0001", amount, datetime(2025, 9, 3, hour, 53))
-    features = online_features(tx, InMemoryProfileStore(), label_delay_days=loaded.label_delay_days)
-    x = np.array([[features[name] for name in loaded.feature_columns]])
-    anomaly = scoring.anomaly_score(loaded.model, loaded.scaler.transform(x))
-    risk = float(scoring.risk_score(anomaly, loaded.calibration)[0])
-    return str(scoring.decision(anomaly, loaded.threshold)[0]), risk
+    return score_and_record(load_verified(model_dir), InMemoryProfileStore(), tx)
 
 
 def test_ordinary_first_purchases_are_approved_at_every_hour(trained_dir):

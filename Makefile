@@ -19,7 +19,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install train run demo test test-ml test-auth test-transaction test-fraud test-e2e \
-        test-deploy test-postgres lint bench images compose-up compose-down compose-test clean
+        test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,7 +43,7 @@ run: install train ## Install, train when needed, create local secrets once, mig
 demo: install train ## Start the stack if it is not up, run example_usage.py, stop what was started
 	@scripts/demo.sh
 
-test: install test-ml test-auth test-fraud test-transaction test-e2e test-deploy ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
+test: install test-ml test-auth test-fraud test-transaction test-e2e test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
 
 test-ml: install
 	cd ml_model && $(PYTEST)
@@ -62,6 +62,9 @@ test-e2e: install train
 
 test-deploy: install
 	$(PYTEST) tests/deploy
+
+test-bench: install
+	$(PYTEST) tests/bench
 
 test-postgres: install ## Run the database-backed suites against PostgreSQL at POSTGRES_URL (default: the local server)
 	cd auth_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)

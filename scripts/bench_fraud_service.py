@@ -88,8 +88,9 @@ def bench_http(service: ServiceProcess, requests: int) -> dict:
 
     def payload(customer: str, terminal: str) -> dict:
         # Two hours apart, like a real customer: the benchmark's own requests must not pile up in the
-        # 1-hour burst window and turn into a different workload as the run goes on.
-        when = HISTORY_END + timedelta(hours=2 * next(sent))
+        # 1-hour burst window and turn into a different workload as the run goes on. The clock wraps
+        # after 7 days so the seeded histories stay inside every window however long the run is.
+        when = HISTORY_END + timedelta(hours=2 * (next(sent) % 84))
         return {"transaction_id": str(uuid.uuid4()), "customer_id": customer, "terminal_id": terminal,
                 "amount": 42.0, "timestamp": when.isoformat()}
 

@@ -35,6 +35,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM the process's whole session (server and workers), SIGKILL what outlives the timeout."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
 @dataclass
 class LocalStack:
     data_dir: Path
@@ -104,14 +116,8 @@ class LocalStack:
 
     def stop(self, name: str, timeout: float = 15) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        if process is not None:
+            stop_group(process, timeout)
 
     def start_all(self) -> None:
         for name in SERVICES:  # auth first: the transaction service reads its JWKS

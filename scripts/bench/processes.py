@@ -7,13 +7,13 @@ server plus any workers it forks) is exactly the service. Linux only, like the r
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from stack import stop_group  # re-exported: the benchmark stops its reference server like a service
 
 SCRIPTS = Path(__file__).resolve().parent.parent
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -91,12 +91,3 @@ def serve_trivial(port: int, workers: int, log_path: Path, timeout: float = 30) 
     raise RuntimeError(f"trivial app not answering after {timeout}s; see {log_path}")
 
 
-def stop_group(process: subprocess.Popen, timeout: float = 10) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)

@@ -73,9 +73,9 @@ CARD_TESTING_PER_DAY = 1.5
 NIGHT_TAKEOVERS_PER_DAY = 1.0
 # Legitimate shopping sessions: a purchase opens one with this probability and is followed by 1-4 more
 # ordinary purchases at the customer's nearby terminals, gaps exponential (mean 3 minutes), all within
-# the hour. About 15 % of legitimate purchases then have another one by the customer in the previous
+# the hour. About a third of legitimate purchases then have another one by the customer in the previous
 # hour, so several purchases within an hour are not, by themselves, card testing.
-SESSION_PROBABILITY = 0.05
+SESSION_PROBABILITY = 0.10
 SESSION_EXTRA_PURCHASES = (1, 4)
 SESSION_MEAN_GAP_SECONDS = 180.0
 SESSION_MAX_SECONDS = 3_600

@@ -18,5 +18,5 @@ def small_raw():
 def trained_dir(tmp_path_factory):
     """A real, small model written by ``train_and_save`` (tests copy it before altering it)."""
     folder = tmp_path_factory.mktemp("model") / "models"
-    train_and_save(folder)  # the defaults: 30 days, 300 customers, 600 terminals
+    train_and_save(folder)  # the defaults: 45 days, 300 customers, 600 terminals
     return folder

@@ -52,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        app.state.fraud_client.close()
+        await app.state.fraud_client.aclose()
         engine.dispose()
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from app.auth.jwks import JWKSCache, JWKSUnavailable
+from app.auth.jwks import FetchNeeded, JWKSCache, JWKSUnavailable
 from app.auth.tokens import InvalidToken, Principal, verify_access_token
 from app.clients.fraud import FraudClient
 from app.core.config import settings
@@ -19,7 +21,7 @@ _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
@@ -28,15 +30,15 @@ def get_session(sessions: Annotated[sessionmaker[Session], Depends(get_sessions)
         yield session
 
 
-def get_fraud_client(request: Request) -> FraudClient:
+async def get_fraud_client(request: Request) -> FraudClient:
     return request.app.state.fraud_client
 
 
-def get_fallback_policy(request: Request) -> FallbackPolicy:
+async def get_fallback_policy(request: Request) -> FallbackPolicy:
     return request.app.state.fallback_policy
 
 
-def get_jwks(request: Request) -> JWKSCache:
+async def get_jwks(request: Request) -> JWKSCache:
     return request.app.state.jwks
 
 
@@ -46,15 +48,20 @@ FraudClientDep = Annotated[FraudClient, Depends(get_fraud_client)]
 FallbackPolicyDep = Annotated[FallbackPolicy, Depends(get_fallback_policy)]
 
 
-def get_current_user(
+async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     jwks: Annotated[JWKSCache, Depends(get_jwks)],
 ) -> Principal:
     if credentials is None:
         raise HTTPException(401, "Missing bearer token", headers=_CHALLENGE)
+    verify = functools.partial(verify_access_token, credentials.credentials, jwks, issuer=settings.JWT_ISSUER,
+                               audience=settings.JWT_AUDIENCE, leeway=settings.JWT_LEEWAY_SECONDS)
     try:
-        return verify_access_token(credentials.credentials, jwks, issuer=settings.JWT_ISSUER,
-                                   audience=settings.JWT_AUDIENCE, leeway=settings.JWT_LEEWAY_SECONDS)
+        try:
+            # Cached key: checked on the loop (well under a threadpool hop); a key fetch goes to a thread.
+            return verify(may_fetch=False)
+        except FetchNeeded:
+            return await run_in_threadpool(verify)
     except InvalidToken as exc:
         raise HTTPException(401, f"Invalid token: {exc}", headers=_CHALLENGE) from None
     except JWKSUnavailable:
@@ -65,7 +72,7 @@ def get_current_user(
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 
-def get_staff_user(user: CurrentUser) -> Principal:
+async def get_staff_user(user: CurrentUser) -> Principal:
     if not user.is_staff:
         raise HTTPException(403, "Staff only")
     return user

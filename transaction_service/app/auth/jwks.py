@@ -16,6 +16,10 @@ class JWKSUnavailable(Exception):
     """The key set could not be fetched and nothing usable is cached."""
 
 
+class FetchNeeded(Exception):
+    """The answer needs a (blocking) fetch of the key set, which the caller did not allow."""
+
+
 class JWKSCache:
     def __init__(self, url: str, *, cache_seconds: float, min_refetch_seconds: float, timeout: float,
                  clock=time.monotonic) -> None:
@@ -30,19 +34,29 @@ class JWKSCache:
         self._last_attempt: float | None = None
         self.fetch_count = 0
 
-    def get_key(self, kid: str) -> jwt.PyJWK | None:
-        """The verifying key for kid, or None when the auth service does not publish it."""
-        with self._lock:
+    def get_key(self, kid: str, *, may_fetch: bool = True) -> jwt.PyJWK | None:
+        """The verifying key for kid, or None when the auth service does not publish it.
+
+        With may_fetch=False (callers on the event loop) nothing blocks: FetchNeeded is raised instead of
+        fetching or of waiting for a fetch under way in another thread.
+        """
+        if not self._lock.acquire(blocking=may_fetch):
+            raise FetchNeeded()
+        try:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at >= self.cache_seconds
             unknown = kid not in self._keys
             may_refetch = self._last_attempt is None or now - self._last_attempt >= self.min_refetch_seconds
             # Both refetch reasons share one rate limit, so a down auth service is not hammered either.
             if (stale or unknown) and may_refetch:
+                if not may_fetch:
+                    raise FetchNeeded()
                 self._refresh(now)
             elif not self._keys:
                 raise JWKSUnavailable("no keys cached and the last fetch failed moments ago")
             return self._keys.get(kid)
+        finally:
+            self._lock.release()
 
     def _refresh(self, now: float) -> None:
         self._last_attempt = now

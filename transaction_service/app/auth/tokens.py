@@ -20,7 +20,8 @@ class Principal:
     is_staff: bool
 
 
-def verify_access_token(token: str, jwks: JWKSCache, *, issuer: str, audience: str, leeway: int) -> Principal:
+def verify_access_token(token: str, jwks: JWKSCache, *, issuer: str, audience: str, leeway: int,
+                        may_fetch: bool = True) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -31,7 +32,7 @@ def verify_access_token(token: str, jwks: JWKSCache, *, issuer: str, audience: s
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("token has no key id")
-    key = jwks.get_key(kid)
+    key = jwks.get_key(kid, may_fetch=may_fetch)
     if key is None:
         raise InvalidToken("unknown signing key")
     try:

@@ -6,9 +6,12 @@ to do without a model decision (the fallback policy) is the caller's job.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -44,6 +47,10 @@ class _Retryable(FraudServiceUnavailable):
 
 
 class FraudClient:
+    """Sync calls for the background loop and label delivery (worker threads), async ``apredict`` for the
+    capture route: its fraud call is pure waiting and must not hold a worker thread (measured: 16 threads
+    blocked on sockets made capture GIL-bound). Both share one retry/deadline/breaker policy."""
+
     def __init__(
         self,
         base_url: str,
@@ -54,14 +61,14 @@ class FraudClient:
         deadline: float,
         retry_backoff: float,
         breaker: CircuitBreaker,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"X-Internal-Token": internal_token},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            transport=transport,
-        )
+        options = {
+            "base_url": base_url.rstrip("/"),
+            "headers": {"X-Internal-Token": internal_token},
+            "timeout": httpx.Timeout(read_timeout, connect=connect_timeout),
+        }
+        self._http = httpx.Client(**options)
+        self._ahttp = httpx.AsyncClient(**options)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline = deadline
@@ -71,8 +78,21 @@ class FraudClient:
     def close(self) -> None:
         self._http.close()
 
+    async def aclose(self) -> None:
+        await self._ahttp.aclose()
+        self._http.close()
+
     def predict(self, payload: dict[str, Any]) -> FraudDecision:
-        body = self._call("/predict", payload)
+        return self._decision(self._call("/predict", payload), payload)
+
+    async def apredict(self, payload: dict[str, Any]) -> FraudDecision:
+        return self._decision(await self._acall("/predict", payload), payload)
+
+    def send_feedback(self, payload: dict[str, Any]) -> None:
+        self._call("/feedback", payload)
+        self.breaker.record_success()
+
+    def _decision(self, body: Any, payload: dict[str, Any]) -> FraudDecision:
         try:
             decision = FraudDecision.model_validate(body)
         except ValidationError as exc:
@@ -87,41 +107,56 @@ class FraudClient:
         self.breaker.record_success()
         return decision
 
-    def send_feedback(self, payload: dict[str, Any]) -> None:
-        self._call("/feedback", payload)
-        self.breaker.record_success()
-
     def _call(self, path: str, payload: dict[str, Any]) -> Any:
         """POST with at most one retry inside the overall deadline; returns the decoded JSON body."""
+        headers, started = self._begin()
+        for attempt in (1, 2):
+            try:
+                timeout = self._attempt_timeout(started)
+                with _transport_errors():
+                    response = self._http.post(path, json=payload, headers=headers, timeout=timeout)
+                return self._body(response)
+            except _Retryable as exc:
+                time.sleep(self._backoff_or_fail(path, exc, attempt, started))
+        raise AssertionError("unreachable")
+
+    async def _acall(self, path: str, payload: dict[str, Any]) -> Any:
+        """The same as _call, awaiting instead of blocking."""
+        headers, started = self._begin()
+        for attempt in (1, 2):
+            try:
+                timeout = self._attempt_timeout(started)
+                with _transport_errors():
+                    response = await self._ahttp.post(path, json=payload, headers=headers, timeout=timeout)
+                return self._body(response)
+            except _Retryable as exc:
+                await asyncio.sleep(self._backoff_or_fail(path, exc, attempt, started))
+        raise AssertionError("unreachable")
+
+    def _begin(self) -> tuple[dict[str, str], float]:
         if not self.breaker.allow():
             FRAUD_SERVICE_ERRORS.labels(reason="circuit_open").inc()
             raise FraudServiceUnavailable("circuit open")
-        started = time.monotonic()
-        headers = {"X-Request-ID": request_id_var.get()} if request_id_var.get() != "-" else {}
-        for attempt in (1, 2):
-            remaining = self.deadline - (time.monotonic() - started)
-            try:
-                return self._post_once(path, payload, headers, remaining)
-            except _Retryable as exc:
-                # Scoring and feedback are idempotent by transaction id, so a second try is safe.
-                backoff = random.uniform(0, self.retry_backoff)
-                if attempt == 2 or self.deadline - (time.monotonic() - started) - backoff < 0.05:
-                    self._failed(exc.reason.split(" ")[0])
-                    raise FraudServiceUnavailable(exc.reason) from None
-                logger.info("fraud service %s failed (%s); retrying once", path, exc.reason)
-                time.sleep(backoff)
-        raise AssertionError("unreachable")
+        request_id = request_id_var.get()
+        return ({"X-Request-ID": request_id} if request_id != "-" else {}), time.monotonic()
 
-    def _post_once(self, path: str, payload: dict[str, Any], headers: dict[str, str], remaining: float) -> Any:
+    def _attempt_timeout(self, started: float) -> httpx.Timeout:
+        remaining = self.deadline - (time.monotonic() - started)
         if remaining <= 0:
             raise _Retryable("timeout (deadline exceeded)")
-        timeout = httpx.Timeout(min(self.read_timeout, remaining), connect=min(self.connect_timeout, remaining))
-        try:
-            response = self._http.post(path, json=payload, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            raise _Retryable("timeout") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"unreachable ({type(exc).__name__})") from None
+        return httpx.Timeout(min(self.read_timeout, remaining), connect=min(self.connect_timeout, remaining))
+
+    def _backoff_or_fail(self, path: str, exc: _Retryable, attempt: int, started: float) -> float:
+        """The pause before the second try, or FraudServiceUnavailable when there is none left."""
+        # Scoring and feedback are idempotent by transaction id, so a second try is safe.
+        backoff = random.uniform(0, self.retry_backoff)
+        if attempt == 2 or self.deadline - (time.monotonic() - started) - backoff < 0.05:
+            self._failed(exc.reason.split(" ")[0])
+            raise FraudServiceUnavailable(exc.reason) from None
+        logger.info("fraud service %s failed (%s); retrying once", path, exc.reason)
+        return backoff
+
+    def _body(self, response: httpx.Response) -> Any:
         if response.status_code >= 500 or response.status_code == 429:
             raise _Retryable(f"http_{response.status_code}")
         if response.status_code >= 400:
@@ -137,3 +172,14 @@ class FraudClient:
     def _failed(self, reason: str) -> None:
         FRAUD_SERVICE_ERRORS.labels(reason=reason).inc()
         self.breaker.record_failure()
+
+
+@contextlib.contextmanager
+def _transport_errors() -> Iterator[None]:
+    """httpx's transport failures as the retryable reasons we log and count."""
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise _Retryable("timeout") from None
+    except httpx.TransportError as exc:
+        raise _Retryable(f"unreachable ({type(exc).__name__})") from None

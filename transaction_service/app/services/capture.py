@@ -6,16 +6,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import Principal
-from app.clients.fraud import FraudClient
+from app.clients.fraud import FraudClient, FraudServiceUnavailable
+from app.core.db import on_database
 from app.models import PENDING, IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
 from app.services.fallback import FallbackPolicy
 from app.services.idempotency import IdempotencyConflict, request_fingerprint, stored_response
-from app.services.scoring import decide_transaction
+from app.services.scoring import fallback_decision, fraud_payload, model_decision, store_decision
 
 
 class StaffOnlyField(Exception):
@@ -30,27 +32,66 @@ class CaptureResult:
     replayed: bool
 
 
-def _new_transaction(caller: Principal, body: TransactionCreate) -> Transaction:
+_INSERT_TRANSACTION = insert(Transaction.__table__)
+_INSERT_KEY = insert(IdempotencyKey.__table__)
+
+
+def _new_row(caller: Principal, body: TransactionCreate) -> dict:
     # A customer may name themself (harmless) but nobody else, and may not back-date.
     if body.customer_id is not None and body.customer_id != caller.user_id and not caller.is_staff:
         raise StaffOnlyField("customer_id")
     if body.timestamp is not None and not caller.is_staff:
         raise StaffOnlyField("timestamp")
     now = utcnow()
-    return Transaction(
-        id=uuid.uuid4(),
-        customer_id=body.customer_id or caller.user_id,
-        terminal_id=body.terminal_id,
-        amount=body.amount,
-        currency=body.currency,
-        timestamp=body.timestamp or now,
-        status=PENDING,
-        reasons=[],
-        created_at=now,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "customer_id": body.customer_id or caller.user_id,
+        "terminal_id": body.terminal_id,
+        "amount": body.amount,
+        "currency": body.currency,
+        "timestamp": body.timestamp or now,
+        "status": PENDING,
+        "reasons": [],
+        "created_at": now,
+    }
 
 
-def capture_transaction(
+def store_pending(
+    sessions: sessionmaker[Session],
+    caller: Principal,
+    body: TransactionCreate,
+    idempotency_key: str | None,
+    idempotency_ttl: timedelta,
+) -> CaptureResult:
+    """Commit the new PENDING row (replayed=False), or find the answer stored under the key (replayed=True)."""
+    fingerprint = request_fingerprint(body) if idempotency_key else ""
+    engine = sessions.kw["bind"]
+    # Two tries: the first may find an expired key, which stored_response deletes.
+    for _ in range(2):
+        row = _new_row(caller, body)
+        try:
+            # Core statements, not the ORM unit of work: two plain INSERTs on the hot path, a third of the CPU.
+            # Committed before the fraud call: the transaction survives whatever happens next.
+            with engine.begin() as connection:
+                connection.execute(_INSERT_TRANSACTION, row)
+                if idempotency_key:
+                    connection.execute(_INSERT_KEY, {
+                        "user_id": caller.user_id, "key": idempotency_key, "request_hash": fingerprint,
+                        "transaction_id": row["id"], "expires_at": row["created_at"] + idempotency_ttl})
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            with sessions() as session:
+                original = stored_response(session, caller.user_id, idempotency_key, fingerprint)
+            if original is not None:
+                return CaptureResult(original, replayed=True)
+            continue
+        return CaptureResult(Transaction(**row), replayed=False)
+    # The key was taken again between our delete and insert: another request is using it right now.
+    raise IdempotencyConflict()
+
+
+async def capture_transaction(
     sessions: sessionmaker[Session],
     fraud: FraudClient,
     policy: FallbackPolicy,
@@ -59,27 +100,13 @@ def capture_transaction(
     idempotency_key: str | None,
     idempotency_ttl: timedelta,
 ) -> CaptureResult:
-    fingerprint = request_fingerprint(body) if idempotency_key else ""
-    # Two tries: the first may find an expired key, which stored_response deletes.
-    for _ in range(2):
-        txn = _new_transaction(caller, body)
-        with sessions() as session:
-            session.add(txn)
-            if idempotency_key:
-                session.flush()  # the key row refers to the transaction row
-                session.add(IdempotencyKey(user_id=caller.user_id, key=idempotency_key, request_hash=fingerprint,
-                                           transaction_id=txn.id, expires_at=txn.created_at + idempotency_ttl))
-            try:
-                # Committed before the fraud call: the transaction survives whatever happens next.
-                session.commit()
-            except IntegrityError:
-                if not idempotency_key:
-                    raise
-                session.rollback()
-                original = stored_response(session, caller.user_id, idempotency_key, fingerprint)
-                if original is not None:
-                    return CaptureResult(original, replayed=True)
-                continue
-        return CaptureResult(decide_transaction(sessions, fraud, policy, txn), replayed=False)
-    # The key was taken again between our delete and insert: another request is using it right now.
-    raise IdempotencyConflict()
+    stored = await on_database(sessions, store_pending, sessions, caller, body, idempotency_key, idempotency_ttl)
+    if stored.replayed:
+        return stored
+    txn = stored.transaction
+    # Awaited, not blocking a thread: the fraud call is most of a capture's time and all of it waiting.
+    try:
+        decision = model_decision(await fraud.apredict(fraud_payload(txn)))
+    except FraudServiceUnavailable as exc:
+        decision = fallback_decision(txn, policy, exc)
+    return CaptureResult(await on_database(sessions, store_decision, sessions, txn, decision), replayed=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.clients.fraud import FraudClient, FraudServiceUnavailable
+from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.metrics import DECISIONS
 from app.models import PENDING, Transaction, utcnow
 from app.services.fallback import FallbackPolicy
@@ -27,40 +27,58 @@ def fraud_payload(txn: Transaction) -> dict:
     }
 
 
+# Built once; the SET clause comes from the parameters given (the decision's columns and decided_at).
+_DECIDE_IF_PENDING = update(Transaction.__table__).where(
+    Transaction.__table__.c.id == bindparam("decided_id"), Transaction.__table__.c.status == PENDING)
+
+
+def model_decision(answer: FraudDecision) -> dict:
+    return {
+        "status": answer.decision,
+        "risk_score": answer.risk_score,
+        "reasons": answer.reasons,
+        "model_version": answer.model_version,
+        "decided_by": "model",
+    }
+
+
+def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServiceUnavailable) -> dict:
+    logger.warning("no model decision for %s (%s); fallback policy %s", txn.id, exc.reason, policy.name)
+    return {
+        "status": policy.decide(txn.amount),
+        "risk_score": None,
+        "reasons": [f"fraud_service_unavailable: {exc.reason}", f"fallback_policy: {policy.name}"],
+        "model_version": None,
+        "decided_by": "fallback",
+    }
+
+
+def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: dict) -> Transaction:
+    """Write decision onto txn if still PENDING; returns the stored row (another decider may have won)."""
+    values = {**decision, "decided_at": utcnow()}
+    # A Core UPDATE on a connection: no Session, no ORM synchronisation of objects it does not hold.
+    # Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
+    with sessions.kw["bind"].begin() as connection:
+        won = connection.execute(_DECIDE_IF_PENDING, {"decided_id": txn.id, **values}).rowcount
+    if not won:
+        with sessions() as session:
+            return session.get(Transaction, txn.id)
+    # Our write won: the row now is txn plus these values, no need to read it back.
+    for name, value in values.items():
+        setattr(txn, name, value)
+    DECISIONS.labels(status=decision["status"], decided_by=decision["decided_by"]).inc()
+    logger.info("transaction %s %s by %s", txn.id, decision["status"], decision["decided_by"])
+    return txn
+
+
 def decide_transaction(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
                        txn: Transaction) -> Transaction:
-    """Score txn and store the decision; returns the stored row (another decider may have won the race)."""
+    """Score txn and store the decision (blocking; the capture route has an async counterpart)."""
     try:
-        answer = fraud.predict(fraud_payload(txn))
-        decision = {
-            "status": answer.decision,
-            "risk_score": answer.risk_score,
-            "reasons": answer.reasons,
-            "model_version": answer.model_version,
-            "decided_by": "model",
-        }
+        decision = model_decision(fraud.predict(fraud_payload(txn)))
     except FraudServiceUnavailable as exc:
-        logger.warning("no model decision for %s (%s); fallback policy %s", txn.id, exc.reason, policy.name)
-        decision = {
-            "status": policy.decide(txn.amount),
-            "risk_score": None,
-            "reasons": [f"fraud_service_unavailable: {exc.reason}", f"fallback_policy: {policy.name}"],
-            "model_version": None,
-            "decided_by": "fallback",
-        }
-    with sessions() as session:
-        # Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
-        result = session.execute(
-            update(Transaction)
-            .where(Transaction.id == txn.id, Transaction.status == PENDING)
-            .values(**decision, decided_at=utcnow())
-        )
-        session.commit()
-        stored = session.get(Transaction, txn.id)
-    if result.rowcount:
-        DECISIONS.labels(status=decision["status"], decided_by=decision["decided_by"]).inc()
-        logger.info("transaction %s %s by %s", txn.id, decision["status"], decision["decided_by"])
-    return stored
+        decision = fallback_decision(txn, policy, exc)
+    return store_decision(sessions, txn, decision)
 
 
 def rescue_abandoned(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,

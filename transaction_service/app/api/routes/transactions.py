@@ -38,12 +38,12 @@ def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: P
 @router.post("", status_code=201, response_model=TransactionPublic,
              responses={409: {"description": "The same Idempotency-Key is still being processed"},
                         422: {"description": "Invalid body, or the Idempotency-Key was used with another body"}})
-def create_transaction(body: TransactionCreate, user: CurrentUser, response: Response,
-                       sessions: SessionFactoryDep, fraud: FraudClientDep, policy: FallbackPolicyDep,
-                       idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
+async def create_transaction(body: TransactionCreate, user: CurrentUser, response: Response,
+                             sessions: SessionFactoryDep, fraud: FraudClientDep, policy: FallbackPolicyDep,
+                             idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
     try:
-        result = capture_transaction(sessions, fraud, policy, user, body, idempotency_key,
-                                     timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
+        result = await capture_transaction(sessions, fraud, policy, user, body, idempotency_key,
+                                           timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
     except StaffOnlyField as exc:
         raise HTTPException(403, f"Only staff may set {exc.field}") from None
     except IdempotencyMismatch:

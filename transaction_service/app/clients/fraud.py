@@ -75,9 +75,6 @@ class FraudClient:
         self.retry_backoff = retry_backoff
         self.breaker = breaker
 
-    def close(self) -> None:
-        self._http.close()
-
     async def aclose(self) -> None:
         await self._ahttp.aclose()
         self._http.close()

@@ -17,6 +17,7 @@ sees those in its day totals, since daily totals cannot be split by time.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -122,8 +123,7 @@ def online_features(
 
     longest = max(WINDOWS_DAYS)
     customer_days = store.customer_days(tx.customer_id, day - timedelta(days=longest - 1), day)
-    for w in WINDOWS_DAYS:
-        count, amount_sum, _ = _sum_days(customer_days, day - timedelta(days=w - 1))
+    for w, (count, amount_sum, _) in _window_sums(customer_days, day).items():
         features[f"customer_tx_count_{w}d"] = float(count)
         features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else TYPICAL_AMOUNT
     for w in (7, 30):
@@ -136,13 +136,17 @@ def online_features(
     if not recent:
         recent = store.customer_recent(tx.customer_id, t - timedelta(hours=MAX_GAP_HOURS), 1)
     gap = (t - recent[0].timestamp).total_seconds() / 3600 if recent else MAX_GAP_HOURS
+    # The fallback read has no upper bound: for a transaction arriving after later ones of the same
+    # customer it returns a later purchase. Such a purchase is at most as far as "just now" (gap 0).
+    gap = max(gap, 0.0)
     features["hours_since_customer_prev_tx"] = min(gap, MAX_GAP_HOURS)
-    features["customer_prev_tx_recency"] = float(_recency(np.float64(features["hours_since_customer_prev_tx"])))
+    hours = features["hours_since_customer_prev_tx"]
+    # Scalar twin of _recency (numpy per-call overhead is most of the cost for one value).
+    features["customer_prev_tx_recency"] = 0.0 if hours >= MAX_GAP_HOURS else math.exp(-hours / RECENCY_HOURS)
 
     newest_known = day - timedelta(days=label_delay_days)
     terminal_days = store.terminal_days(tx.terminal_id, newest_known - timedelta(days=longest - 1), newest_known)
-    for w in WINDOWS_DAYS:
-        count, _, frauds = _sum_days(terminal_days, newest_known - timedelta(days=w - 1))
+    for w, (count, _, frauds) in _window_sums(terminal_days, newest_known).items():
         features[f"terminal_tx_count_{w}d"] = float(count)
         features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}
@@ -164,13 +168,21 @@ def _recency_to_hours(recency: float) -> float:
     return MAX_GAP_HOURS if recency <= 0 else min(-RECENCY_HOURS * float(np.log(recency)), MAX_GAP_HOURS)
 
 
-def _sum_days(days: list[DayTotals], first: date) -> tuple[int, float, int]:
-    selected = sorted((d for d in days if d.day >= first), key=lambda d: d.day)
-    count = sum(d.tx_count for d in selected)
-    amount_sum = 0.0
-    for d in selected:  # same order as the batch path's cumulative sums
-        amount_sum += d.amount_sum
-    return count, amount_sum, sum(d.fraud_count for d in selected)
+def _window_sums(days: list[DayTotals], last: date) -> dict[int, tuple[int, float, int]]:
+    """(count, amount sum, fraud count) of every window in WINDOWS_DAYS ending on ``last``, in one pass.
+
+    Amounts are added in day order, as the batch path's cumulative sums add them, so both paths give
+    the same floats."""
+    firsts = {w: last - timedelta(days=w - 1) for w in WINDOWS_DAYS}
+    sums = {w: [0, 0.0, 0] for w in WINDOWS_DAYS}
+    for d in sorted(days, key=lambda d: d.day):
+        for w, first in firsts.items():
+            if first <= d.day <= last:
+                acc = sums[w]
+                acc[0] += d.tx_count
+                acc[1] += d.amount_sum
+                acc[2] += d.fraud_count
+    return {w: (acc[0], acc[1], acc[2]) for w, acc in sums.items()}
 
 
 def _time_features(t: datetime) -> dict[str, float]:

@@ -113,3 +113,12 @@ def test_every_feature_has_a_description_and_readable_reason():
 )
 def test_reasons_read_naturally(name, value, phrase):
     assert describe_feature(name, value) == phrase
+
+
+def test_a_transaction_arriving_after_later_ones_never_gets_a_negative_gap():
+    store = InMemoryProfileStore()
+    noon = datetime(2025, 3, 4, 12)
+    store.record_transaction(Transaction("later", "c1", "t1", 20.0, noon + timedelta(hours=3)))
+    features = online_features(Transaction("late", "c1", "t1", 25.0, noon), store)
+    assert features["hours_since_customer_prev_tx"] >= 0
+    assert 0 <= features["customer_prev_tx_recency"] <= 1

@@ -45,7 +45,7 @@ env_value() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
 log() { printf '\n== %s\n' "$*"; }
 
 ensure_env() {
-  "$PYTHON" deploy/compose_env.py --env-file "$ENV_FILE" --example "$ROOT/.env.example"
+  "$PYTHON" scripts/compose_env.py --env-file "$ENV_FILE" --example "$ROOT/.env.example"
 }
 
 up() {

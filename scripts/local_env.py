@@ -28,7 +28,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
-            values[key] = value
+            values[key.strip()] = value.strip()
     return values
 
 

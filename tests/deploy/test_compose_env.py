@@ -1,17 +1,19 @@
-"""deploy/compose_env.py: the .env and signing key that `scripts/compose.sh` creates on first use."""
+"""scripts/compose_env.py: the .env and signing key that `scripts/compose.sh` creates on first use."""
 
 from __future__ import annotations
 
 import importlib.util
 import stat
 import subprocess
+import sys
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from k8s_support import REPO
 
-spec = importlib.util.spec_from_file_location("compose_env", REPO / "deploy" / "compose_env.py")
+sys.path.insert(0, str(REPO / "scripts"))  # compose_env imports local_env, its neighbour
+spec = importlib.util.spec_from_file_location("compose_env", REPO / "scripts" / "compose_env.py")
 compose_env = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(compose_env)
 
@@ -28,7 +30,7 @@ def run(project):
 
 def test_first_run_replaces_every_placeholder_with_a_distinct_random_value(project):
     assert run(project) == 0
-    values = compose_env.read_env(project / ".env")
+    values = compose_env.read_env_file(project / ".env")
     assert "change-me" not in values.values()
     secrets = [values[k] for k in ("POSTGRES_PASSWORD", "AUTH_DB_PASSWORD", "DJANGO_SECRET_KEY", "INTERNAL_TOKEN")]
     assert len(set(secrets)) == len(secrets) and all(len(s) >= 50 for s in secrets)
@@ -41,9 +43,9 @@ def test_a_second_run_keeps_existing_values_and_fills_only_new_placeholders(proj
     env = project / ".env"
     env.write_text(env.read_text().replace("FRAUD_FALLBACK_POLICY=block", "FRAUD_FALLBACK_POLICY=approve")
                    + "NEW_SECRET=change-me\n")
-    before = compose_env.read_env(env)
+    before = compose_env.read_env_file(env)
     run(project)
-    after = compose_env.read_env(env)
+    after = compose_env.read_env_file(env)
     assert after["FRAUD_FALLBACK_POLICY"] == "approve"
     assert after["INTERNAL_TOKEN"] == before["INTERNAL_TOKEN"]
     assert after["NEW_SECRET"] not in ("", "change-me")

@@ -14,19 +14,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from local_env import read_env_file  # same KEY=value format as the local secrets file
 
 PLACEHOLDER = "change-me"
 DEFAULT_KEY_PATH = "./data/compose/jwt_private.pem"
-
-
-def read_env(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
 
 
 def ensure_env_file(env_file: Path, example: Path) -> list[str]:
@@ -78,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     generated = ensure_env_file(args.env_file, args.example)
     if generated:
         print(f"{args.env_file}: random values for {', '.join(generated)}")
-    key_path = Path(read_env(args.env_file).get("JWT_PRIVATE_KEY_PATH") or DEFAULT_KEY_PATH)
+    key_path = Path(read_env_file(args.env_file).get("JWT_PRIVATE_KEY_PATH") or DEFAULT_KEY_PATH)
     if not key_path.is_absolute():
         # Compose resolves relative paths against the project folder, where .env lives.
         key_path = args.env_file.resolve().parent / key_path

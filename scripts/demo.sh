@@ -9,14 +9,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 load_local_env
 
-up() { python - "$@" <<'PY'
-import sys, httpx
-try:
-    sys.exit(0 if all(httpx.get(u, timeout=2).status_code == 200 for u in sys.argv[1:]) else 1)
-except httpx.HTTPError:
-    sys.exit(1)
-PY
-}
+up() { python "$ROOT/scripts/probe.py" "$@"; }
 urls=("$AUTH_URL/ready/" "$TRANSACTION_URL/ready" "$FRAUD_URL/ready")
 
 started=""

@@ -31,12 +31,6 @@ PYTHON="$ROOT/.venv/bin/python"; [[ -x "$PYTHON" ]] || PYTHON=python3
 
 probes=("$auth_url/health/" "$auth_url/ready/" "$transaction_url/health" "$transaction_url/ready")
 [[ "$fraud_url" != none ]] && probes+=("$fraud_url/health" "$fraud_url/ready")
-for url in "${probes[@]}"; do
-  code=$("$PYTHON" -c 'import sys, httpx
-try: print(httpx.get(sys.argv[1], timeout=5).status_code)
-except httpx.HTTPError as e: print(type(e).__name__)' "$url")
-  printf '  %-50s %s\n' "$url" "$code"
-  [[ "$code" == 200 ]] || { echo "FAILED: $url answered $code" >&2; exit 1; }
-done
+"$PYTHON" "$ROOT/scripts/probe.py" --verbose "${probes[@]}"
 
 exec "$PYTHON" "$ROOT/example_usage.py" --auth-url "$auth_url" --transaction-url "$transaction_url" "${staff[@]}"

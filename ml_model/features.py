@@ -12,7 +12,8 @@ day k + label_delay_days, so the N-day terminal window is days d-delay-N+1 .. d-
 
 Online, "earlier" means "already recorded in the store". The paths agree when transactions are
 recorded in time order (as in the replay); a transaction arriving after later ones of the same day
-sees those in its day totals, since daily totals cannot be split by time.
+sees those in its day totals, since daily totals cannot be split by time. Its 1-hour features and
+time since the previous purchase are exact either way (the store reads them up to its timestamp).
 """
 
 from __future__ import annotations
@@ -130,15 +131,11 @@ def online_features(
         avg = features[f"customer_avg_amount_{w}d"]
         features[f"amount_to_customer_avg_{w}d"] = tx.amount / avg if avg > 0 else 1.0
 
-    recent = [r for r in store.customer_recent(tx.customer_id, t - BURST_WINDOW, BURST_LIMIT) if r.timestamp <= t]
-    features["customer_tx_count_1h"] = float(len(recent))
-    features["customer_avg_amount_1h"] = _recent_sum(recent) / len(recent) if recent else TYPICAL_AMOUNT
-    if not recent:
-        recent = store.customer_recent(tx.customer_id, t - timedelta(hours=MAX_GAP_HOURS), 1)
-    gap = (t - recent[0].timestamp).total_seconds() / 3600 if recent else MAX_GAP_HOURS
-    # The fallback read has no upper bound: for a transaction arriving after later ones of the same
-    # customer it returns a later purchase. Such a purchase is at most as far as "just now" (gap 0).
-    gap = max(gap, 0.0)
+    activity = store.customer_activity(tx.customer_id, t, since=t - BURST_WINDOW, limit=BURST_LIMIT,
+                                       latest_since=t - timedelta(hours=MAX_GAP_HOURS))
+    features["customer_tx_count_1h"] = float(activity.count)
+    features["customer_avg_amount_1h"] = activity.amount_sum / activity.count if activity.count else TYPICAL_AMOUNT
+    gap = (t - activity.latest).total_seconds() / 3600 if activity.latest is not None else MAX_GAP_HOURS
     features["hours_since_customer_prev_tx"] = min(gap, MAX_GAP_HOURS)
     hours = features["hours_since_customer_prev_tx"]
     # Scalar twin of _recency (numpy per-call overhead is most of the cost for one value).
@@ -150,13 +147,6 @@ def online_features(
         features[f"terminal_tx_count_{w}d"] = float(count)
         features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}
-
-
-def _recent_sum(recent: list) -> float:
-    total = 0.0
-    for r in reversed(recent):  # oldest first, as the batch path's running sums add
-        total += r.amount
-    return total
 
 
 def _recency(hours: np.ndarray) -> np.ndarray:

@@ -47,11 +47,22 @@ class DayTotals:
 
 @dataclass(frozen=True)
 class RecentTransaction:
-    """One of a customer's latest transactions (for short-horizon features such as bursts)."""
+    """One transaction in a customer's time-ordered history (the in-memory store's record)."""
 
     timestamp: datetime
-    terminal_id: str
     amount: float
+
+
+@dataclass(frozen=True)
+class RecentActivity:
+    """A customer's activity up to a moment: what the short-horizon features (bursts, recency) need.
+
+    Totals rather than rows: a card being tested sends hundreds of transactions an hour, and a read
+    that returned them one by one would make each of its /predict calls cost O(burst) in Python."""
+
+    count: int  # transactions with since <= timestamp <= until, at most ``limit`` (the latest ones)
+    amount_sum: float  # the sum of those transactions' amounts
+    latest: datetime | None  # the newest timestamp in [latest_since, until], None when there is none
 
 
 class ProfileStore(Protocol):
@@ -63,8 +74,11 @@ class ProfileStore(Protocol):
     def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
         """The terminal's daily totals for days in [first, last], days without activity omitted."""
 
-    def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
-        """The customer's transactions with timestamp >= since, newest first, at most ``limit``."""
+    def customer_activity(self, customer_id: str, until: datetime, *, since: datetime, limit: int,
+                          latest_since: datetime) -> RecentActivity:
+        """The customer's transactions up to ``until`` (inclusive): count and amount sum of the latest
+        ``limit`` of them at or after ``since``, and the newest timestamp at or after ``latest_since``.
+        Transactions after ``until`` (recorded before a late-arriving one) are never counted."""
 
     def record_transaction(self, tx: Transaction) -> bool:
         """Add ``tx`` to the history. Idempotent by transaction_id: returns False (and changes
@@ -98,11 +112,16 @@ class InMemoryProfileStore:
     def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
         return _days_between(self._terminal_days.get(terminal_id, {}), first, last)
 
-    def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
+    def customer_activity(self, customer_id: str, until: datetime, *, since: datetime, limit: int,
+                          latest_since: datetime) -> RecentActivity:
         history = self._customer_tx.get(customer_id, [])
-        first = bisect.bisect_left(history, since, key=_timestamp)
-        start = max(first, len(history) - limit) if limit > 0 else len(history)
-        return history[start:][::-1]
+        end = bisect.bisect_right(history, until, key=_timestamp)  # ties with ``until`` count as earlier
+        start = max(bisect.bisect_left(history, since, key=_timestamp, hi=end), end - max(limit, 0))
+        total = 0.0
+        for recent in history[start:end]:  # oldest first, as the batch path's running sums add
+            total += recent.amount
+        latest = history[end - 1].timestamp if end and history[end - 1].timestamp >= latest_since else None
+        return RecentActivity(count=end - start, amount_sum=total, latest=latest)
 
     def record_transaction(self, tx: Transaction) -> bool:
         if tx.transaction_id in self._transactions:
@@ -116,7 +135,7 @@ class InMemoryProfileStore:
             totals.amount_sq_sum += tx.amount * tx.amount
         history = self._customer_tx[tx.customer_id]
         at = bisect.bisect_right(history, tx.timestamp, key=_timestamp)  # len(history) when in time order
-        history.insert(at, RecentTransaction(tx.timestamp, tx.terminal_id, tx.amount))
+        history.insert(at, RecentTransaction(tx.timestamp, tx.amount))
         return True
 
     def record_label(self, transaction_id: str, is_fraud: bool) -> bool:

@@ -5,7 +5,7 @@ transaction row and its day totals are written together or not at all. Inserts u
 ``ON CONFLICT`` so two concurrent requests for the same transaction id cannot both count it.
 
 Statements are built once per dialect with bound parameters: building and cache-keying a fresh
-statement per call cost more than running it. The ones /predict runs (three or four reads, three
+statement per call cost more than running it. The ones /predict runs (three reads, three
 writes) are also compiled once and run on the DBAPI cursor (``app.db.prepared``); the rest (labels,
 retries) go through ``Connection.execute``.
 """
@@ -17,13 +17,13 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Integer, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Executable, Float, Integer, Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from app.db.prepared import Prepared
 from app.db.tables import customer_days, terminal_days, transactions
-from ml_model.profile_store import DayTotals, RecentTransaction, Transaction
+from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 
 # What /predict stores with a transaction and answers again on a retry.
 SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reasons", "model_version")
@@ -36,6 +36,28 @@ def _days_query(table: Table, key: str) -> Executable:
         .where(table.c[key] == bindparam("owner"), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
         .order_by(table.c.day)
     )
+
+
+def _activity_query() -> Executable:
+    """Count and amount sum of the customer's latest ``limit`` transactions in [since, until], and their
+    newest timestamp in [latest_since, until]: one round trip, and both parts are range reads of the
+    (customer_id, timestamp) index, so a customer's history beyond the window costs nothing."""
+    t = transactions.c
+    mine = t.customer_id == bindparam("customer_id")
+    until = t.timestamp <= bindparam("until")
+    window = (
+        select(t.amount)
+        .where(mine, t.timestamp >= bindparam("since"), until)
+        .order_by(t.timestamp.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+    )
+    latest = select(func.max(t.timestamp)).where(mine, t.timestamp >= bindparam("latest_since"), until)
+    return select(
+        func.count(),
+        func.coalesce(func.sum(window.c.amount), 0.0, type_=Float),
+        latest.scalar_subquery().label("latest"),
+    ).select_from(window)
 
 
 def _add_to_day(insert: Any, table: Table, key: str) -> Executable:
@@ -61,7 +83,7 @@ _INSERTED_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "
 class _Statements:
     customer_days: Prepared
     terminal_days: Prepared
-    customer_recent: Prepared
+    customer_activity: Prepared
     insert_transaction: Prepared
     add_customer_day: Prepared
     add_terminal_day: Prepared
@@ -79,13 +101,7 @@ def _statements(dialect: Dialect) -> _Statements:
     return _Statements(
         customer_days=Prepared.compile(_days_query(customer_days, "customer_id"), dialect),
         terminal_days=Prepared.compile(_days_query(terminal_days, "terminal_id"), dialect),
-        customer_recent=Prepared.compile(
-            select(t.timestamp, t.terminal_id, t.amount)
-            .where(t.customer_id == bindparam("customer_id"), t.timestamp >= bindparam("since"))
-            .order_by(t.timestamp.desc())
-            .limit(bindparam("limit", type_=Integer)),
-            dialect,
-        ),
+        customer_activity=Prepared.compile(_activity_query(), dialect),
         insert_transaction=Prepared.compile(
             insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"]), dialect, _INSERTED_COLUMNS
         ),
@@ -114,9 +130,12 @@ class SqlProfileStore:
         rows = self._sql.terminal_days.rows(self._conn, {"owner": terminal_id, "first": first, "last": last})
         return [DayTotals(*row) for row in rows]
 
-    def customer_recent(self, customer_id: str, since: datetime, limit: int) -> list[RecentTransaction]:
-        rows = self._sql.customer_recent.rows(self._conn, {"customer_id": customer_id, "since": since, "limit": limit})
-        return [RecentTransaction(*row) for row in rows]
+    def customer_activity(self, customer_id: str, until: datetime, *, since: datetime, limit: int,
+                          latest_since: datetime) -> RecentActivity:
+        params = {"customer_id": customer_id, "until": until, "since": since, "limit": limit,
+                  "latest_since": latest_since}
+        count, amount_sum, latest = self._sql.customer_activity.rows(self._conn, params)[0]
+        return RecentActivity(count=count, amount_sum=amount_sum, latest=latest)
 
     def record_transaction(self, tx: Transaction) -> bool:
         return self.record_scored(tx, {})

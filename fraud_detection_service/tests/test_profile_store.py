@@ -35,8 +35,18 @@ def _views(store, day_first: date, day_last: date):
     return (
         [store.customer_days(f"c{i}", day_first, day_last) for i in range(6)],
         [store.terminal_days(f"t{i}", day_first, day_last) for i in range(4)],
-        [store.customer_recent(f"c{i}", START + timedelta(days=20), 25) for i in range(6)],
+        [_activity(store, f"c{i}", until_days, window_hours, limit)
+         for i in range(6)
+         for until_days, window_hours, limit in ((20.5, 72, 25), (30, 240, 3), (41, 2, 1000), (0, 1, 5))],
     )
+
+
+def _activity(store, customer: str, until_days: float, window_hours: float, limit: int):
+    until = START + timedelta(days=until_days)
+    a = store.customer_activity(customer, until, since=until - timedelta(hours=window_hours), limit=limit,
+                                latest_since=until - timedelta(days=30))
+    # The database may add in another order than the reference: equal to the last printed cent is the contract.
+    return a.count, round(a.amount_sum, 6), a.latest
 
 
 def test_sql_store_reads_like_the_in_memory_store_after_transactions_and_labels(profile_engine):

@@ -12,7 +12,7 @@ from ml_model.features import (
     describe_feature,
     online_features,
 )
-from ml_model.profile_store import InMemoryProfileStore, Transaction
+from ml_model.profile_store import InMemoryProfileStore, RecentActivity, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
 
@@ -39,8 +39,8 @@ def test_parity_holds_with_unsorted_input_unlabelled_rows_and_no_label_delay():
 
 def test_parity_check_fails_when_a_store_forgets_history(small_raw):
     class ForgetfulStore(InMemoryProfileStore):
-        def customer_recent(self, customer_id, since, limit):
-            return []
+        def customer_activity(self, customer_id, until, *, since, limit, latest_since):
+            return RecentActivity(count=0, amount_sum=0.0, latest=None)
 
     with pytest.raises(AssertionError, match="customer_tx_count_1h"):
         assert_online_matches_batch(ForgetfulStore(), small_raw.head(3000))
@@ -115,10 +115,12 @@ def test_reasons_read_naturally(name, value, phrase):
     assert describe_feature(name, value) == phrase
 
 
-def test_a_transaction_arriving_after_later_ones_never_gets_a_negative_gap():
+def test_a_transaction_arriving_after_later_ones_is_measured_against_its_own_past():
     store = InMemoryProfileStore()
     noon = datetime(2025, 3, 4, 12)
-    store.record_transaction(Transaction("later", "c1", "t1", 20.0, noon + timedelta(hours=3)))
+    store.record_transaction(Transaction("before", "c1", "t1", 30.0, noon - timedelta(hours=5)))
+    store.record_transaction(Transaction("later", "c1", "t1", 20.0, noon + timedelta(minutes=20)))
     features = online_features(Transaction("late", "c1", "t1", 25.0, noon), store)
-    assert features["hours_since_customer_prev_tx"] >= 0
-    assert 0 <= features["customer_prev_tx_recency"] <= 1
+    # The purchase 20 minutes *after* it is neither its previous transaction nor part of its last hour.
+    assert features["hours_since_customer_prev_tx"] == pytest.approx(5)
+    assert features["customer_tx_count_1h"] == 0

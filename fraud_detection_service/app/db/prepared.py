@@ -41,7 +41,8 @@ class Prepared:
             sql=compiled.string,
             names=names,
             literals={name: bp.value for name, bp in binds.items() if not bp.required and bp.value is not None},
-            bind=tuple(bp.type.dialect_impl(dialect).bind_processor(dialect) for bp in binds.values()),
+            # Per position, not per name: a positional statement lists a parameter used twice twice.
+            bind=tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names),
             positional=bool(compiled.positional),
             dialect=dialect,
             column_types=tuple(c.type for c in getattr(statement, "selected_columns", ())),

@@ -40,7 +40,7 @@ transactions = Table(
     Column("reasons", JSON, nullable=True),
     Column("model_version", String(64), nullable=True),
     Column("recorded_at", DateTime, nullable=False),
-    # customer_recent(): newest transactions of one customer since a time.
+    # customer_activity(): one customer's transactions in a time range (burst count, latest timestamp).
     Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),
 )
 

@@ -66,6 +66,15 @@ def test_a_5xx_is_retried_once_and_a_recovered_service_decides_again(api, health
     assert recovered["decided_by"] == "model" and recovered["status"] == "APPROVED"
 
 
+def test_a_single_5xx_is_retried_and_the_model_still_decides(api, healthy_fraud_stub):
+    healthy_fraud_stub.errors_before_mode = 1
+
+    body = api.create(user=42).json()
+
+    assert body["decided_by"] == "model" and body["status"] == "APPROVED"
+    assert len(healthy_fraud_stub.calls("/predict")) == 2
+
+
 def test_a_rejected_internal_token_is_not_retried(start_app, signing_key, healthy_fraud_stub):
     api = Api(start_app(INTERNAL_TOKEN="wrong-token").url, signing_key)
 

@@ -81,7 +81,8 @@ def prediction(payload: dict, decision: str, risk_score: float) -> dict:
 
 class FraudStub(StubServer):
     """Modes: "model" (BLOCKED above BLOCK_ABOVE, else APPROVED), "error500", "garbage", "wrong_shape",
-    "unknown_decision", "wrong_id"; `delay` seconds before answering (slow service)."""
+    "unknown_decision", "wrong_id"; `delay` seconds before answering (slow service); the next
+    `errors_before_mode` requests are answered with a 500 whatever the mode (a blip)."""
 
     BLOCK_ABOVE = 500
 
@@ -93,6 +94,7 @@ class FraudStub(StubServer):
     def reset(self) -> None:
         self.mode = "model"
         self.delay = 0.0
+        self.errors_before_mode = 0
         self.requests: list[tuple[str, dict, dict]] = []
         self._lock = threading.Lock()
 
@@ -108,7 +110,11 @@ class FraudStub(StubServer):
             time.sleep(self.delay)
         if headers.get("X-Internal-Token") != self.internal_token:
             return 401, b'{"detail": "bad internal token"}'
-        if self.mode == "error500":
+        with self._lock:
+            blip = self.errors_before_mode > 0
+            if blip:
+                self.errors_before_mode -= 1
+        if blip or self.mode == "error500":
             return 500, b'{"detail": "internal error"}'
         if path == "/feedback":
             return 200, json.dumps({"transaction_id": payload["transaction_id"], "recorded": True}).encode()

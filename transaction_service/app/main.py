@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app.api.routes import probes, transactions
 from app.auth.jwks import JWKSCache
+from app.auth.tokens import AccessTokenVerifier
 from app.clients.circuit_breaker import CircuitBreaker
 from app.clients.fraud import FraudClient
 from app.core.config import settings
@@ -30,9 +31,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.fallback_policy = FallbackPolicy.parse(settings.FRAUD_FALLBACK_POLICY)
     app.state.feedback_schedule = RetrySchedule(settings.FEEDBACK_RETRY_BASE_SECONDS,
                                                 settings.FEEDBACK_RETRY_MAX_SECONDS)
-    app.state.jwks = JWKSCache(settings.AUTH_JWKS_URL, cache_seconds=settings.JWKS_CACHE_SECONDS,
-                               min_refetch_seconds=settings.JWKS_MIN_REFETCH_SECONDS,
-                               timeout=settings.JWKS_FETCH_TIMEOUT_SECONDS)
+    jwks = JWKSCache(settings.AUTH_JWKS_URL, cache_seconds=settings.JWKS_CACHE_SECONDS,
+                     min_refetch_seconds=settings.JWKS_MIN_REFETCH_SECONDS, timeout=settings.JWKS_FETCH_TIMEOUT_SECONDS)
+    app.state.token_verifier = AccessTokenVerifier(jwks, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
+                                                   leeway=settings.JWT_LEEWAY_SECONDS,
+                                                   cache_size=settings.ACCESS_TOKEN_CACHE_SIZE)
     app.state.fraud_client = FraudClient(
         settings.FRAUD_SERVICE_URL,
         settings.INTERNAL_TOKEN,

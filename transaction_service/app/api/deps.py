@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,10 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from app.auth.jwks import FetchNeeded, JWKSCache, JWKSUnavailable
-from app.auth.tokens import InvalidToken, Principal, verify_access_token
+from app.auth.jwks import FetchNeeded, JWKSUnavailable
+from app.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from app.clients.fraud import FraudClient
-from app.core.config import settings
 from app.services.fallback import FallbackPolicy
 
 _bearer = HTTPBearer(auto_error=False)
@@ -38,8 +36,8 @@ async def get_fallback_policy(request: Request) -> FallbackPolicy:
     return request.app.state.fallback_policy
 
 
-async def get_jwks(request: Request) -> JWKSCache:
-    return request.app.state.jwks
+async def get_token_verifier(request: Request) -> AccessTokenVerifier:
+    return request.app.state.token_verifier
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -50,18 +48,16 @@ FallbackPolicyDep = Annotated[FallbackPolicy, Depends(get_fallback_policy)]
 
 async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    jwks: Annotated[JWKSCache, Depends(get_jwks)],
+    verifier: Annotated[AccessTokenVerifier, Depends(get_token_verifier)],
 ) -> Principal:
     if credentials is None:
         raise HTTPException(401, "Missing bearer token", headers=_CHALLENGE)
-    verify = functools.partial(verify_access_token, credentials.credentials, jwks, issuer=settings.JWT_ISSUER,
-                               audience=settings.JWT_AUDIENCE, leeway=settings.JWT_LEEWAY_SECONDS)
     try:
         try:
             # Cached key: checked on the loop (well under a threadpool hop); a key fetch goes to a thread.
-            return verify(may_fetch=False)
+            return verifier.verify(credentials.credentials, may_fetch=False)
         except FetchNeeded:
-            return await run_in_threadpool(verify)
+            return await run_in_threadpool(verifier.verify, credentials.credentials)
     except InvalidToken as exc:
         raise HTTPException(401, f"Invalid token: {exc}", headers=_CHALLENGE) from None
     except JWKSUnavailable:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # An unknown kid triggers a refetch at most this often, so forged kids cannot flood the auth service.
     JWKS_MIN_REFETCH_SECONDS: float = Field(default=10, ge=0)
     JWKS_FETCH_TIMEOUT_SECONDS: float = Field(default=3, gt=0)
+    # Verified access tokens remembered (about 1 KB each), so a reused token skips the RSA check; 0: off.
+    ACCESS_TOKEN_CACHE_SIZE: int = Field(default=10_000, ge=0)
 
     # Fraud service client.
     FRAUD_SERVICE_URL: str = "http://127.0.0.1:8002"

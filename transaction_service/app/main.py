@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -18,6 +19,7 @@ from app.core.db import build_engine, build_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.services.capture import TransactionCapture
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
 from app.services.maintenance import Maintenance
@@ -45,6 +47,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_backoff=settings.FRAUD_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
     )
+    app.state.transaction_capture = TransactionCapture(app.state.sessions, app.state.fraud_client,
+                                                       app.state.fallback_policy,
+                                                       timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
     maintenance = Maintenance(app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
                               app.state.feedback_schedule, settings.PENDING_RESCUE_AFTER_SECONDS,
                               settings.MAINTENANCE_INTERVAL_SECONDS)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.jwks import FetchNeeded, JWKSUnavailable
 from app.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from app.clients.fraud import FraudClient
-from app.services.fallback import FallbackPolicy
+from app.services.capture import TransactionCapture
 
 _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -32,26 +32,23 @@ async def get_fraud_client(request: Request) -> FraudClient:
     return request.app.state.fraud_client
 
 
-async def get_fallback_policy(request: Request) -> FallbackPolicy:
-    return request.app.state.fallback_policy
-
-
-async def get_token_verifier(request: Request) -> AccessTokenVerifier:
-    return request.app.state.token_verifier
+async def get_transaction_capture(request: Request) -> TransactionCapture:
+    return request.app.state.transaction_capture
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 FraudClientDep = Annotated[FraudClient, Depends(get_fraud_client)]
-FallbackPolicyDep = Annotated[FallbackPolicy, Depends(get_fallback_policy)]
+TransactionCaptureDep = Annotated[TransactionCapture, Depends(get_transaction_capture)]
 
 
 async def get_current_user(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    verifier: Annotated[AccessTokenVerifier, Depends(get_token_verifier)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], request: Request
 ) -> Principal:
     if credentials is None:
         raise HTTPException(401, "Missing bearer token", headers=_CHALLENGE)
+    # Read from the app here rather than through a dependency of its own: every authenticated request pays one.
+    verifier: AccessTokenVerifier = request.app.state.token_verifier
     try:
         try:
             # Cached key: checked on the loop (well under a threadpool hop); a key fetch goes to a thread.

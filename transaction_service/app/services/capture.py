@@ -91,22 +91,26 @@ def store_pending(
     raise IdempotencyConflict()
 
 
-async def capture_transaction(
-    sessions: sessionmaker[Session],
-    fraud: FraudClient,
-    policy: FallbackPolicy,
-    caller: Principal,
-    body: TransactionCreate,
-    idempotency_key: str | None,
-    idempotency_ttl: timedelta,
-) -> CaptureResult:
-    stored = await on_database(sessions, store_pending, sessions, caller, body, idempotency_key, idempotency_ttl)
-    if stored.replayed:
-        return stored
-    txn = stored.transaction
-    # Awaited, not blocking a thread: the fraud call is most of a capture's time and all of it waiting.
-    try:
-        decision = model_decision(await fraud.apredict(fraud_payload(txn)))
-    except FraudServiceUnavailable as exc:
-        decision = fallback_decision(txn, policy, exc)
-    return CaptureResult(await on_database(sessions, store_decision, sessions, txn, decision), replayed=False)
+@dataclass(frozen=True)
+class TransactionCapture:
+    """What a capture needs, put together once in the lifespan, so the route takes one dependency instead
+    of three (each costs FastAPI ~7 µs of CPU a request)."""
+
+    sessions: sessionmaker[Session]
+    fraud: FraudClient
+    policy: FallbackPolicy
+    idempotency_ttl: timedelta
+
+    async def __call__(self, caller: Principal, body: TransactionCreate, idempotency_key: str | None) -> CaptureResult:
+        sessions = self.sessions
+        stored = await on_database(sessions, store_pending, sessions, caller, body, idempotency_key,
+                                   self.idempotency_ttl)
+        if stored.replayed:
+            return stored
+        txn = stored.transaction
+        # Awaited, not blocking a thread: the fraud call is most of a capture's time and all of it waiting.
+        try:
+            decision = model_decision(await self.fraud.apredict(fraud_payload(txn)))
+        except FraudServiceUnavailable as exc:
+            decision = fallback_decision(txn, self.policy, exc)
+        return CaptureResult(await on_database(sessions, store_decision, sessions, txn, decision), replayed=False)

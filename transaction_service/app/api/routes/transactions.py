@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from sqlalchemy import func, select
 
-from app.api.deps import CurrentUser, FallbackPolicyDep, FraudClientDep, SessionDep, SessionFactoryDep, StaffUser
+from app.api.deps import CurrentUser, FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, TransactionCaptureDep
 from app.auth.tokens import Principal
 from app.core.config import settings
 from app.models import Transaction
 from app.schemas import LabelCreate, LabelPublic, Status, TransactionCreate, TransactionPage, TransactionPublic
-from app.services.capture import StaffOnlyField, capture_transaction
+from app.services.capture import StaffOnlyField
 from app.services.feedback import deliver, record_label
 from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
 
@@ -38,12 +37,10 @@ def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: P
 @router.post("", status_code=201, response_model=TransactionPublic,
              responses={409: {"description": "The same Idempotency-Key is still being processed"},
                         422: {"description": "Invalid body, or the Idempotency-Key was used with another body"}})
-async def create_transaction(body: TransactionCreate, user: CurrentUser, response: Response,
-                             sessions: SessionFactoryDep, fraud: FraudClientDep, policy: FallbackPolicyDep,
-                             idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
+async def create_transaction(body: TransactionCreate, user: CurrentUser, capture: TransactionCaptureDep,
+                             response: Response, idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
     try:
-        result = await capture_transaction(sessions, fraud, policy, user, body, idempotency_key,
-                                           timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
+        result = await capture(user, body, idempotency_key)
     except StaffOnlyField as exc:
         raise HTTPException(403, f"Only staff may set {exc.field}") from None
     except IdempotencyMismatch:

@@ -23,10 +23,14 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
@@ -192,8 +196,12 @@ def phase_capture(run_: Run) -> dict:
     if run_.args.profile:
         pids = {name: process.pid for name, process in stack.processes.items() if name != "auth"}
         profiler = Profiler(pids, run_.args.out / "profiles", plan.duration, idle=run_.args.profile == "wall")
+    decided_before = decisions_by(stack.url("transactions"))
     capture = _max_then_open(stack.url("transactions"), factory, "POST /transactions", plan, run_.cpu_meter(),
                              expect=201, profiler=profiler)
+    # A 201 decided by the fallback policy (fraud service slow, down or circuit open) is a degraded answer:
+    # a run where the model did not decide every capture measured the wrong thing.
+    decided = decisions_by(stack.url("transactions")) - decided_before
     run_.plotted += [ceiling["at_fraction"], capture["at_fraction"]]
     share = capture["max"].throughput / ceiling["max"].throughput
     p99_ratio = capture["at_fraction"].percentile_ms(99) / ceiling["at_fraction"].percentile_ms(99)
@@ -220,9 +228,22 @@ def phase_capture(run_: Run) -> dict:
                      f"{ceiling['at_fraction'].percentile_ms(99):.1f} ms (open loop, from scheduled send)"),
         report.check("3", "capture errors (all capture runs)", errors, "0", errors == 0,
                      json.dumps({**capture["max"].statuses, **capture["at_fraction"].statuses})),
+        report.check("3", "captures decided by the fallback instead of the model", decided["fallback"], "0",
+                     decided["fallback"] == 0 and decided["model"] > 0, json.dumps(dict(decided))),
     ]
     return {name: {k: (v.summary() if isinstance(v, LoadResult) else v) for k, v in runs.items()}
             for name, runs in (("trivial", ceiling), ("capture", capture))}
+
+
+def decisions_by(base_url: str) -> Counter:
+    """Decisions so far by who took them ("model" / "fallback"), from the transaction service's /metrics."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    counts: Counter = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "transaction_decisions_total":
+                counts[sample.labels["decided_by"]] += int(sample.value)
+    return counts
 
 
 def _growth_check(measure: str, small: LoadResult, big: LoadResult, sizes: tuple[int, int]) -> dict:

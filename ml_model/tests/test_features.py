@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ml_model.features import (
+    BURST_LIMIT,
     FEATURE_COLUMNS,
     FEATURE_DESCRIPTIONS,
     TYPICAL_AMOUNT,
@@ -124,3 +125,24 @@ def test_a_transaction_arriving_after_later_ones_is_measured_against_its_own_pas
     # The purchase 20 minutes *after* it is neither its previous transaction nor part of its last hour.
     assert features["hours_since_customer_prev_tx"] == pytest.approx(5)
     assert features["customer_tx_count_1h"] == 0
+
+
+def test_a_burst_past_the_cap_counts_as_the_cap_and_averages_its_latest_transactions():
+    # Card testing: 150 one-euro attempts in 15 minutes, then one 500-euro purchase; a 1-hour count
+    # saturates at BURST_LIMIT in both paths, and its average is that of the latest BURST_LIMIT.
+    start = pd.Timestamp("2025-02-01 03:00")
+    rows = [(f"p{i}", str(start + pd.Timedelta(seconds=6 * i)), "c1", "t1", 1.0 + i / 100, 0) for i in range(150)]
+    rows.append(("last", str(start + pd.Timedelta(minutes=15)), "c1", "t9", 500.0, 0))
+    raw = _raw(rows)
+    batch = build_features(raw).set_index(raw["transaction_id"]).loc["last"]
+    store = InMemoryProfileStore()
+    for row in raw.itertuples():
+        if row.transaction_id != "last":
+            store.record_transaction(Transaction(row.transaction_id, row.customer_id, row.terminal_id,
+                                                 row.tx_amount, row.tx_datetime.to_pydatetime()))
+    last = Transaction("last", "c1", "t9", 500.0, (start + pd.Timedelta(minutes=15)).to_pydatetime())
+    online = online_features(last, store)
+    latest = [1.0 + i / 100 for i in range(150 - BURST_LIMIT, 150)]
+    for features in (batch, online):
+        assert features["customer_tx_count_1h"] == BURST_LIMIT
+        assert features["customer_avg_amount_1h"] == pytest.approx(sum(latest) / BURST_LIMIT)

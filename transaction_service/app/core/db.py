@@ -29,6 +29,12 @@ def build_engine(url: str) -> Engine:
             # power-loss durability run on PostgreSQL (DATABASE_URL), which keeps synchronous commits.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # The default page cache (2 MiB) holds the random-UUID primary key's pages only while the table
+            # is small; at a million rows most inserts read index pages back through syscalls (capture
+            # median +47% from 10,000 to 1,000,000 rows). Memory-mapped reads and a 64 MiB cache per
+            # connection keep them in memory; both are allocated only as pages are touched.
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA mmap_size=268435456")
             cursor.close()
 
         return engine

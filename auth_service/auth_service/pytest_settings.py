@@ -23,8 +23,8 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ.update(ENVIRONMENT="development", DATA_DIR=_DATA_DIR)
 
+from auth_service.config.environment import env  # noqa: E402
 from auth_service.settings import *  # noqa: E402, F403
-from auth_service.settings.environment import env  # noqa: E402
 
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "")
 if POSTGRES_URL:
@@ -42,7 +42,7 @@ else:
     }
 
 # Argon2 still, with the cost turned down: the production parameters take ~0.4 s per hash on purpose,
-# which would make this suite minutes long. users/tests/test_passwords.py checks the production list.
+# which would make this suite minutes long. users/tests/test_registration.py checks the production list.
 PASSWORD_HASHERS = ["auth_service.testing.QuickArgon2PasswordHasher"]
 
 # Hashed static names need `collectstatic` (start.sh, image build); the suite renders admin pages without.

@@ -77,3 +77,11 @@ def test_production_cookies_and_https(production_env):
     )
     result = manage(production_env, "shell", "--verbosity", "0", "-c", code)
     assert result.stdout.split() == ["False", "True", "True", "True", "True"], result.stderr
+
+
+def test_django_loads_the_settings_file_itself(production_env):
+    # DJANGO_SETTINGS_MODULE names auth_service/settings.py, a module of its own (not a package re-export).
+    code = "import auth_service.settings as m; print(m.__file__)"
+    result = manage(production_env, "shell", "--verbosity", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == SERVICE_DIR / "auth_service" / "settings.py"

@@ -1,5 +1,5 @@
-"""The login/registration throttle counters live in a database cache table (settings/throttling.py), so
-the table is created with the schema, wherever migrations run. Idempotent; a no-op for other caches."""
+"""The login/registration throttle counters live in a database cache table (auth_service/config/throttling.py),
+so the table is created with the schema, wherever migrations run. Idempotent; a no-op for other caches."""
 
 from django.core.management import call_command
 from django.db import migrations

@@ -2,7 +2,7 @@
 writes nothing."""
 
 import pytest
-from auth_service.settings import base as production_base
+from auth_service.config import base as production_base
 from conftest import STRONG_PASSWORD
 
 from users.models import User

@@ -1,0 +1,1 @@
+"""The auth service's settings, one module per concern; ``auth_service/settings.py`` gathers them."""

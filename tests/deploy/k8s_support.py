@@ -11,10 +11,17 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# The base (the seed's manifests and what the platform added) and the cloud overlays built on it; the
+# overlays sit beside k8s/ because kustomize refuses a base folder that contains its overlay.
 K8S = REPO / "k8s"
-BASE = K8S / "base"
-# Every kustomization that must build: the default (development) one and the cloud overlays.
-KUSTOMIZATIONS = ["", "overlays/gke", "overlays/aks", "overlays/gke-production", "overlays/aks-production"]
+OVERLAYS = REPO / "k8s-overlays"
+# Every kustomization that must build, relative to the repository: the base and the cloud overlays.
+KUSTOMIZATIONS = ["k8s", "k8s-overlays/gke", "k8s-overlays/aks", "k8s-overlays/gke-production",
+                  "k8s-overlays/aks-production"]
+# The seed's Kubernetes files, which must stay at these paths as the base's real resources.
+SEED_MANIFESTS = ["namespace.yaml", "configmap.yaml", "secrets.yaml", "auth-service-deployment.yaml",
+                  "transaction-service-deployment.yaml", "fraud-detection-service-deployment.yaml",
+                  "ingress.yaml"]
 # The Kubernetes version the manifests target (GKE and AKS both offer it).
 KUBERNETES_VERSION = "1.30"
 
@@ -32,8 +39,8 @@ def load_documents(path: Path) -> list[dict]:
 
 
 def base_resource_files() -> list[Path]:
-    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
-    return [BASE / name for name in kustomization["resources"]]
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [K8S / name for name in kustomization["resources"]]
 
 
 def base_resources() -> list[dict]:
@@ -47,11 +54,11 @@ def kubectl() -> str | None:
 
 @functools.cache
 def render(kustomization: str) -> list[dict]:
-    """`kubectl kustomize` output of k8s/<kustomization> as a list of resources (cached: do not modify)."""
+    """`kubectl kustomize <kustomization>` output as a list of resources (cached: do not modify)."""
     result = subprocess.run(
-        [kubectl(), "kustomize", str(K8S / kustomization)], capture_output=True, text=True, timeout=60
+        [kubectl(), "kustomize", str(REPO / kustomization)], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0, f"kubectl kustomize k8s/{kustomization} failed:\n{result.stderr}"
+    assert result.returncode == 0, f"kubectl kustomize {kustomization} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 

@@ -6,9 +6,10 @@ import re
 
 import pytest
 from k8s_support import (
-    BASE,
     FASTAPI_SERVICES,
+    K8S,
     KUSTOMIZATIONS,
+    OVERLAYS,
     SERVICES,
     base_resources,
     containers,
@@ -114,7 +115,7 @@ def test_no_secret_value_is_written_in_the_applied_manifests():
 
 
 def test_no_key_material_or_credentials_in_url_anywhere_under_k8s():
-    for path in BASE.parent.rglob("*"):
+    for path in [*K8S.rglob("*"), *OVERLAYS.rglob("*")]:
         if path.is_file():
             text = path.read_text()
             assert "-----BEGIN" not in text, path
@@ -124,7 +125,7 @@ def test_no_key_material_or_credentials_in_url_anywhere_under_k8s():
 
 
 def test_the_secret_template_holds_placeholders_for_every_secret_the_pods_read():
-    template = {s["metadata"]["name"]: s["stringData"] for s in load_documents(BASE / "secrets.yaml")}
+    template = {s["metadata"]["name"]: s["stringData"] for s in load_documents(K8S / "secrets.yaml")}
     assert all("REPLACE_ME" in value for data in template.values() for value in data.values())
     for name, pod in pod_specs(RESOURCES):
         for container in containers(pod):

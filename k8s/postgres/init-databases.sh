@@ -1,8 +1,9 @@
 #!/bin/bash
 # Creates one database and one owning role per service (auth, transactions, fraud) on the first start of
 # an empty data directory: the postgres image runs /docker-entrypoint-initdb.d/* only then. Used by
-# docker-compose.yml and by the in-cluster PostgreSQL (k8s/postgres.yaml). The image may source this file
-# rather than execute it, so it changes no shell options and stops with `return`/`exit` explicitly.
+# docker-compose.yml and by the in-cluster PostgreSQL (k8s/postgres/postgres.yaml). The image may source
+# this file rather than execute it, so it changes no shell options and stops with `return`/`exit`
+# explicitly.
 
 create_service_database() { # name, password
   if [[ -z "$2" ]]; then

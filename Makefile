@@ -90,4 +90,5 @@ compose-test: ## Bring the Compose stack up, smoke-test it, restart a service, t
 	scripts/compose.sh test
 
 clean: ## Remove local data (databases, keys, secrets) and trained artifacts; keeps .venv
-	rm -rf data $(MODEL_DIR) ml_model/reports bench
+	rm -rf data ml_model/reports bench
+	find $(MODEL_DIR) -mindepth 1 ! -name .gitkeep -delete 2>/dev/null || true

@@ -7,5 +7,5 @@ cd "$here"
 # ml_model is imported from the repository root (or /app in the image, where it sits beside app/).
 export PYTHONPATH="$(dirname "$here")${PYTHONPATH:+:$PYTHONPATH}"
 python -m alembic -c "$here/alembic.ini" upgrade head
-exec python -m uvicorn app.main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8002}" \
+exec python -m uvicorn main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8002}" \
   --workers "${WORKERS:-1}" --no-access-log --proxy-headers

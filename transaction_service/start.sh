@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m alembic -c alembic.ini upgrade head
-exec python -m uvicorn app.main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8001}" \
+exec python -m uvicorn main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8001}" \
   --workers "${WORKERS:-1}" --proxy-headers --no-access-log

@@ -7,8 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from fastapi import FastAPI
-
 from app.api.routes import probes, transactions
 from app.auth.jwks import JWKSCache
 from app.auth.tokens import AccessTokenVerifier
@@ -23,6 +21,7 @@ from app.services.capture import TransactionCapture
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
 from app.services.maintenance import Maintenance
+from fastapi import FastAPI
 
 
 @contextlib.asynccontextmanager

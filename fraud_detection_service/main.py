@@ -30,7 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except ArtifactError as exc:
         logger.critical("refusing to start: model artifacts rejected: %s", exc)
         # Exit here, without the traceback the ASGI server would print for a failed startup: the
-        # line above says everything, and an unusable model must never serve (DESIGN.md decision 6).
+        # line above says everything, and an unusable model must never serve.
         os._exit(EXIT_BAD_ARTIFACTS)
     app.state.db = make_engine(settings.database_url)
     app.state.risk_engine = risk

@@ -126,6 +126,40 @@ def bench_http(service: ServiceProcess, requests: int) -> dict:
             "history_ratio": med["heavy"] / med["light"]}
 
 
+def bench_batch(service: ServiceProcess, rows: int = 2000, batch_size: int = 500) -> dict:
+    """The same ``rows`` transactions scored one /predict at a time and in /predict/batch calls.
+
+    Each mode gets its own customer and terminal names (same amounts, times and shapes), so neither
+    sees the other's recorded transactions in its history windows."""
+    rng = np.random.default_rng(2)
+    shape = [(int(rng.integers(200)), int(rng.integers(400)), float(round(rng.uniform(5, 300), 2)),
+              HISTORY_END + timedelta(seconds=float(rng.uniform(0, 7 * 86_400)))) for _ in range(rows)]
+    shape.sort(key=lambda row: row[3])
+
+    def transactions(mode: str) -> list[dict]:
+        return [{"transaction_id": str(uuid.uuid4()), "customer_id": f"{mode}-c{c}", "terminal_id": f"{mode}-t{t}",
+                 "amount": amount, "timestamp": when.isoformat()} for c, t, amount, when in shape]
+
+    with httpx.Client(base_url=service.url, headers={"X-Internal-Token": service.token}, timeout=60) as client:
+        for _ in range(20):  # warm-up of both routes
+            client.post("/predict", json=transactions("warm")[0]).raise_for_status()
+            client.post("/predict/batch", json={"transactions": transactions("warm")[:10]}).raise_for_status()
+        single = transactions("single")
+        started = time.perf_counter()
+        for transaction in single:
+            client.post("/predict", json=transaction).raise_for_status()
+        single_s = time.perf_counter() - started
+        batch = transactions("batch")
+        started = time.perf_counter()
+        for i in range(0, rows, batch_size):
+            answer = client.post("/predict/batch", json={"transactions": batch[i:i + batch_size]})
+            answer.raise_for_status()
+            assert len(answer.json()["results"]) == len(batch[i:i + batch_size])
+        batch_s = time.perf_counter() - started
+    return {"rows": rows, "batch_size": batch_size, "single_rows_per_s": rows / single_s,
+            "batch_rows_per_s": rows / batch_s, "batch_over_single": single_s / batch_s}
+
+
 def resident_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -58,6 +58,7 @@ TARGETS = {
     "growth": 1.3,
     "soak_rss_growth": 0.05,
     "batch_over_single": 10.0,
+    "postgres_cpu_ms_per_capture": 1.0,
 }
 LOAD_FRACTION = 0.7  # the latency run is open-loop at this share of the maximum sustained rate
 SOAK_WARM_UP_SHARE = 0.2  # soak load run before the memory baseline, as a share of --soak-seconds
@@ -105,10 +106,11 @@ class Run:
     checks: list[dict] = field(default_factory=list)
     plotted: list[LoadResult] = field(default_factory=list)
     history_seeded: bool = False
+    databases: object | None = None  # bench.databases.PostgresDatabases with --postgres
 
     def cpu_meter(self, **extra: int) -> CpuMeter:
         groups = {name: process.pid for name, process in self.stack.processes.items()}
-        return CpuMeter({**groups, **extra})
+        return CpuMeter({**groups, **extra}, postgres=self.databases is not None)
 
     def rss_mib(self) -> dict[str, float]:
         return {name: round(group_stats(process.pid)[0] / 2**20, 1) for name, process in self.stack.processes.items()}
@@ -179,15 +181,21 @@ def phase_batch(run_: Run) -> dict:
 
 
 def _max_then_open(base_url: str, factory, tokens: list[str], label: str, plan: Plan, meter: CpuMeter,
-                   expect: int, profiler: Profiler | None = None) -> dict:
+                   expect: int, profiler: Profiler | None = None, databases=None) -> dict:
     """wrk for the maximum sustained rate (closed loop), then an open loop at LOAD_FRACTION of it."""
     wrk.closed_loop(base_url, tokens=tokens, concurrency=plan.concurrency, duration=min(5, plan.duration / 2),
                     expect=expect, label="warm-up")
+    counters = databases.activity() if databases else None
     meter.start()
     with profiler or contextlib.nullcontext():
         peak = wrk.closed_loop(base_url, tokens=tokens, concurrency=plan.concurrency, duration=plan.duration,
                                expect=expect, label=f"{label} max")
     cpu = meter.stop()
+    if databases:  # per answered request during the max run: connections opened, commits
+        after = databases.activity()
+        counters = {f"{name}_per_request": round((after[name] - counters[name]) / max(1, peak.ok), 3)
+                    for name in after} | {"new_sessions_per_s": round((after["sessions"] - counters["sessions"])
+                                                                      / peak.duration_s, 1)}
     cpu["load_generator"] = round(peak.client_cpu_s / peak.duration_s, 2)  # wrk, not this process
     # CPU per answered request: unlike req/s, it does not move when the client or a neighbour takes the CPU.
     per_request = {name: round(share * peak.duration_s * 1000 / max(1, peak.ok), 3) for name, share in cpu.items()}
@@ -198,7 +206,8 @@ def _max_then_open(base_url: str, factory, tokens: list[str], label: str, plan: 
                            max_in_flight=plan.concurrency * 4, label=f"{label} at {LOAD_FRACTION:.0%}"))
     open_client = open_meter.stop()["load_generator"]
     return {"max": peak, "at_fraction": loaded, "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request,
-            "open_loop_client_cpu_ms_per_request": round(open_client * loaded.duration_s * 1000 / max(1, loaded.ok), 3)}
+            "open_loop_client_cpu_ms_per_request": round(open_client * loaded.duration_s * 1000 / max(1, loaded.ok), 3),
+            "postgresql": counters}
 
 
 def phase_capture(run_: Run) -> dict:
@@ -218,7 +227,7 @@ def phase_capture(run_: Run) -> dict:
         profiler = Profiler(pids, run_.args.out / "profiles", plan.duration, idle=run_.args.profile == "wall")
     decided_before = decisions_by(stack.url("transactions"))
     capture = _max_then_open(stack.url("transactions"), factory, tokens, "POST /transactions", plan,
-                             run_.cpu_meter(), expect=201, profiler=profiler)
+                             run_.cpu_meter(), expect=201, profiler=profiler, databases=run_.databases)
     # A 201 decided by the fallback policy (fraud service slow, down or circuit open) is a degraded answer:
     # a run where the model did not decide every capture measured the wrong thing.
     decided = decisions_by(stack.url("transactions")) - decided_before
@@ -228,7 +237,10 @@ def phase_capture(run_: Run) -> dict:
     errors = capture["max"].errors + capture["at_fraction"].errors
 
     def server_ms(runs: dict) -> float:
-        return sum(ms for name, ms in runs["cpu_ms_per_request"].items() if name != "load_generator")
+        # The servers a capture passes through (transactions + fraud) or the trivial app; the auth service is
+        # idle during captures and PostgreSQL is reported on its own below.
+        return sum(ms for name, ms in runs["cpu_ms_per_request"].items()
+                   if name in ("transactions", "fraud", "trivial"))
 
     run_.checks += [
         report.check("3", "capture max throughput / trivial endpoint (share)", round(share, 3),
@@ -264,6 +276,14 @@ def phase_capture(run_: Run) -> dict:
         report.check("3", "captures decided by the fallback instead of the model", decided["fallback"], "0",
                      decided["fallback"] == 0 and decided["model"] > 0, json.dumps(dict(decided))),
     ]
+    if capture["postgresql"] is not None:
+        pg_ms = capture["cpu_ms_per_request"]["postgresql"]
+        run_.checks.append(report.check(
+            "5", "PostgreSQL server CPU per capture (ms)", pg_ms, f"≤ {TARGETS['postgres_cpu_ms_per_capture']:g}",
+            pg_ms <= TARGETS["postgres_cpu_ms_per_capture"],
+            f"at the max rate; new sessions {capture['postgresql']['new_sessions_per_s']}/s, sessions per capture "
+            f"{capture['postgresql']['sessions_per_request']}, commits per capture "
+            f"{capture['postgresql']['commits_per_request']} (both services' databases)"))
     return {name: {k: (v.summary() if isinstance(v, LoadResult) else v) for k, v in runs.items()}
             for name, runs in (("trivial", ceiling), ("capture", capture))}
 
@@ -462,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
                 databases.create()
+                run_.databases = databases
             start_stack(run_, databases.urls() if databases else {})
         for name in selected:
             if name == "training" and run_.stack:

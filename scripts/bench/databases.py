@@ -38,3 +38,15 @@ class PostgresDatabases:
 
     def drop(self) -> None:
         self._run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def activity(self) -> dict[str, int]:
+        """Counters of this run's databases, summed: sessions opened (PostgreSQL 14+) and commits."""
+        connection = psycopg2.connect(self.server_url)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT coalesce(sum(sessions), 0), coalesce(sum(xact_commit), 0) "
+                               "FROM pg_stat_database WHERE datname = ANY(%s)", (list(self.names.values()),))
+                sessions, commits = cursor.fetchone()
+        finally:
+            connection.close()
+        return {"sessions": int(sessions), "commits": int(commits)}

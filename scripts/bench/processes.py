@@ -44,6 +44,22 @@ def group_stats(pgid: int) -> tuple[int, float]:
     return rss, cpu
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine (postmaster, backends, writers)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            name = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        fields = _stat_fields(entry) if name in ("postgres", "postmaster") else None
+        if fields is not None:
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
 def own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -53,19 +69,23 @@ class CpuMeter:
     """CPU used by the load generator and by each given process group between start() and stop(),
     as a share of one core (1.0 = one core busy for the whole interval)."""
 
-    def __init__(self, groups: dict[str, int]) -> None:
+    def __init__(self, groups: dict[str, int], postgres: bool = False) -> None:
         self.groups = groups
+        self.postgres = postgres  # also meter the PostgreSQL server's processes
 
     def start(self) -> None:
         self._wall = time.perf_counter()
         self._client = own_cpu_seconds()
         self._groups = {name: group_stats(pgid)[1] for name, pgid in self.groups.items()}
+        self._postgres = postgres_cpu_seconds() if self.postgres else 0.0
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._wall
         usage = {"load_generator": (own_cpu_seconds() - self._client) / wall}
         for name, pgid in self.groups.items():
             usage[name] = (group_stats(pgid)[1] - self._groups[name]) / wall
+        if self.postgres:
+            usage["postgresql"] = (postgres_cpu_seconds() - self._postgres) / wall
         return {name: round(share, 2) for name, share in usage.items()}
 
 

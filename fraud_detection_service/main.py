@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import feedback, model, predict, probes
+from app.api.routes import feedback, model, model_admin, predict, probes
 from app.core.config import settings
 from app.core.logging import setup_logging
-from app.core.metrics import MODEL_INFO
 from app.db.engine import make_engine
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.risk_engine import RiskEngine
+from app.model_slots import ModelSlots
+from app.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from ml_model.artifacts import ArtifactError
 
 logger = logging.getLogger("app")
@@ -25,19 +25,23 @@ EXIT_BAD_ARTIFACTS = 3
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, max_reasons=settings.MAX_REASONS)
     try:
-        risk = RiskEngine.load(settings.MODEL_DIR, max_reasons=settings.MAX_REASONS)
+        models = slots.start()
     except ArtifactError as exc:
         logger.critical("refusing to start: model artifacts rejected: %s", exc)
         # Exit here, without the traceback the ASGI server would print for a failed startup: the
         # line above says everything, and an unusable model must never serve.
         os._exit(EXIT_BAD_ARTIFACTS)
     app.state.db = make_engine(settings.database_url)
-    app.state.risk_engine = risk
-    MODEL_INFO.labels(risk.model_version, risk.loaded.metadata["library_versions"]["scikit-learn"]).set(1)
-    logger.info("model %s loaded from %s (%d features, threshold %.4f)", risk.model_version,
-                settings.MODEL_DIR, len(risk.feature_columns), risk.threshold)
+    app.state.model_slots = slots
+    risk = models.champion
+    logger.info("model %s loaded from %s (%d features, threshold %.4f); challenger: %s", risk.model_version,
+                settings.MODEL_DIR, len(risk.feature_columns), risk.threshold,
+                models.challenger.model_version if models.challenger else "none")
+    reload_on_hangup(slots)
     yield
+    stop_reloading_on_hangup()
     app.state.db.dispose()
 
 
@@ -45,7 +49,7 @@ def create_app() -> FastAPI:
     setup_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
     app = FastAPI(title="detec_fraude fraud detection service", version="1.0.0", lifespan=lifespan)
     install_error_handlers(app)
-    for router in (predict.router, feedback.router, model.router, probes.router):
+    for router in (predict.router, feedback.router, model.router, model_admin.router, probes.router):
         app.include_router(router)
     # Outermost first: the request id and metrics must cover 413 answers too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)

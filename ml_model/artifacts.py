@@ -109,6 +109,22 @@ def write_artifacts(
     return metadata
 
 
+def install_artifacts(source_dir: Path | str, output_dir: Path | str) -> None:
+    """Copy the artifact folder ``source_dir`` over ``output_dir`` all at once (the fraud service's
+    promotion of a challenger). The copy is verified before it is swapped in: ``ArtifactError`` leaves
+    ``output_dir`` as it was."""
+    output_dir = Path(output_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    try:
+        for name in (*CHECKSUMMED_FILES, METADATA_FILE):
+            shutil.copy2(Path(source_dir) / name, staging / name)
+        load_verified(staging)
+        _swap_in(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _swap_in(staging: Path, output_dir: Path) -> None:
     """Replace ``output_dir`` with ``staging``; files other than the artifacts in an existing
     folder (reports a person put there) are carried over."""

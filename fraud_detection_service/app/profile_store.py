@@ -27,6 +27,8 @@ from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 
 # What /predict stores with a transaction and answers again on a retry.
 SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reasons", "model_version")
+# The challenger's answer, stored beside it and never answered (app/shadow.py).
+SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_model_version")
 _DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
 
@@ -76,7 +78,7 @@ def _add_to_day(insert: Any, table: Table, key: str) -> Executable:
 
 
 _INSERTED_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "timestamp", "recorded_at",
-                     *SCORED_COLUMNS)
+                     *SCORED_COLUMNS, *SHADOW_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ class SqlProfileStore:
         return self.record_scored(tx, {})
 
     def record_scored(self, tx: Transaction, scored: dict[str, Any]) -> bool:
-        """Record ``tx`` with the model's answer (``SCORED_COLUMNS``); False when the id is known."""
+        """Record ``tx`` with the model's answer (``SCORED_COLUMNS``, and ``SHADOW_COLUMNS`` when a
+        challenger scored it too); False when the id is known."""
         inserted = self._sql.insert_transaction.execute(
             self._conn,
             {
@@ -151,7 +154,7 @@ class SqlProfileStore:
                 "amount": tx.amount,
                 "timestamp": tx.timestamp,
                 "recorded_at": datetime.now(UTC).replace(tzinfo=None),  # naive UTC, as every timestamp here
-                **{name: scored.get(name) for name in SCORED_COLUMNS},
+                **{name: scored.get(name) for name in (*SCORED_COLUMNS, *SHADOW_COLUMNS)},
             },
         )
         added = inserted.rowcount

@@ -119,3 +119,5 @@ class ModelOut(BaseModel):
     hyper_parameters: dict[str, Any]
     metrics: dict[str, Any]
     data_summary: dict[str, Any]
+    challenger: dict[str, Any] | None = Field(
+        default=None, description="the model scored in shadow (version, type, threshold); null without one")

@@ -41,6 +41,14 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def second_model_dir(tmp_path_factory) -> Path:
+    """Another real model (other seed, so another version and threshold): a challenger."""
+    path = tmp_path_factory.mktemp("artifacts-2") / "model"
+    train_and_save(path, days=30, customers=100, terminals=200, seed=2)
+    return path
+
+
+@pytest.fixture(scope="session")
 def service_database_url(databases) -> str:
     return databases.create("service")
 

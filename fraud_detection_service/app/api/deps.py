@@ -15,11 +15,20 @@ from sqlalchemy import Engine
 
 from app.api.errors import ApiError
 from app.core.config import settings
+from app.model_slots import ModelSet, ModelSlots
 from app.risk_engine import RiskEngine
 
 
 async def _risk_engine(request: Request) -> RiskEngine:
-    return request.app.state.risk_engine
+    return request.app.state.models.champion
+
+
+async def _model_set(request: Request) -> ModelSet:
+    return request.app.state.models
+
+
+async def _model_slots(request: Request) -> ModelSlots:
+    return request.app.state.model_slots
 
 
 async def _database(request: Request) -> Engine:
@@ -38,5 +47,7 @@ async def require_internal_token(request: Request) -> None:
 
 
 RiskEngineDep = Annotated[RiskEngine, Depends(_risk_engine)]
+ModelSetDep = Annotated[ModelSet, Depends(_model_set)]
+ModelSlotsDep = Annotated[ModelSlots, Depends(_model_slots)]
 DatabaseDep = Annotated[Engine, Depends(_database)]
 InternalCaller = Depends(require_internal_token)

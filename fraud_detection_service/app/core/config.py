@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     DATA_DIR: Path = REPO_ROOT / "data"
     DATABASE_URL: str | None = None
     MODEL_DIR: Path = REPO_ROOT / "ml_model" / "models"
+    # A second model scored in shadow (app/shadow.py); unset, or a folder without a model, means none.
+    CHALLENGER_MODEL_DIR: Path | None = None
     INTERNAL_TOKEN: str = DEV_INTERNAL_TOKEN
     LOG_FORMAT: Literal["text", "json"] = "text"
     LOG_LEVEL: str = "INFO"

@@ -16,3 +16,9 @@ LATENCY = Histogram(
 DECISIONS = Counter("fraud_decisions_total", "Model decisions by outcome", ["decision"])
 FEEDBACK = Counter("fraud_feedback_total", "Confirmed labels received", ["is_fraud"])
 MODEL_INFO = Gauge("fraud_model_info", "The loaded model (value 1)", ["version", "sklearn_version"])
+CHALLENGER_INFO = Gauge("fraud_challenger_info", "The challenger scored in shadow (value 1; absent without one)",
+                        ["version"])
+SHADOW_DECISIONS = Counter("fraud_shadow_decisions_total",
+                           "Challenger decisions in shadow, and whether they differ from the champion's",
+                           ["decision", "differs"])
+MODEL_SWAPS = Counter("fraud_model_swaps_total", "Hot reloads and promotions by outcome", ["action", "outcome"])

@@ -39,6 +39,10 @@ transactions = Table(
     Column("threshold", Float, nullable=True),
     Column("reasons", JSON, nullable=True),
     Column("model_version", String(64), nullable=True),
+    # The challenger's shadow answer (app/shadow.py), never returned; None when no challenger was loaded.
+    Column("challenger_decision", String(16), nullable=True),
+    Column("challenger_risk_score", Float, nullable=True),
+    Column("challenger_model_version", String(64), nullable=True),
     Column("recorded_at", DateTime, nullable=False),
     # customer_activity(): one customer's transactions in a time range (burst count, latest timestamp).
     Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),

@@ -17,27 +17,33 @@ from app.api.errors import ApiError
 from app.core.metrics import DECISIONS, FEEDBACK
 from app.profile_store import SqlProfileStore
 from app.risk_engine import RiskEngine, Verdict
+from app.shadow import count as shadow_count
+from app.shadow import shadow_answer
 from ml_model.features import online_features
 from ml_model.profile_store import Transaction
 
 
-def predict(db: Engine, risk: RiskEngine, tx: Transaction) -> Verdict:
+def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
+    """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/shadow.py)."""
     with db.begin() as conn:
         store = SqlProfileStore(conn)
         features = online_features(tx, store, label_delay_days=risk.label_delay_days)
         verdict = risk.judge_one(features)
-        if not store.record_scored(tx, verdict.as_dict()):
+        shadow = shadow_answer(challenger, features)
+        if not store.record_scored(tx, {**verdict.as_dict(), **shadow}):
             # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
             earlier = _stored_verdict(store, tx.transaction_id)
             assert earlier is not None
             return earlier
     DECISIONS.labels(verdict.decision).inc()
+    shadow_count(shadow, verdict.decision)
     return verdict
 
 
-def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction]) -> list[Verdict]:
+def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
+                 challenger: RiskEngine | None = None) -> list[Verdict]:
     """``predict`` for each transaction in order (a later one sees the earlier ones in its history)."""
-    return [predict(db, risk, tx) for tx in txs]
+    return [predict(db, risk, tx, challenger) for tx in txs]
 
 
 def _stored_verdict(store: SqlProfileStore, transaction_id: str) -> Verdict | None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import RiskEngineDep
+from app.api.deps import ModelSetDep
 from app.schemas import FeatureOut, ModelOut
 from ml_model.features import FEATURE_DESCRIPTIONS
 
@@ -10,7 +10,8 @@ router = APIRouter(prefix="/model", tags=["model"])
 
 
 @router.get("", response_model=ModelOut)
-def model_info(risk: RiskEngineDep) -> ModelOut:
+def model_info(models: ModelSetDep) -> ModelOut:
+    risk = models.champion
     meta = risk.loaded.metadata
     return ModelOut(
         model_version=risk.model_version,
@@ -25,4 +26,5 @@ def model_info(risk: RiskEngineDep) -> ModelOut:
         hyper_parameters=meta.get("hyper_parameters", {}),
         metrics=meta.get("metrics", {}),
         data_summary=meta.get("data_summary", {}),
+        challenger=models.describe()["challenger"],
     )

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import DatabaseDep, InternalCaller, RiskEngineDep
+from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep
 from app.api.dispatch import on_database
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
 from app.services.predictions import predict, predict_many
@@ -25,16 +25,18 @@ router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCa
 async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
     # The engine and model straight from app.state rather than through DatabaseDep and RiskEngineDep:
     # FastAPI's dependency solving cost ~15% of a /predict (profiled), and these two need no solving.
-    db, risk = request.app.state.db, request.app.state.risk_engine
-    verdict = await on_database(db, predict, db, risk, body.to_transaction())
+    # The model set is read once: a hot reload during this request does not change the models it uses.
+    db, models = request.app.state.db, request.app.state.models
+    verdict = await on_database(db, predict, db, models.champion, body.to_transaction(), models.challenger)
     # A dict: FastAPI validates it against PredictionOut once (a model instance would be validated twice).
     return {"transaction_id": body.transaction_id, **verdict.as_dict()}
 
 
 @router.post("/batch", response_model=BatchOut)
-async def predict_batch(body: BatchIn, db: DatabaseDep, risk: RiskEngineDep) -> BatchOut:
+async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep) -> BatchOut:
     # In order: a later transaction of the batch sees the earlier ones in its customer's history.
-    verdicts = await run_in_threadpool(predict_many, db, risk, [item.to_transaction() for item in body.transactions])
+    verdicts = await run_in_threadpool(predict_many, db, models.champion,
+                                       [item.to_transaction() for item in body.transactions], models.challenger)
     return BatchOut(results=[
         PredictionOut(transaction_id=item.transaction_id, **verdict.as_dict())
         for item, verdict in zip(body.transactions, verdicts, strict=True)

@@ -1,0 +1,62 @@
+"""Internal model operations (X-Internal-Token): hot reload, promotion, champion-challenger comparison.
+
+Reload and promotion load and verify in the threadpool while the event loop keeps serving; the swap
+itself is one assignment (app/model_slots.py). A refused model answers 409 with the reason and the
+serving models stay.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import DatabaseDep, InternalCaller, ModelSlotsDep
+from app.api.errors import ApiError
+from app.comparison import busiest_challenger, compare
+from app.model_slots import ModelRefused
+
+router = APIRouter(prefix="/model", tags=["model operations"], dependencies=[InternalCaller])
+
+
+@router.post("/reload")
+async def reload_models(slots: ModelSlotsDep) -> dict[str, Any]:
+    """Load MODEL_DIR and CHALLENGER_MODEL_DIR again and swap them in while serving."""
+    try:
+        previous, new = await run_in_threadpool(slots.reload)
+    except ModelRefused as exc:
+        raise ApiError(409, "model", f"reload refused, the serving models stay: {exc}") from None
+    return {"previous": previous.describe(), **new.describe()}
+
+
+@router.post("/promote")
+async def promote_challenger(slots: ModelSlotsDep) -> dict[str, Any]:
+    """The loaded challenger becomes the champion (its folder is installed into MODEL_DIR)."""
+    try:
+        previous, new = await run_in_threadpool(slots.promote)
+    except ModelRefused as exc:
+        raise ApiError(409, "challenger", f"promotion refused: {exc}") from None
+    return {"previous": previous.describe(), **new.describe()}
+
+
+@router.get("/comparison")
+async def comparison(
+    db: DatabaseDep,
+    slots: ModelSlotsDep,
+    first: Annotated[date, Query(alias="from", description="first day (UTC), inclusive")],
+    last: Annotated[date, Query(alias="to", description="last day (UTC), inclusive")],
+    challenger_version: Annotated[str | None, Query(max_length=64, description="default: the loaded "
+                                                    "challenger, else the one that scored most in the period")] = None,
+) -> dict[str, Any]:
+    """Champion vs challenger on the labelled transactions of the period that both scored."""
+    if first > last:
+        raise ApiError(422, "from", "must not be after `to`")
+    if challenger_version is None:
+        loaded = slots.current.challenger
+        challenger_version = loaded.model_version if loaded else await run_in_threadpool(
+            busiest_challenger, db, first, last)
+    if challenger_version is None:
+        raise ApiError(404, "challenger_version", "no challenger scored any transaction in this period")
+    return await run_in_threadpool(compare, db, first, last, challenger_version)

@@ -1,0 +1,27 @@
+"""The challenger in shadow: every prediction's features are also scored by the challenger, and its
+decision, risk score and version are stored beside the champion's answer (``SHADOW_COLUMNS`` of
+app/profile_store.py). Never returned and never the decision: it only feeds the comparison
+(app/comparison.py) that tells whether promoting it would be better.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.metrics import SHADOW_DECISIONS
+from app.risk_engine import RiskEngine
+
+
+def shadow_answer(challenger: RiskEngine | None, features: dict[str, float]) -> dict[str, Any]:
+    """The challenger's columns for the stored row; empty without a challenger."""
+    if challenger is None:
+        return {}
+    verdict = challenger.judge_one(features)
+    return {"challenger_decision": verdict.decision, "challenger_risk_score": verdict.risk_score,
+            "challenger_model_version": verdict.model_version}
+
+
+def count(shadow: dict[str, Any], champion_decision: str) -> None:
+    if shadow:
+        decision = shadow["challenger_decision"]
+        SHADOW_DECISIONS.labels(decision, str(decision != champion_decision).lower()).inc()

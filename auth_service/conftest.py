@@ -46,3 +46,15 @@ def login(api):
         return api.post("/api/auth/login/", {"username": username, "password": password}, format="json", **extra)
 
     return do
+
+
+def problem(response, status: int) -> dict:
+    """The RFC 9457 body of an error response, after checking its status, media type and members."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["code"]
+    assert body["instance"] == response.wsgi_request.path
+    return body

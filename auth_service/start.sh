@@ -13,6 +13,11 @@ if [[ ! -f staticfiles/staticfiles.json && -w . ]]; then
   python manage.py collectstatic --noinput -v0
 fi
 
+# /metrics sums every worker's samples, which each worker writes into this folder (emptied at each start).
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${TMPDIR:-/tmp}/auth-service-metrics-${PORT:-8000}}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p -m 700 "$PROMETHEUS_MULTIPROC_DIR"
+
 exec python -m gunicorn auth_service.wsgi:application \
+  --config gunicorn.conf.py \
   --bind "${HOST:-0.0.0.0}:${PORT:-8000}" \
   --workers "${WORKERS:-2}"

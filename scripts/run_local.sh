@@ -17,7 +17,7 @@ python auth_service/manage.py ensure_staff_user --username "$LOCAL_STAFF_USERNAM
 
 echo "detec_fraude is starting (data: $DATA_DIR, model: ${MODEL_DIR:-ml_model/models})"
 printf '  %-20s %-24s %s\n' \
-  "auth service" "$AUTH_URL" "API docs $AUTH_URL/api/docs/   admin $AUTH_URL/admin/" \
+  "auth service" "$AUTH_URL" "API docs $AUTH_URL/api/docs/   admin $AUTH_URL/admin/   metrics $AUTH_URL/metrics" \
   "transaction service" "$TRANSACTION_URL" "API docs $TRANSACTION_URL/docs   metrics $TRANSACTION_URL/metrics" \
   "fraud service" "$FRAUD_URL" "API docs $FRAUD_URL/docs   model $FRAUD_URL/model   metrics $FRAUD_URL/metrics"
 echo "  staff login (admin, labelling): $LOCAL_STAFF_USERNAME / password in $DATA_DIR/local.env"

@@ -1,45 +1,97 @@
-"""One error shape for every answer that is not a success.
+"""RFC 9457 problem details for every error the auth service answers.
 
-    {"error": {"status": 422, "code": "validation_error", "message": "...", "fields": {"email": ["..."]}}}
+    Content-Type: application/problem+json
+    {"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+     "detail": "Invalid email: Enter a valid email address.", "instance": "/api/auth/register/",
+     "code": "validation_error", "errors": [{"field": "email", "message": "Enter a valid email address."}]}
 
-``fields`` appears only when particular fields are at fault. Validation is 422, malformed JSON 400, as
-in the system design; Django's own 400/403/404/500 pages are replaced by the same shape.
+``errors`` appears on validation errors only. Three paths lead here: DRF's exception handler (API views),
+Django's error handlers (400/403/404/500, CSRF failures) and ``ProblemDetailsMiddleware``, which rewrites
+any other error response (Django's own 405, for one) so that no error leaves in another shape.
 """
+
+import json
+import math
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-def error_body(status_code: int, code: str, message: str, fields: dict | None = None) -> dict:
-    error = {"status": status_code, "code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    return {"error": error}
+# Used when an error response reaches the middleware without a code of its own.
+_DEFAULT_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
 
 
-def _as_messages(detail) -> list[str]:
+def title(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_body(status_code: int, code: str, detail: str, instance: str, errors: list | None = None) -> dict:
+    body = {
+        "type": "about:blank",
+        "title": title(status_code),
+        "status": status_code,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def problem_response(request, status_code: int, code: str, detail: str, headers: dict | None = None) -> HttpResponse:
+    """A problem+json response outside DRF (Django handlers, middleware, probes, admin)."""
+    body = problem_body(status_code, code, detail, request.path)
+    response = HttpResponse(json.dumps(body), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _field_errors(detail, prefix: str = "") -> list[dict]:
+    """DRF's nested error detail as a flat list of {field: dotted path, message}."""
+    if isinstance(detail, dict):
+        return [
+            error
+            for name, value in detail.items()
+            for error in _field_errors(value, prefix if name == "non_field_errors" else f"{prefix}{name}.")
+        ]
     if isinstance(detail, list):
-        return [message for item in detail for message in _as_messages(item)]
-    if isinstance(detail, dict):
-        return [f"{key}: {message}" for key, value in detail.items() for message in _as_messages(value)]
-    return [str(detail)]
+        if detail and all(not isinstance(item, dict | list) for item in detail):
+            return [{"field": prefix.rstrip(".") or "body", "message": str(item)} for item in detail]
+        return [error for index, item in enumerate(detail) for error in _field_errors(item, f"{prefix}{index}.")]
+    return [{"field": prefix.rstrip(".") or "body", "message": str(detail)}]
 
 
-def _validation_body(detail) -> dict:
-    if isinstance(detail, dict):
-        fields = {name: _as_messages(messages) for name, messages in detail.items()}
-    else:
-        fields = {"non_field_errors": _as_messages(detail)}
-    named = ", ".join(fields)
-    summary = "; ".join(f"{name}: {messages[0]}" for name, messages in fields.items())
-    return error_body(422, "validation_error", f"Invalid {named}. {summary}", fields)
+def _validation_detail(errors: list[dict]) -> str:
+    fields = list(dict.fromkeys(error["field"] for error in errors))
+    first = {field: next(e["message"] for e in errors if e["field"] == field) for field in fields}
+    return f"Invalid {', '.join(fields)}. " + "; ".join(f"{field}: {message}" for field, message in first.items())
 
 
-def _token_message(detail) -> str:
+def _token_reason(detail) -> str:
     """simplejwt's InvalidToken carries a list of per-token-class reasons; keep the first reason."""
     if isinstance(detail, dict):
         reasons = detail.get("messages") or []
@@ -48,7 +100,32 @@ def _token_message(detail) -> str:
     return str(detail)
 
 
-def json_exception_handler(exc, context):
+def _whole_seconds(wait: float | None) -> int:
+    return max(1, math.ceil(wait or 0))
+
+
+def _code_and_detail(exc: exceptions.APIException) -> tuple[str, str]:
+    if isinstance(exc, exceptions.ParseError):
+        return "malformed_json", f"The request body is not valid JSON: {exc.detail}"
+    if isinstance(exc, exceptions.Throttled):
+        return "rate_limited", f"Too many attempts; try again in {_whole_seconds(exc.wait)} seconds."
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return "unsupported_media_type", f"{exc.detail} Send application/json."
+    message = _token_reason(exc.detail)
+    if isinstance(exc.detail, dict):  # simplejwt's errors: {"detail": ..., "code": ..., "messages"?: [...]}
+        code = exc.detail.get("code", exc.default_code)
+    else:
+        code = exc.get_codes()
+    if code == "token_not_valid":  # simplejwt's one code for every bad token; clients act on expiry
+        code = "token_expired" if "expired" in message.lower() else "token_invalid"
+    if not message.endswith("."):
+        message += "."
+    return str(code), message
+
+
+def problem_exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every API error as problem details, with DRF's headers (Retry-After,
+    WWW-Authenticate, Allow)."""
     # Raised by services, which know nothing of DRF.
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
@@ -59,39 +136,68 @@ def json_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500 handler answers, in this same shape
+    instance = context["request"].path
     if isinstance(exc, exceptions.ValidationError):
+        errors = _field_errors(exc.detail)
         response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-        response.data = _validation_body(exc.detail)
-        return response
-    if isinstance(exc, exceptions.ParseError):
-        code, message = "malformed_json", f"The request body is not valid JSON: {exc.detail}"
-    elif isinstance(exc, exceptions.Throttled):
-        code, message = "throttled", str(exc.detail)
+        response.data = problem_body(422, "validation_error", _validation_detail(errors), instance, errors)
     else:
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
-        message = _token_message(exc.detail)
-    response.data = error_body(response.status_code, code, message)
+        if isinstance(exc, exceptions.Throttled):
+            response["Retry-After"] = str(_whole_seconds(exc.wait))
+        code, detail = _code_and_detail(exc)
+        response.data = problem_body(response.status_code, code, detail, instance)
+    response.content_type = PROBLEM_CONTENT_TYPE
     return response
-
-
-def _django_error(status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(status_code, code, message), status=status_code)
 
 
 def bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):  # Django files it under 400; HTTP has a better status
-        return _django_error(413, "request_too_large", "The request body is larger than this service accepts.")
-    return _django_error(400, "bad_request", "The request could not be understood.")
+        return problem_response(request, 413, "request_too_large", "The request body is larger than 64 KiB.")
+    return problem_response(request, 400, "bad_request", "The request could not be understood (bad Host header?).")
 
 
 def permission_denied(request, exception=None):
-    return _django_error(403, "permission_denied", "You do not have permission to do this.")
+    return problem_response(request, 403, "permission_denied", "You do not have permission to do this.")
+
+
+def csrf_failure(request, reason=""):
+    return problem_response(
+        request, 403, "csrf_failed", "The form's CSRF token is missing or wrong; reload the page and try again."
+    )
 
 
 def not_found(request, exception=None):
-    return _django_error(404, "not_found", f"No resource at {request.path}.")
+    return problem_response(request, 404, "not_found", f"No resource at {request.path}.")
 
 
 def server_error(request):
-    return _django_error(500, "server_error", "Internal error; it has been logged.")
+    return problem_response(request, 500, "internal_error", "Internal error; it has been logged.")
+
+
+def _default_detail(request, response) -> str:
+    if response.status_code == 405:
+        allowed = response.get("Allow", "")
+        return f"{request.method} is not allowed on {request.path}" + (f"; use {allowed}." if allowed else ".")
+    return f"The request failed: {title(response.status_code)}."
+
+
+class ProblemDetailsMiddleware:
+    """Rewrites any error response not already in problem+json (Django's 405 from views that only take
+    POST, a bare HttpResponseBadRequest...), keeping its status and headers."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code < 400 or getattr(response, "streaming", False):
+            return response
+        if response.get("Content-Type", "").split(";")[0].strip() == PROBLEM_CONTENT_TYPE:
+            return response
+        code = _DEFAULT_CODES.get(response.status_code, "error" if response.status_code < 500 else "internal_error")
+        body = problem_body(response.status_code, code, _default_detail(request, response), request.path)
+        response.content = json.dumps(body).encode()
+        response["Content-Type"] = PROBLEM_CONTENT_TYPE
+        if response.has_header("Content-Length"):  # set by CommonMiddleware for the old body
+            response["Content-Length"] = str(len(response.content))
+        return response

@@ -1,13 +1,16 @@
-"""Liveness (/health/) and readiness (/ready/: the database answers)."""
+"""Liveness (/health/), readiness (/ready/: the database answers) and Prometheus metrics (/metrics)."""
 
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+
+from .errors import problem_response
+from .metrics import exposition
 
 logger = logging.getLogger(__name__)
-HEALTH_PATH, READY_PATH = "/health/", "/ready/"
-PROBE_PATHS = (HEALTH_PATH, READY_PATH)
+HEALTH_PATH, READY_PATH, METRICS_PATH = "/health/", "/ready/", "/metrics"
+PROBE_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
 
 
 def database_reachable() -> bool:
@@ -35,5 +38,8 @@ class ProbeMiddleware:
             if request.path == READY_PATH:
                 if database_reachable():
                     return JsonResponse({"status": "ready", "database": "ok"})
-                return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+                return problem_response(request, 503, "database_unreachable", "The database does not answer.")
+            if request.path == METRICS_PATH:
+                body, content_type = exposition()
+                return HttpResponse(body, content_type=content_type)
         return self.get_response(request)

@@ -1,24 +1,25 @@
-"""Request ids (X-Request-ID, accepted or generated, echoed) and one log line per request."""
+"""Request ids (X-Request-ID, accepted or generated, echoed), one log line and the HTTP metrics per request."""
 
-import contextvars
 import logging
 import re
 import time
 import uuid
 
+from .log_records import request_id_var
+from .metrics import HTTP_LATENCY, HTTP_REQUESTS
 from .probes import PROBE_PATHS
 
 logger = logging.getLogger("auth_service.request")
-_request_id = contextvars.ContextVar("request_id", default="-")
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others: one "other" series
 
 
-class RequestIdFilter(logging.Filter):
-    """Adds the current request id to every record, so log lines of one request can be joined."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _request_id.get()
-        return True
+def _route(request) -> str:
+    """The URL pattern, not the path: one time series per route, whatever ids the paths carry."""
+    if request.path in PROBE_PATHS:
+        return request.path
+    match = getattr(request, "resolver_match", None)
+    return "/" + match.route if match is not None and match.route else "unmatched"
 
 
 class RequestLogMiddleware:
@@ -29,11 +30,16 @@ class RequestLogMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         # A caller's id travels on, unless it could smuggle something into the logs.
         request_id = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
+            duration = time.perf_counter() - started
+            route = _route(request)
+            method = request.method if request.method in _METHODS else "other"
+            HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+            HTTP_LATENCY.labels(method, route).observe(duration)
             logger.log(
                 # Probes come every few seconds; they would drown the requests people look for.
                 logging.DEBUG if request.path in PROBE_PATHS else logging.INFO,
@@ -45,9 +51,9 @@ class RequestLogMiddleware:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(duration * 1000, 1),
                 },
             )
             return response
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)

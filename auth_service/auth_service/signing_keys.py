@@ -56,7 +56,7 @@ def generate_private_key_once(path: Path) -> str:
     """
     if path.exists():
         return path.read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=MIN_KEY_BITS)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

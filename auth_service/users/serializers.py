@@ -25,6 +25,11 @@ class LoginSerializer(serializers.Serializer):
     password = _password_field()
 
 
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = _password_field()
+    new_password = _password_field()
+
+
 class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=4096)
 

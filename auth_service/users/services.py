@@ -4,7 +4,9 @@ from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from . import selectors
 from .models import User
@@ -31,11 +33,11 @@ def _save(user: User) -> None:
         raise ValidationError(_duplicate_errors(user) or {"username": [DUPLICATE_USERNAME]}) from exc
 
 
-def _check_new_password(user: User, password: str, errors: dict) -> None:
+def _check_new_password(user: User, password: str, errors: dict, field: str = "password") -> None:
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        errors["password"] = exc.messages
+        errors[field] = exc.messages
 
 
 def user_create(*, username: str, email: str, password: str, is_staff: bool = False) -> User:
@@ -73,8 +75,8 @@ def staff_user_ensure(*, username: str, password: str, email: str = "") -> tuple
     return user, False
 
 
-def _token_pair(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+def _token_pair(user: User, *, auth_time: int | None = None) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user, auth_time=auth_time)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -86,17 +88,40 @@ def session_start(*, user: User) -> dict[str, str]:
 
 @transaction.atomic
 def session_refresh(*, refresh: RefreshToken) -> dict[str, str]:
-    """Blacklist the refresh token and issue a new pair, with claims read afresh from the user."""
+    """Blacklist the refresh token and issue a new pair of the same session, with claims read afresh from
+    the user. Raises SessionExpired past the session's absolute lifetime."""
+    refresh.check_session_alive()
     user = selectors.user_get_active(refresh.get("user_id"))
     if user is None:
         raise TokenError("No active account for this token")
     _, newly_blacklisted = refresh.blacklist()
     if not newly_blacklisted:  # two requests raced with the same token: only the first one wins
         raise TokenError("Token is blacklisted")
-    return _token_pair(user)
+    return _token_pair(user, auth_time=refresh.auth_time)
 
 
 def session_end(*, refresh: RefreshToken, user: User) -> None:
     if refresh.get("user_id") != str(user.pk):
         raise PermissionDenied("This refresh token belongs to another user.")
     refresh.blacklist()
+
+
+def sessions_end_all(*, user: User) -> int:
+    """Blacklist every refresh token of the user that is still usable; returns how many."""
+    live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    revoked = [BlacklistedToken(token=token) for token in live]
+    BlacklistedToken.objects.bulk_create(revoked, ignore_conflicts=True)
+    return len(revoked)
+
+
+def password_change(*, user: User, new_password: str) -> int:
+    """Set a new password (the caller has checked the old one) and end every session of the user;
+    returns how many refresh tokens were revoked. Raises ValidationError on new_password."""
+    errors = {}
+    _check_new_password(user, new_password, errors, field="new_password")
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(new_password)  # Argon2: slow on purpose, so outside the transaction
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        return sessions_end_all(user=user)

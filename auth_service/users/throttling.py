@@ -1,9 +1,8 @@
 """Fixed-window counters in the shared cache, keyed per scope and per client IP or username.
 
-Login counts failures only (a user who types the right password is never slowed by others), per username
-(guessing one account's password) and per IP (spraying many accounts); a success clears the username's
-count. Registration counts every attempt per IP (mass sign-up) and failures per username. Only the
-offending IP or username is refused, with 429 and Retry-After; everybody else carries on.
+Registration counts every attempt per IP (mass sign-up) and failures per username; login counts failures
+per IP (users/login_guard.py). Only the offending IP or username is refused, with 429 and Retry-After;
+everybody else carries on.
 
 The read-modify-write is not atomic: concurrent failures may be undercounted by the number of requests
 in flight, which still bounds guessing to a small multiple of the limit.
@@ -33,6 +32,11 @@ def _limit(scope: str) -> tuple[int, int]:
     return settings.AUTH_THROTTLES[scope]
 
 
+def count(scope: str, ident: str) -> int:
+    state = cache.get(_cache_key(scope, ident))
+    return state["count"] if state and state["reset_at"] > time.time() else 0
+
+
 def seconds_until_allowed(scope: str, ident: str) -> int:
     """0 when another attempt is allowed, else the seconds until the window ends."""
     limit, _ = _limit(scope)
@@ -47,7 +51,7 @@ def enforce(*checks: tuple[str, str]) -> None:
     """Raise 429 (with Retry-After) when any (scope, ident) pair has used up its window."""
     wait = max((seconds_until_allowed(scope, ident) for scope, ident in checks if ident), default=0)
     if wait:
-        raise Throttled(wait=wait, detail="Too many attempts.")  # DRF adds "Expected available in N seconds."
+        raise Throttled(wait=wait)
 
 
 def record(*checks: tuple[str, str]) -> None:
@@ -62,7 +66,3 @@ def record(*checks: tuple[str, str]) -> None:
             state = {"count": 0, "reset_at": now + window}
         state["count"] += 1
         cache.set(key, state, timeout=math.ceil(state["reset_at"] - now))
-
-
-def clear(scope: str, ident: str) -> None:
-    cache.delete(_cache_key(scope, ident))

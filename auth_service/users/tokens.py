@@ -2,6 +2,7 @@
 a token verifies only against the published key its ``kid`` names (HS256, ``alg: none`` and unknown keys
 are refused)."""
 
+import time
 from functools import lru_cache
 
 import jwt
@@ -10,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from rest_framework_simplejwt import tokens
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken, TokenError
 
 ALGORITHM = "RS256"
 # A token missing any of these is refused, whoever signed it.
@@ -70,17 +71,45 @@ class AccessToken(_SignedByKeyRing, tokens.AccessToken):
     pass
 
 
+class SessionExpired(TokenError):
+    """The session this refresh token continues began more than SESSION_MAX_LIFETIME ago."""
+
+
+def session_deadline(auth_time: int) -> int:
+    return auth_time + int(settings.SESSION_MAX_LIFETIME.total_seconds())
+
+
 class RefreshToken(_SignedByKeyRing, tokens.RefreshToken):
-    """Carries the user's claims, which its access tokens copy (see DESIGN.md for the claim list)."""
+    """Carries the user's claims, which its access tokens copy: token_type, exp, iat, jti, iss, aud, sub,
+    user_id (= sub), username, is_staff, and auth_time, when the password was typed (kept across rotations;
+    no token of the session outlives auth_time + SESSION_MAX_LIFETIME)."""
 
     access_token_class = AccessToken
 
     @classmethod
-    def for_user(cls, user) -> "RefreshToken":
+    def for_user(cls, user, *, auth_time: int | None = None) -> "RefreshToken":
+        """A new session (auth_time None: now), or the next token of the session begun at auth_time."""
         token = cls()
         # user_id (as text) is the customer id in the transaction service; sub is the same, per RFC 7519.
         token["user_id"] = token["sub"] = str(user.pk)
         token["username"] = user.username
         token["is_staff"] = user.is_staff
+        token["auth_time"] = int(time.time()) if auth_time is None else int(auth_time)
+        token.payload["exp"] = min(token.payload["exp"], session_deadline(token["auth_time"]))
         token.outstand()  # recorded so that it can be blacklisted by jti later
         return token
+
+    @property
+    def auth_time(self) -> int:
+        # Tokens issued before auth_time existed: their own issue time is the latest the session began.
+        return int(self.payload.get("auth_time", self.payload["iat"]))
+
+    def check_session_alive(self) -> None:
+        if time.time() >= session_deadline(self.auth_time):
+            raise SessionExpired("Session has ended; log in again")
+
+    @property
+    def access_token(self) -> AccessToken:
+        access = super().access_token
+        access.payload["exp"] = min(access.payload["exp"], session_deadline(self.auth_time))
+        return access

@@ -8,5 +8,6 @@ urlpatterns = [
     path("refresh/", views.RefreshView.as_view(), name="refresh"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("jwks/", views.JWKSView.as_view(), name="jwks"),
 ]

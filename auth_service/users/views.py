@@ -1,25 +1,33 @@
 """Thin views: validate the shape with a serializer, call a service, serialize the result."""
 
+import logging
+
+from auth_service.metrics import PASSWORD_CHANGES
+from auth_service.openapi import problems
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from . import services, throttling
+from . import login_guard, services, throttling
+from .login_guard import LoginAttempt
 from .serializers import (
     JWKSSerializer,
     LoginSerializer,
+    PasswordChangeSerializer,
     RefreshSerializer,
     RegistrationSerializer,
     TokenPairSerializer,
     UserSerializer,
 )
-from .tokens import RefreshToken, token_backend
+from .tokens import RefreshToken, SessionExpired, token_backend
+
+logger = logging.getLogger(__name__)
 
 
 class PublicView(APIView):
@@ -46,8 +54,15 @@ def _refresh_token(raw: str) -> RefreshToken:
         raise InvalidToken({"detail": str(exc)}) from exc
 
 
+def _wait_for_turn(attempt: LoginAttempt) -> None:
+    """429 when this username+IP (or this IP) must still wait; the password is not looked at then."""
+    wait = login_guard.seconds_to_wait(attempt)
+    if wait:
+        raise Throttled(wait=wait)
+
+
 class RegisterView(PublicView):
-    @extend_schema(request=RegistrationSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegistrationSerializer, responses={201: UserSerializer, **problems(429)})
     def post(self, request):
         data = _valid(RegistrationSerializer, request)
         ip, username = throttling.client_ip(request), data["username"].lower()
@@ -62,36 +77,54 @@ class RegisterView(PublicView):
 
 
 class LoginView(PublicView):
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, **problems(401, 429)})
     def post(self, request):
         data = _valid(LoginSerializer, request)
-        checks = (
-            ("login_failures_per_ip", throttling.client_ip(request)),
-            ("login_failures_per_username", data["username"].lower()),
-        )
-        throttling.enforce(*checks)  # before the password is checked: a locked name learns nothing
+        attempt = LoginAttempt.of(request, data["username"], via="api")
+        _wait_for_turn(attempt)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:  # wrong password, unknown or inactive user: indistinguishable on purpose
-            throttling.record(*checks)
+            login_guard.failed(attempt)
             raise AuthenticationFailed("No active account found with these credentials.", "invalid_credentials")
-        throttling.clear(*checks[1])
+        login_guard.succeeded(attempt)
         return Response(services.session_start(user=user))
 
 
 class RefreshView(PublicView):
-    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer, **problems(401)})
     def post(self, request):
         refresh = _refresh_token(_valid(RefreshSerializer, request)["refresh"])
         try:
             return Response(services.session_refresh(refresh=refresh))
+        except SessionExpired as exc:
+            raise InvalidToken({"detail": str(exc)}, code="session_expired") from exc
         except TokenError as exc:
             raise InvalidToken({"detail": str(exc)}) from exc
+
+
+class PasswordChangeView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None, **problems(429)})
+    def post(self, request):
+        data = _valid(PasswordChangeSerializer, request)
+        user = request.user
+        # A stolen access token must not become a way to guess the password: same guard as the login.
+        attempt = LoginAttempt.of(request, user.username, via="password_change")
+        _wait_for_turn(attempt)
+        if not user.check_password(data["old_password"]):
+            login_guard.failed(attempt)
+            raise ValidationError({"old_password": ["The current password is not correct."]})
+        revoked = services.password_change(user=user, new_password=data["new_password"])
+        PASSWORD_CHANGES.inc()
+        logger.info("password changed for user %s; %d refresh tokens revoked", user.pk, revoked)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutView(APIView):
     permission_classes = (IsAuthenticated,)
 
-    @extend_schema(request=RefreshSerializer, responses={204: None})
+    @extend_schema(request=RefreshSerializer, responses={204: None, **problems(403)})
     def post(self, request):
         refresh = _refresh_token(_valid(RefreshSerializer, request)["refresh"])
         services.session_end(refresh=refresh, user=request.user)

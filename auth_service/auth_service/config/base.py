@@ -5,7 +5,7 @@ from .environment import SERVICE_DIR
 DEBUG = False  # local runs too: errors are JSON either way, and DEBUG would leak stack traces
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "users.admin_site.GuardedAdminConfig",  # django.contrib.admin, its login form guarded
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -19,6 +19,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "auth_service.request_log.RequestLogMiddleware",
+    # Outside everything else: any error response, whoever made it, leaves as problem+json.
+    "auth_service.errors.ProblemDetailsMiddleware",
     # Before host validation and the HTTPS redirect: kubelet probes call the pod by IP, over HTTP.
     "auth_service.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -41,10 +41,15 @@ JWT_EXTRA_PUBLIC_KEYS_FILE = env.str("JWT_EXTRA_PUBLIC_KEYS_FILE", default="")
 ACCESS_TOKEN_LIFETIME_MINUTES = env.int("ACCESS_TOKEN_LIFETIME_MINUTES", default=5)
 REFRESH_TOKEN_LIFETIME_HOURS = env.int("REFRESH_TOKEN_LIFETIME_HOURS", default=24)
 
-# Throttling: failures allowed per window before 429 (login), attempts per window (registration).
-LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+# Sessions: a refresh rotates, but never past SESSION_MAX_LIFETIME_HOURS after the password was typed.
+SESSION_MAX_LIFETIME_HOURS = env.int("SESSION_MAX_LIFETIME_HOURS", default=168)
+
+# Login guessing: per username+IP pair, free failures then a doubling delay; per IP, failures per window.
+LOGIN_FAILURES_BEFORE_DELAY = env.int("LOGIN_FAILURES_BEFORE_DELAY", default=5)
+LOGIN_DELAY_MAX_SECONDS = env.int("LOGIN_DELAY_MAX_SECONDS", default=900)
 LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# Registration: attempts per IP and failures per username, per window.
 REGISTRATIONS_PER_IP = env.int("REGISTRATIONS_PER_IP", default=20)
 REGISTRATION_FAILURES_PER_USERNAME = env.int("REGISTRATION_FAILURES_PER_USERNAME", default=5)
 REGISTRATION_WINDOW_SECONDS = env.int("REGISTRATION_WINDOW_SECONDS", default=3600)

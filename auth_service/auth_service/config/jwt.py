@@ -13,6 +13,7 @@ from .environment import (
     JWT_PRIVATE_KEY,
     JWT_PRIVATE_KEY_FILE,
     REFRESH_TOKEN_LIFETIME_HOURS,
+    SESSION_MAX_LIFETIME_HOURS,
 )
 
 JWT_SIGNING_KEY = resolve_private_key_pem(
@@ -41,3 +42,5 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "TOKEN_TYPE_CLAIM": "token_type",
 }
+# A session (a login and the refreshes that follow it) ends this long after the password was typed.
+SESSION_MAX_LIFETIME = timedelta(hours=SESSION_MAX_LIFETIME_HOURS)

@@ -1,9 +1,15 @@
-"""Logging: readable lines locally, one JSON object per line in containers (LOG_FORMAT=json)."""
+"""Logging: readable lines locally, one JSON object per line in containers (LOG_FORMAT=json).
+
+Every value is written with its control characters escaped (auth_service/log_records.py).
+"""
 
 from .environment import LOG_FORMAT, LOG_LEVEL
 
 _FORMATTERS = {
-    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    "text": {
+        "()": "auth_service.log_records.TextFormatter",
+        "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+    },
     "json": {
         "()": "pythonjsonlogger.json.JsonFormatter",
         "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
@@ -14,10 +20,17 @@ _FORMATTERS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "auth_service.request_log.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "auth_service.log_records.RequestIdFilter"},
+        "escape_controls": {"()": "auth_service.log_records.EscapeControlsFilter"},
+    },
     "formatters": {"default": _FORMATTERS.get(LOG_FORMAT, _FORMATTERS["text"])},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "default",
+            "filters": ["request_id", "escape_controls"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 START_SH = Path(__file__).resolve().parents[2] / "start.sh"
 PASSWORD = "plum-Orbit-57-lantern"
@@ -76,6 +77,31 @@ def test_login_limit_holds_across_workers(server):
     ]
     assert answers[:5] == [401] * 5
     assert answers[5:] == [429] * 3
+
+
+def _sample(metrics_text: str, name: str, **labels) -> float:
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == name and sample.labels == labels
+    )
+
+
+def test_metrics_add_up_every_workers_counts(server):
+    url = server[0]
+    # test_login_limit_holds_across_workers ran first: 5 failures, then 3 attempts made to wait.
+    for _ in range(4):  # a new connection each time: either worker may answer, with the same totals
+        text = httpx.get(f"{url}/metrics").text
+        assert _sample(text, "auth_login_failures_total", via="api") == 5
+        assert _sample(text, "auth_login_delayed_total", via="api") == 3
+        assert _sample(text, "auth_login_lockouts_total", via="api", scope="username_ip") == 1
+        login_429 = _sample(text, "auth_http_requests_total", method="POST", route="/api/auth/login/", status="429")
+        assert login_429 == 3
+
+
+def test_the_sqlite_file_holding_password_hashes_is_private(server):
+    assert (server[2] / "auth.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
 def test_logs_are_json_lines_with_request_ids(server):

@@ -3,7 +3,7 @@ writes nothing."""
 
 import pytest
 from auth_service.config import base as production_base
-from conftest import STRONG_PASSWORD
+from conftest import STRONG_PASSWORD, problem
 
 from users.models import User
 
@@ -52,13 +52,12 @@ def test_service_hashes_with_argon2_first():
     ],
 )
 def test_bad_field_is_refused_with_422_naming_it(api, fields, field, fragment):
-    response = register(api, **fields)
-    assert response.status_code == 422, response.json()
-    error = response.json()["error"]
-    assert error["code"] == "validation_error"
-    assert field in error["fields"]
-    assert fragment in " ".join(error["fields"][field]).lower()
-    assert field in error["message"]
+    body = problem(register(api, **fields), 422)
+    assert body["code"] == "validation_error"
+    messages = [error["message"] for error in body["errors"] if error["field"] == field]
+    assert messages, body["errors"]
+    assert fragment in " ".join(messages).lower()
+    assert field in body["detail"]
     assert not User.objects.exists()
 
 
@@ -71,33 +70,30 @@ def test_bad_field_is_refused_with_422_naming_it(api, fields, field, fragment):
 )
 def test_duplicate_username_or_email_is_refused_regardless_of_case(api, make_user, fields, field):
     make_user("alice")
-    response = register(api, **fields)
-    assert response.status_code == 422
-    assert "already exists" in response.json()["error"]["fields"][field][0]
+    body = problem(register(api, **fields), 422)
+    [error] = body["errors"]
+    assert error["field"] == field
+    assert "already exists" in error["message"]
     assert User.objects.count() == 1
 
 
 def test_malformed_json_is_400(api):
     response = api.post("/api/auth/register/", '{"username": "x",', content_type="application/json")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "malformed_json"
+    assert problem(response, 400)["code"] == "malformed_json"
     assert not User.objects.exists()
 
 
 def test_a_json_array_instead_of_an_object_is_refused(api):
     response = api.post("/api/auth/register/", [1, 2], format="json")
-    assert response.status_code == 422
-    assert "non_field_errors" in response.json()["error"]["fields"]
+    assert [error["field"] for error in problem(response, 422)["errors"]] == ["body"]
 
 
 def test_form_encoded_body_is_refused_as_unsupported(api):
     response = api.post("/api/auth/register/", {"username": "x"})  # multipart, not JSON
-    assert response.status_code == 415
-    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert problem(response, 415)["code"] == "unsupported_media_type"
 
 
 def test_oversized_body_is_refused_with_413(api):
     response = register(api, email="m@example.com", padding="x" * 100_000)
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "request_too_large"
+    assert problem(response, 413)["code"] == "request_too_large"
     assert not User.objects.exists()

@@ -60,8 +60,9 @@ up() {
   compose up --build -d --wait --wait-timeout "$WAIT_TIMEOUT" || { compose ps; compose logs --tail 50; return 1; }
   compose ps
   log "staff account $(env_value STAFF_USERNAME)"
-  compose exec -T auth-service python manage.py ensure_staff_user --username "$(env_value STAFF_USERNAME)" \
-    --password "$(env_value STAFF_PASSWORD)" --email "$(env_value STAFF_USERNAME)@localhost" >/dev/null
+  # The password on stdin (printf is a shell builtin): a command line is visible to every user (ps).
+  printf '%s\n' "$(env_value STAFF_PASSWORD)" | compose exec -T auth-service python manage.py ensure_staff_user \
+    --username "$(env_value STAFF_USERNAME)" --email "$(env_value STAFF_USERNAME)@localhost" --password-stdin >/dev/null
   cat <<URLS
 detec_fraude is up (docker compose):
   auth service          $(url AUTH_PORT 8000)   API docs $(url AUTH_PORT 8000)/api/docs/

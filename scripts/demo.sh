@@ -23,5 +23,6 @@ if ! up "${urls[@]}"; then
   up "${urls[@]}" || { echo "The stack did not become ready; see $DATA_DIR/demo-stack.log" >&2; exit 1; }
 fi
 
-python example_usage.py --auth-url "$AUTH_URL" --transaction-url "$TRANSACTION_URL" \
-  --staff-username "$LOCAL_STAFF_USERNAME" --staff-password "$LOCAL_STAFF_PASSWORD" "$@"
+# The staff password through the environment (example_usage.py reads STAFF_PASSWORD), not the command line.
+STAFF_PASSWORD="$LOCAL_STAFF_PASSWORD" python example_usage.py --auth-url "$AUTH_URL" \
+  --transaction-url "$TRANSACTION_URL" --staff-username "$LOCAL_STAFF_USERNAME" "$@"

@@ -7,13 +7,15 @@ if [[ "${1:-}" == "--help" ]]; then
 fi
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+umask 077  # what the stack writes (databases, keys, logs) is the owner's only
 load_local_env
 export HOST="${HOST:-127.0.0.1}"
 
 # Migrate and create the local analyst (staff) account before the servers start, so the demo can label.
 python auth_service/manage.py migrate --noinput >/dev/null
-python auth_service/manage.py ensure_staff_user --username "$LOCAL_STAFF_USERNAME" \
-  --password "$LOCAL_STAFF_PASSWORD" --email "$LOCAL_STAFF_USERNAME@localhost" >/dev/null
+# The password goes through the environment: a command line is visible to every user (ps).
+STAFF_PASSWORD="$LOCAL_STAFF_PASSWORD" python auth_service/manage.py ensure_staff_user \
+  --username "$LOCAL_STAFF_USERNAME" --email "$LOCAL_STAFF_USERNAME@localhost" >/dev/null
 
 echo "detec_fraude is starting (data: $DATA_DIR, model: ${MODEL_DIR:-ml_model/models})"
 printf '  %-20s %-24s %s\n' \

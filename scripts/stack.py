@@ -82,10 +82,11 @@ class LocalStack:
     def log_path(self, name: str) -> Path:
         return self.data_dir / f"{name}.log"
 
-    def manage(self, *args: str) -> subprocess.CompletedProcess:
-        """Run an auth_service management command against this stack's auth database."""
+    def manage(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run an auth_service management command against this stack's auth database (secrets go in env,
+        e.g. STAFF_PASSWORD, never in args)."""
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT / "auth_service", env=self.env("auth"),
+            [sys.executable, "manage.py", *args], cwd=ROOT / "auth_service", env={**self.env("auth"), **(env or {})},
             check=True, capture_output=True, text=True, timeout=120,
         )
 

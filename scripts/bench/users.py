@@ -40,8 +40,8 @@ def register_customers(stack: LocalStack, count: int) -> list[Caller]:
 
 def staff_caller(stack: LocalStack) -> Caller:
     password = "Staff-" + secrets.token_urlsafe(12)
-    stack.manage("ensure_staff_user", "--username", STAFF_USERNAME, "--password", password,
-                 "--email", "bench@example.com")
+    stack.manage("ensure_staff_user", "--username", STAFF_USERNAME, "--email", "bench@example.com",
+                 env={"STAFF_PASSWORD": password})
     return _login(stack, STAFF_USERNAME, password)
 
 

@@ -24,8 +24,8 @@ def stack(tmp_path_factory, model_dir):
     stack = LocalStack(data_dir=tmp_path_factory.mktemp("data"), model_dir=model_dir)
     try:
         stack.manage("migrate", "--noinput")
-        stack.manage("ensure_staff_user", "--username", STAFF[0], "--password", STAFF[1],
-                     "--email", "analyst@example.com")
+        stack.manage("ensure_staff_user", "--username", STAFF[0], "--email", "analyst@example.com",
+                     env={"STAFF_PASSWORD": STAFF[1]})
         stack.start_all()
         yield stack
     finally:

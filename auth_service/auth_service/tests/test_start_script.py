@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 START_SH = Path(__file__).resolve().parents[2] / "start.sh"
 PASSWORD = "plum-Orbit-57-lantern"
+# Real Argon2 (~0.4 s a hash when the machine is idle): on a loaded CI machine a login can take seconds.
+SLOW = 30
 
 
 def _free_port() -> int:
@@ -61,9 +63,11 @@ def test_every_worker_signs_with_the_one_key_it_publishes(server):
     assert len(kids) == 1
     assert (server[2] / "keys" / "jwt_private.pem").exists()
     body = {"username": "livecustomer", "email": "live@example.com", "password": PASSWORD}
-    assert httpx.post(f"{url}/api/auth/register/", json=body).status_code == 201
+    assert httpx.post(f"{url}/api/auth/register/", json=body, timeout=SLOW).status_code == 201
     for _ in range(4):
-        tokens = httpx.post(f"{url}/api/auth/login/", json={"username": "livecustomer", "password": PASSWORD})
+        tokens = httpx.post(
+            f"{url}/api/auth/login/", json={"username": "livecustomer", "password": PASSWORD}, timeout=SLOW
+        )
         me = httpx.get(f"{url}/api/auth/me/", headers={"Authorization": f"Bearer {tokens.json()['access']}"})
         assert me.status_code == 200
 
@@ -72,7 +76,8 @@ def test_login_limit_holds_across_workers(server):
     url = server[0]
     # Spread over both workers (new connection each time); a per-process cache would allow ~2x.
     answers = [
-        httpx.post(f"{url}/api/auth/login/", json={"username": "victim", "password": "guess-number-x"}).status_code
+        httpx.post(f"{url}/api/auth/login/", json={"username": "victim", "password": "guess-number-x"},
+                   timeout=SLOW).status_code
         for _ in range(8)
     ]
     assert answers[:5] == [401] * 5

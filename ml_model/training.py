@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
-from ml_model import scoring
+from ml_model import drift, scoring
 from ml_model.artifacts import write_artifacts
 from ml_model.dataset import DataError
 from ml_model.evaluation import score_metrics
@@ -168,6 +168,9 @@ def train(
         "periods": {**periods.as_dict(), "validation_from": validation_from.isoformat()},
         "data_summary": _data_summary(raw, in_train, in_eval),
         "metrics": metrics,
+        # Drift monitoring (ml_model/drift.py): the training period's distributions the service compares with.
+        "reference_distributions": drift.reference_distributions(
+            MODEL_FEATURES, features[in_train], scoring.risk_score(train_scores, calibration)),
         "training_seconds": round(time.perf_counter() - began, 1),
     }
     evaluation = pd.DataFrame(

@@ -121,3 +121,5 @@ class ModelOut(BaseModel):
     data_summary: dict[str, Any]
     challenger: dict[str, Any] | None = Field(
         default=None, description="the model scored in shadow (version, type, threshold); null without one")
+    drift: dict[str, Any] = Field(description="PSI of recent predictions against training, per model feature "
+                                  "and for the score; `alerts` lists those above `alert_level`")

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # A batch of 1000 transactions is ~200 KB of JSON; anything far above that is not a client of ours.
     MAX_BODY_BYTES: int = Field(default=1_048_576, gt=0)
     MAX_BATCH_SIZE: int = Field(default=1000, gt=0)
+    # Drift monitoring (app/drift.py): PSI over the last DRIFT_WINDOW predictions, once there are at least
+    # DRIFT_MIN_SAMPLES of them.
+    DRIFT_WINDOW: int = Field(default=10_000, ge=100)
+    DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)
     # How many of the most unusual features are explained to the analyst.
     MAX_REASONS: int = Field(default=3, ge=0)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from app.api.errors import ApiError
 from app.core.metrics import DECISIONS, FEEDBACK
+from app.drift import MONITOR as DRIFT
 from app.profile_store import SqlProfileStore
 from app.risk_engine import RiskEngine, Verdict
 from app.shadow import count as shadow_count
@@ -37,6 +38,7 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
             return earlier
     DECISIONS.labels(verdict.decision).inc()
     shadow_count(shadow, verdict.decision)
+    DRIFT.record(risk, features, verdict.risk_score)
     return verdict
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import ModelSetDep
+from app.drift import MONITOR as DRIFT
 from app.schemas import FeatureOut, ModelOut
 from ml_model.features import FEATURE_DESCRIPTIONS
 
@@ -27,4 +28,5 @@ def model_info(models: ModelSetDep) -> ModelOut:
         metrics=meta.get("metrics", {}),
         data_summary=meta.get("data_summary", {}),
         challenger=models.describe()["challenger"],
+        drift=DRIFT.report(),
     )

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import feedback, model, model_admin, predict, probes
+from app.api.routes import feedback, model, model_admin, model_card, predict, probes
 from app.core.config import settings
 from app.core.logging import setup_logging
 from app.db.engine import make_engine
@@ -49,7 +49,8 @@ def create_app() -> FastAPI:
     setup_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
     app = FastAPI(title="detec_fraude fraud detection service", version="1.0.0", lifespan=lifespan)
     install_error_handlers(app)
-    for router in (predict.router, feedback.router, model.router, model_admin.router, probes.router):
+    for router in (predict.router, feedback.router, model.router, model_admin.router, model_card.router,
+                   probes.router):
         app.include_router(router)
     # Outermost first: the request id and metrics must cover 413 answers too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)

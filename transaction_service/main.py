@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from app.api.routes import probes, transactions
+from app.api.routes import console, probes, staff, transactions
 from app.auth.jwks import JWKSCache
 from app.auth.tokens import AccessTokenVerifier
 from app.clients.circuit_breaker import CircuitBreaker
@@ -73,3 +73,6 @@ app.add_middleware(RequestContextMiddleware)
 install_error_handlers(app)
 app.include_router(transactions.router)
 app.include_router(probes.router)
+app.include_router(staff.router)
+app.include_router(console.session_router)
+app.include_router(console.pages)

@@ -1,4 +1,5 @@
-"""Database tables: transactions, idempotency keys and the feedback outbox (SQLAlchemy 2)."""
+"""Database tables: transactions, idempotency keys, the feedback outbox, and the analyst console's audit
+trail and aggregates (SQLAlchemy 2)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +61,11 @@ class Transaction(Base):
     __table_args__ = (
         Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),
         Index("ix_transactions_status_created", "status", "created_at"),
+        Index("ix_transactions_terminal_timestamp", "terminal_id", "timestamp"),
+        # The review queue is a few percent of the table: a partial index keeps its pages (and its keyset
+        # pagination) independent of how many approved rows sit around it.
+        Index("ix_transactions_review_queue", "timestamp", "id",
+              sqlite_where=text("queued_for_review = 1"), postgresql_where=text("queued_for_review")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -76,6 +84,12 @@ class Transaction(Base):
     # The confirmed outcome set by an analyst; None until labelled.
     is_fraud: Mapped[bool | None] = mapped_column(Boolean)
     labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set with the decision: BLOCKED, or APPROVED with a risk score at or above REVIEW_THRESHOLD. Never
+    # cleared, so a transaction an analyst released stays findable in the queue.
+    queued_for_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The decision an analyst overrode (release), kept so the model's call stays visible.
+    original_status: Mapped[str | None] = mapped_column(String(16))
+    original_decided_by: Mapped[str | None] = mapped_column(String(16))
 
 
 class IdempotencyKey(Base):
@@ -108,3 +122,46 @@ class FeedbackOutbox(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    labelled_by: Mapped[str | None] = mapped_column(String(150))
+
+
+class AuditEntry(Base):
+    """One analyst action on a transaction. Append-only: no code updates or deletes a row, and the
+    database refuses it too (triggers in migration 0002)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_transaction", "transaction_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("transactions.id"))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(150))
+    action: Mapped[str] = mapped_column(String(16))  # label, relabel, release
+    before: Mapped[dict] = mapped_column(JSON)
+    after: Mapped[dict] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewQueueCount(Base):
+    """How many queued transactions have each (status, decided_by, label): the queue's counts without
+    counting rows. Kept in the same commit as every change that moves a transaction between cells."""
+
+    __tablename__ = "review_queue_counts"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    decided_by: Mapped[str] = mapped_column(String(16), primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), primary_key=True)  # none, fraud, legitimate
+    transactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RiskLabelBucket(Base):
+    """Labelled, model-scored transactions per risk-score bucket (width 1/RISK_BUCKETS) and label: the
+    threshold what-if reads these few hundred rows instead of every labelled transaction."""
+
+    __tablename__ = "risk_label_buckets"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_fraud: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    transactions: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"))

@@ -65,7 +65,7 @@ class TransactionPublic(BaseModel):
     risk_score: float | None
     reasons: list[str]
     model_version: str | None
-    decided_by: Literal["model", "fallback"] | None
+    decided_by: Literal["model", "fallback", "analyst"] | None
     created_at: datetime
 
 

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     MODEL_DIR: Path = REPO_ROOT / "ml_model" / "models"
     # A second model scored in shadow (app/shadow.py); unset, or a folder without a model, means none.
     CHALLENGER_MODEL_DIR: Path | None = None
+    # The training report (model_card.md and its plots) of the model in MODEL_DIR; default: `reports`
+    # beside MODEL_DIR, where ml_model/train_model.py writes it. Served only if the card names that model.
+    MODEL_REPORT_DIR: Path | None = None
     INTERNAL_TOKEN: str = DEV_INTERNAL_TOKEN
     LOG_FORMAT: Literal["text", "json"] = "text"
     LOG_LEVEL: str = "INFO"

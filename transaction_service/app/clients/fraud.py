@@ -79,6 +79,7 @@ class FraudClient:
         self._loop = asyncio.get_running_loop()  # raises outside a running loop: the session belongs to one
         self._loop_thread = threading.get_ident()
         base_url = base_url.rstrip("/")
+        self._base_url = base_url
         self._urls = {path: f"{base_url}{path}" for path in ("/predict", "/feedback")}
         self._session = aiohttp.ClientSession(
             headers={"X-Internal-Token": internal_token},
@@ -99,6 +100,22 @@ class FraudClient:
     async def asend_feedback(self, payload: dict[str, Any]) -> None:
         await self._call("/feedback", payload)
         self.breaker.record_success()
+
+    async def aread(self, path: str) -> tuple[int, str, bytes]:
+        """GET one of the fraud service's internal read endpoints (the model card for the console): status,
+        content type and body. Outside the breaker and without a retry: no decision depends on it."""
+        headers: dict[str, str] = {}
+        request_id = request_id_var.get()
+        if request_id != "-":
+            headers["X-Request-ID"] = request_id
+        timeout = aiohttp.ClientTimeout(total=self.deadline, sock_connect=self.connect_timeout,
+                                        sock_read=self.read_timeout)
+        try:
+            with _transport_errors():
+                async with self._session.get(self._base_url + path, headers=headers, timeout=timeout) as response:
+                    return response.status, response.content_type, await response.read()
+        except _Retryable as exc:
+            raise FraudServiceUnavailable(exc.reason) from None
 
     def predict(self, payload: dict[str, Any]) -> FraudDecision:
         """apredict for a worker thread: runs on the client's loop, blocks this thread until it is done."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from app.models import FeedbackOutbox, Transaction, utcnow
 from app.services.scoring import fraud_payload
 
 logger = logging.getLogger(__name__)
+SUPERSEDED = "superseded by a newer label"
 
 
 @dataclass(frozen=True)
@@ -29,21 +30,19 @@ class RetrySchedule:
         return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** min(attempts - 1, 30)))
 
 
-def record_label(session: Session, txn: Transaction, is_fraud: bool, first_retry_after: float) -> FeedbackOutbox:
-    """Store the label and queue it, in one commit; an older label still queued is superseded."""
-    now = utcnow()
+def queue_label(session: Session, txn: Transaction, is_fraud: bool, labelled_by: str, now: datetime,
+                first_retry_after: float) -> FeedbackOutbox:
+    """Queue the label for delivery in the caller's database transaction (app/services/analyst_actions.py
+    stores it on the transaction and commits); an older label still queued is superseded."""
     session.execute(
         update(FeedbackOutbox)
         .where(FeedbackOutbox.transaction_id == txn.id, FeedbackOutbox.delivered_at.is_(None))
-        .values(delivered_at=now, last_error="superseded by a newer label")
+        .values(delivered_at=now, last_error=SUPERSEDED)
     )
-    txn.is_fraud = is_fraud
-    txn.labelled_at = now
     # The caller tries to deliver at once; the background loop only picks it up if that fails.
-    entry = FeedbackOutbox(transaction_id=txn.id, is_fraud=is_fraud, created_at=now,
+    entry = FeedbackOutbox(transaction_id=txn.id, is_fraud=is_fraud, created_at=now, labelled_by=labelled_by,
                            next_attempt_at=now + timedelta(seconds=first_retry_after))
     session.add(entry)
-    session.commit()
     return entry
 
 

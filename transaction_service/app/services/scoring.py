@@ -9,9 +9,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
+from app.core.config import settings
 from app.metrics import DECISIONS
 from app.models import PENDING, Transaction, utcnow
 from app.services.fallback import FallbackPolicy
+from app.services.review_queue import enters_queue, move_queue_count
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +57,14 @@ def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServic
 
 def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: dict) -> Transaction:
     """Write decision onto txn if still PENDING; returns the stored row (another decider may have won)."""
-    values = {**decision, "decided_at": utcnow()}
+    queued = enters_queue(decision["status"], decision["risk_score"], settings.REVIEW_THRESHOLD)
+    values = {**decision, "decided_at": utcnow(), "queued_for_review": queued}
     # A Core UPDATE on a connection: no Session, no ORM synchronisation of objects it does not hold.
     # Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
     with sessions.kw["bind"].begin() as connection:
         won = connection.execute(_DECIDE_IF_PENDING, {"decided_id": txn.id, **values}).rowcount
+        if won and queued:  # a few percent of captures: the queue's counts move with the decision
+            move_queue_count(connection, decision["status"], decision["decided_by"], "none", +1)
     if not won:
         with sessions() as session:
             return session.get(Transaction, txn.id)

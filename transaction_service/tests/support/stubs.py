@@ -36,10 +36,10 @@ class StubServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, payload = stub.handle(self.command, self.path, dict(self.headers), body)
+                status, payload, *content_type = stub.handle(self.command, self.path, dict(self.headers), body)
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type[0] if content_type else "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -79,12 +79,23 @@ def prediction(payload: dict, decision: str, risk_score: float) -> dict:
     }
 
 
+# A PNG signature and nothing else: enough for the proxy to pass through.
+PLOT_BYTES = b"\x89PNG\r\n\x1a\n-stub-plot"
+MODEL_CARD = {"model_version": "test-model-1", "created_at": "2026-11-26T07:00:00+00:00", "model_type": "stub",
+              "training_period": {"from": "2025-05-01", "to": "2025-06-22"},
+              "evaluation_period": {"from": "2025-06-30", "to": "2025-07-29"},
+              "threshold_rule": "stub", "anomaly_threshold": 0.55, "metrics": {"evaluation": {"roc_auc": 0.9}},
+              "data_summary": {}, "plots": ["roc_curve"]}
+
+
 class FraudStub(StubServer):
-    """Modes: "model" (BLOCKED above BLOCK_ABOVE, else APPROVED), "error500", "garbage", "wrong_shape",
+    """Modes: "model" (BLOCKED above BLOCK_ABOVE, APPROVED in the review band (risk 0.35) above
+    REVIEW_ABOVE, else APPROVED with risk 0.07), "error500", "garbage", "wrong_shape",
     "unknown_decision", "wrong_id"; `delay` seconds before answering (slow service); the next
     `errors_before_mode` requests are answered with a 500 whatever the mode (a blip)."""
 
     BLOCK_ABOVE = 500
+    REVIEW_ABOVE = 400
 
     def __init__(self, internal_token: str) -> None:
         super().__init__()
@@ -116,6 +127,12 @@ class FraudStub(StubServer):
                 self.errors_before_mode -= 1
         if blip or self.mode == "error500":
             return 500, b'{"detail": "internal error"}'
+        if path == "/model-card":
+            return 200, json.dumps(MODEL_CARD).encode()
+        if path.startswith("/model-card/plots/"):
+            if path.endswith("/roc_curve"):
+                return 200, PLOT_BYTES, "image/png"
+            return 404, b'{"detail": "no such plot"}'
         if path == "/feedback":
             return 200, json.dumps({"transaction_id": payload["transaction_id"], "recorded": True}).encode()
         if self.mode == "garbage":
@@ -126,19 +143,52 @@ class FraudStub(StubServer):
             return 200, json.dumps(prediction(payload, "MAYBE", 0.2)).encode()
         if self.mode == "wrong_id":
             return 200, json.dumps({**prediction(payload, "APPROVED", 0.1), "transaction_id": "other"}).encode()
-        blocked = float(payload["amount"]) > self.BLOCK_ABOVE
-        answer = prediction(payload, "BLOCKED" if blocked else "APPROVED", 0.93 if blocked else 0.07)
+        amount = float(payload["amount"])
+        blocked = amount > self.BLOCK_ABOVE
+        risk = 0.93 if blocked else 0.35 if amount > self.REVIEW_ABOVE else 0.07
+        answer = prediction(payload, "BLOCKED" if blocked else "APPROVED", risk)
         return 200, json.dumps(answer).encode()
 
 
 class JWKSStub(StubServer):
-    """Publishes the keys in `self.keys`; counts how often it was asked."""
+    """Publishes the keys in `self.keys`; counts how often it was asked. Also answers the auth API's login,
+    refresh and logout for the accounts in `self.accounts` (username -> (password, user_id, is_staff)),
+    signing real tokens with the first key, so the console's login proxy can be tested without Django."""
 
     def __init__(self, keys) -> None:
         super().__init__()
         self.keys = list(keys)
         self.hits = 0
+        self.accounts: dict[str, tuple[str, int, bool]] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> username (single use)
+        self.logged_out: list[str] = []
+        self.throttled = False
+
+    def _pair(self, username: str) -> bytes:
+        from tests.support.tokens import claims_for
+
+        _, user_id, is_staff = self.accounts[username]
+        refresh = f"refresh-{username}-{time.monotonic_ns()}"
+        self.refresh_tokens[refresh] = username
+        access = self.keys[0].sign(claims_for(user_id, is_staff=is_staff, username=username))
+        return json.dumps({"access": access, "refresh": refresh}).encode()
 
     def handle(self, method, path, headers, body):
+        if path.endswith("/login/"):
+            if self.throttled:
+                return 429, b'{"detail": "throttled"}'
+            given = json.loads(body or b"{}")
+            account = self.accounts.get(given.get("username"))
+            if account is None or account[0] != given.get("password"):
+                return 401, b'{"detail": "No active account found with these credentials."}'
+            return 200, self._pair(given["username"])
+        if path.endswith("/refresh/"):
+            username = self.refresh_tokens.pop(json.loads(body or b"{}").get("refresh"), None)
+            if username is None:
+                return 401, b'{"detail": "Token is blacklisted"}'
+            return 200, self._pair(username)
+        if path.endswith("/logout/"):
+            self.logged_out.append(json.loads(body or b"{}").get("refresh"))
+            return 204, b""
         self.hits += 1
         return 200, json.dumps({"keys": [key.jwk() for key in self.keys]}).encode()

@@ -13,8 +13,9 @@ from app.auth.tokens import Principal
 from app.core.config import settings
 from app.models import Transaction
 from app.schemas import LabelCreate, LabelPublic, Status, TransactionCreate, TransactionPage, TransactionPublic
+from app.services import analyst_actions
 from app.services.capture import StaffOnlyField
-from app.services.feedback import deliver, record_label
+from app.services.feedback import deliver
 from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
@@ -87,10 +88,15 @@ def read_transaction(transaction_id: uuid.UUID, session: SessionDep, user: Curre
     return _visible_transaction(session, transaction_id, user)
 
 
-@router.post("/{transaction_id}/label", response_model=LabelPublic)
+@router.post("/{transaction_id}/label", response_model=LabelPublic,
+             responses={409: {"description": "Not decided yet, or changed by someone else meanwhile"}})
 def label_transaction(transaction_id: uuid.UUID, body: LabelCreate, request: Request, session: SessionDep,
                       sessions: SessionFactoryDep, fraud: FraudClientDep, user: StaffUser) -> LabelPublic:
     txn = _visible_transaction(session, transaction_id, user)
-    entry = record_label(session, txn, body.is_fraud, first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS)
-    delivered = deliver(sessions, fraud, entry.id, request.app.state.feedback_schedule)
+    try:
+        done = analyst_actions.label_transaction(session, txn, body.is_fraud, user,
+                                                 first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS)
+    except analyst_actions.ActionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    delivered = deliver(sessions, fraud, done.outbox_entry_id, request.app.state.feedback_schedule)
     return LabelPublic(transaction_id=txn.id, is_fraud=body.is_fraud, feedback="delivered" if delivered else "queued")

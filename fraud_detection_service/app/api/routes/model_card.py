@@ -1,0 +1,57 @@
+"""/model-card: the active model's card for the analyst console (behind the transaction service's staff
+API): training period, metrics and the training report's plots. Internal token required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from app.api.deps import InternalCaller, RiskEngineDep
+from app.api.errors import ApiError
+from app.core.config import settings
+from app.risk_engine import RiskEngine
+
+router = APIRouter(prefix="/model-card", tags=["model"], dependencies=[InternalCaller])
+PLOTS = ("roc_curve", "precision_recall_curve", "score_distribution")
+Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
+
+
+def _report_dir(risk: RiskEngine) -> Path | None:
+    """The report folder, if its model card is this model's: a report left by another training run would
+    show plots of a model that is not deciding."""
+    folder = settings.MODEL_REPORT_DIR or settings.MODEL_DIR.parent / "reports"
+    try:
+        title = (folder / "model_card.md").read_text(encoding="utf-8").splitlines()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    return folder if title.strip().endswith(risk.model_version) else None
+
+
+@router.get("")
+def model_card(risk: RiskEngineDep) -> dict[str, Any]:
+    meta = risk.loaded.metadata
+    periods = meta.get("periods", {})
+    folder = _report_dir(risk)
+    return {
+        "model_version": risk.model_version,
+        "created_at": meta.get("created_at"),
+        "model_type": meta.get("model_type"),
+        "training_period": {"from": periods.get("train_from"), "to": periods.get("train_to")},
+        "evaluation_period": {"from": periods.get("eval_from"), "to": periods.get("eval_to")},
+        "threshold_rule": meta.get("threshold_rule"),
+        "anomaly_threshold": risk.threshold,
+        "metrics": meta.get("metrics", {}),
+        "data_summary": meta.get("data_summary", {}),
+        "plots": [name for name in PLOTS if folder is not None and (folder / f"{name}.png").is_file()],
+    }
+
+
+@router.get("/plots/{plot}", response_class=FileResponse, responses={200: {"content": {"image/png": {}}}})
+def model_plot(plot: Plot, risk: RiskEngineDep) -> FileResponse:
+    folder = _report_dir(risk)
+    if folder is None or not (folder / f"{plot}.png").is_file():
+        raise ApiError(404, "plot", f"the active model's report has no {plot} plot")
+    return FileResponse(folder / f"{plot}.png", media_type="image/png")

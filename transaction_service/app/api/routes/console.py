@@ -1,0 +1,106 @@
+"""/console/: the analyst console (static files, no build step) and its login, which goes through the auth
+service. Tokens stay in the page's memory and sessionStorage and travel in the Authorization header, never
+in a URL or a cookie (so there is no cookie for a cross-site request to ride on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from app.auth.jwks import JWKSUnavailable
+from app.auth.tokens import InvalidToken
+from app.core.config import settings
+from app.staff_schemas import LoginCreate, RefreshCreate, StaffSession
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "console"
+# Every byte the page runs comes from this service: no inline script, no third-party origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
+AUTH_TIMEOUT = httpx.Timeout(10, connect=3)
+
+pages = APIRouter(include_in_schema=False)
+session_router = APIRouter(prefix="/staff/session", tags=["staff"])
+
+
+@pages.get("/console")
+def console_redirect() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=308)
+
+
+@pages.get("/console/")
+def console_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+
+
+@pages.get("/console/static/{name}")
+def console_static(name: str) -> FileResponse:
+    if name not in STATIC_FILES:
+        raise HTTPException(404, "Not found")
+    return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
+
+
+def _auth_call(path: str, body: dict, headers: dict | None = None) -> httpx.Response:
+    try:
+        return httpx.post(settings.AUTH_API_BASE_URL + path, json=body, headers=headers, timeout=AUTH_TIMEOUT)
+    except httpx.HTTPError:
+        raise HTTPException(503, "The auth service is unavailable; retry later") from None
+
+
+def _staff_session(request: Request, answer: httpx.Response, refused: str) -> StaffSession:
+    if answer.status_code == 429:
+        retry = answer.headers.get("Retry-After", "60")
+        raise HTTPException(429, f"Too many attempts; retry in {retry} s", headers={"Retry-After": retry})
+    if answer.status_code in (400, 401, 403, 422):
+        raise HTTPException(401, refused)
+    if answer.status_code != 200:
+        raise HTTPException(502, "The auth service answered unexpectedly; retry later")
+    tokens = answer.json()
+    try:
+        principal = request.app.state.token_verifier.verify(tokens["access"])
+    except (InvalidToken, KeyError, TypeError):
+        raise HTTPException(502, "The auth service issued a token this service cannot verify") from None
+    except JWKSUnavailable:
+        raise HTTPException(503, "Token verification keys unavailable; retry later") from None
+    if not principal.is_staff:
+        # Signed out at once: a customer's tokens are of no use here and are not handed to the page.
+        _auth_call("logout/", {"refresh": tokens["refresh"]}, {"Authorization": f"Bearer {tokens['access']}"})
+        raise HTTPException(403, "This account is not a staff account; the console is for fraud analysts")
+    return StaffSession(access=tokens["access"], refresh=tokens["refresh"], username=principal.username)
+
+
+@session_router.post("", response_model=StaffSession,
+                     responses={401: {"description": "Wrong username or password"},
+                                403: {"description": "Not a staff account"}, 429: {"description": "Throttled"}})
+def log_in(body: LoginCreate, request: Request) -> StaffSession:
+    """Log in to the console: the auth service checks the password (and its throttles); only a staff
+    account gets its tokens back."""
+    answer = _auth_call("login/", body.model_dump())
+    return _staff_session(request, answer, "Wrong username or password")
+
+
+@session_router.post("/refresh", response_model=StaffSession,
+                     responses={401: {"description": "The session has ended; log in again"},
+                                403: {"description": "No longer a staff account"}})
+def refresh(body: RefreshCreate, request: Request) -> StaffSession:
+    """A new token pair for the console (the refresh token is single-use, as at the auth service)."""
+    answer = _auth_call("refresh/", body.model_dump())
+    return _staff_session(request, answer, "The session has ended; log in again")
+
+
+@session_router.post("/logout", status_code=204, response_class=Response)
+def log_out(body: RefreshCreate, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Revoke the refresh token at the auth service (best effort: the page forgets both tokens anyway)."""
+    if authorization:
+        _auth_call("logout/", body.model_dump(), {"Authorization": authorization})
+    return Response(status_code=204)

@@ -1,0 +1,173 @@
+"""/staff: the analyst console's data. Every route requires a staff token (a customer's gets 403)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from app.api.deps import FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, get_staff_user
+from app.clients.fraud import FraudServiceUnavailable
+from app.core.config import settings
+from app.models import Transaction
+from app.schemas import Identifier
+from app.services import analyst_actions, review
+from app.services.feedback import deliver
+from app.services.review_queue import BLOCK_RISK_SCORE
+from app.staff_schemas import (
+    ActionOut,
+    AuditEntryOut,
+    DecidedBy,
+    ModelCard,
+    Overview,
+    QueuePage,
+    ReleaseCreate,
+    StaffLabelCreate,
+    StaffTransaction,
+    TransactionDetail,
+    WhatIf,
+)
+
+router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(get_staff_user)],
+                   responses={401: {"description": "Missing, invalid or expired access token"},
+                              403: {"description": "The token is not a staff account's"}})
+
+
+QueueStatus = Literal["BLOCKED", "APPROVED"]
+QueueLabel = Literal["none", "labelled", "fraud", "legitimate"]
+Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise HTTPException(422, f"{field} needs a UTC offset (e.g. 2026-11-26T08:00:00Z)")
+    return value
+
+
+@router.get("/queue", response_model=QueuePage, summary="Review queue: BLOCKED and review-band transactions")
+def review_queue(
+    session: SessionDep,
+    status: QueueStatus | None = None,
+    decided_by: DecidedBy | None = None,
+    label: Annotated[QueueLabel | None, Query(description="none (unlabelled), labelled, fraud, legitimate")] = None,
+    customer_id: Annotated[Identifier | None, Query()] = None,
+    terminal_id: Annotated[Identifier | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="transaction time at or after (with offset)")] = None,
+    until: Annotated[datetime | None, Query(description="transaction time before (with offset)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+) -> QueuePage:
+    """Newest first (transaction time), keyset-paginated; counts per filter value beside the page."""
+    since, until = _aware(since, "since"), _aware(until, "until")
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(422, "since must be before until")
+    f = review.QueueFilter(status=status, decided_by=decided_by, label=label, customer_id=customer_id,
+                           terminal_id=terminal_id, since=since, until=until)
+    try:
+        rows, next_cursor = review.queue_page(session, f, limit, cursor)
+    except review.BadCursor:
+        raise HTTPException(422, "cursor is not a next_cursor returned by this API") from None
+    return QueuePage(items=[StaffTransaction.model_validate(row) for row in rows], next_cursor=next_cursor,
+                     limit=limit, counts=review.queue_counts(session, f))
+
+
+def _transaction(session: SessionDep, transaction_id: uuid.UUID) -> Transaction:
+    txn = session.get(Transaction, transaction_id)
+    if txn is None:
+        raise HTTPException(404, "Transaction not found")
+    return txn
+
+
+@router.get("/transactions/{transaction_id}", response_model=TransactionDetail,
+            responses={404: {"description": "No such transaction"}})
+def transaction_detail(transaction_id: uuid.UUID, session: SessionDep) -> TransactionDetail:
+    """The decision with all its reasons, the customer's last 30 days, the terminal's labelled fraud rate,
+    the label history and the audit trail."""
+    return review.transaction_detail(session, _transaction(session, transaction_id))
+
+
+def _act(request: Request, sessions, fraud, work) -> ActionOut:
+    try:
+        done = work()
+    except analyst_actions.ActionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    delivered = deliver(sessions, fraud, done.outbox_entry_id, request.app.state.feedback_schedule)
+    return ActionOut(transaction=StaffTransaction.model_validate(done.transaction),
+                     feedback="delivered" if delivered else "queued", audit=AuditEntryOut.model_validate(done.audit))
+
+
+_ACTION_ERRORS = {404: {"description": "No such transaction"},
+                  409: {"description": "Not possible in its current state, or changed by someone else meanwhile"}}
+
+
+@router.post("/transactions/{transaction_id}/label", response_model=ActionOut, responses=_ACTION_ERRORS)
+def label(transaction_id: uuid.UUID, body: StaffLabelCreate, request: Request, session: SessionDep,
+          sessions: SessionFactoryDep, fraud: FraudClientDep, user: StaffUser) -> ActionOut:
+    """Label fraud or legitimate (or change the label; the latest wins). Sent to the fraud service's
+    feedback like POST /transactions/{id}/label, queued and retried while it is down; audited."""
+    txn = _transaction(session, transaction_id)
+    return _act(request, sessions, fraud, lambda: analyst_actions.label_transaction(
+        session, txn, body.is_fraud, user, body.comment, first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS))
+
+
+@router.post("/transactions/{transaction_id}/release", response_model=ActionOut, responses=_ACTION_ERRORS)
+def release(transaction_id: uuid.UUID, body: ReleaseCreate, request: Request, session: SessionDep,
+            sessions: SessionFactoryDep, fraud: FraudClientDep, user: StaffUser) -> ActionOut:
+    """Release a BLOCKED transaction: APPROVED, decided_by analyst, labelled legitimate; the original
+    decision stays in original_status / original_decided_by; audited."""
+    txn = _transaction(session, transaction_id)
+    return _act(request, sessions, fraud, lambda: analyst_actions.release_transaction(
+        session, txn, user, body.comment, first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS))
+
+
+@router.get("/overview", response_model=Overview)
+def overview(session: SessionDep) -> Overview:
+    """Decisions in the last hour and day, block rate, review band, fallback share, unlabelled blocked,
+    labels delivered to the fraud service vs still queued."""
+    return review.overview(session, settings.REVIEW_THRESHOLD, BLOCK_RISK_SCORE)
+
+
+@router.get("/what-if", response_model=WhatIf)
+def what_if(session: SessionDep,
+            step: Annotated[float, Query(ge=0.005, le=0.25, description="threshold spacing (risk score)")] = 0.02,
+            ) -> WhatIf:
+    """What each risk threshold would have done on the labelled, model-scored transactions: fraud caught
+    (count, share, amount), legitimate payments blocked, alert rate, precision. The current block and
+    review thresholds are always among the rows."""
+    return review.what_if(session, settings.REVIEW_THRESHOLD, BLOCK_RISK_SCORE, step)
+
+
+async def _fraud_read(fraud: FraudClientDep, path: str) -> tuple[int, str, bytes]:
+    try:
+        status, content_type, body = await fraud.aread(path)
+    except FraudServiceUnavailable:
+        raise HTTPException(503, "The fraud detection service is unavailable; retry later") from None
+    if status >= 500 or status in (401, 403):
+        raise HTTPException(502, "The fraud detection service did not answer the model card request") from None
+    return status, content_type, body
+
+
+@router.get("/model", response_model=ModelCard, responses={502: {}, 503: {}})
+async def model_card(fraud: FraudClientDep) -> ModelCard:
+    """The active model (from the fraud service): version, training period, metrics, available plots, and
+    the thresholds in force."""
+    status, _, body = await _fraud_read(fraud, "/model-card")
+    if status != 200:
+        raise HTTPException(502, "The fraud detection service did not answer the model card request")
+    card: dict[str, Any] = json.loads(body)
+    return ModelCard(**card, block_risk_score=BLOCK_RISK_SCORE, review_threshold=settings.REVIEW_THRESHOLD)
+
+
+@router.get("/model/plots/{plot}", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "The plot"},
+                       404: {"description": "The model card has no such plot"}, 502: {}, 503: {}})
+async def model_plot(plot: Plot, fraud: FraudClientDep) -> Response:
+    status, content_type, body = await _fraud_read(fraud, f"/model-card/plots/{plot}")
+    if status == 404:
+        raise HTTPException(404, f"The active model's card has no {plot} plot")
+    if status != 200 or content_type != "image/png":
+        raise HTTPException(502, "The fraud detection service did not answer the plot request")
+    return Response(body, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})

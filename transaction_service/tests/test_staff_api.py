@@ -302,7 +302,8 @@ def test_what_if_matches_the_labelled_rows_and_marks_both_thresholds(api, engine
     with engine.connect() as connection:
         for threshold in (0.0, 0.23, 0.3, 0.5, 0.9):
             frauds, legitimate = connection.execute(select(
-                func.count().filter(Transaction.is_fraud.is_(True)), func.count().filter(Transaction.is_fraud.is_(False)))
+                func.count().filter(Transaction.is_fraud.is_(True)),
+                func.count().filter(Transaction.is_fraud.is_(False)))
                 .where(Transaction.risk_score >= threshold, Transaction.is_fraud.is_not(None))).one()
             assert (rows[threshold]["frauds_caught"], rows[threshold]["legitimate_blocked"]) == (frauds, legitimate)
     assert body["frauds"] == rows[0.0]["frauds_caught"]
@@ -383,4 +384,4 @@ def test_console_page_is_served_with_a_strict_content_security_policy(api):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert "<script>" not in page.text  # no inline script at all
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
-    assert api.get("/console/static/../app/main.py", user=None).status_code == 404
+    assert api.get("/console/static/../main.py", user=None).status_code == 404

@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from e2e_support import ROOT, STAFF, Customer
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -96,8 +97,8 @@ def test_analyst_reviews_labels_and_releases_in_the_browser(stack, browser):
     # Find the blocked payment by its terminal, open it: reasons and the customer's history.
     page.fill("#filter-terminal_id", terminal)
     page.click("#queue-filters button[type=submit]")
-    page.wait_for_selector(f'#queue tr[data-id="{blocked["id"]}"]')
-    assert page.locator("#queue tbody tr[data-id]").count() == 1
+    expect(page.locator("#queue tbody tr[data-id]")).to_have_count(1)  # the filtered page replaced the first
+    expect(page.locator(f'#queue tr[data-id="{blocked["id"]}"]')).to_be_visible()
     page.click(f'#queue tr[data-id="{blocked["id"]}"]')
     page.wait_for_selector("#detail")
     assert page.locator("#reasons li").count() >= 1
@@ -149,8 +150,14 @@ def test_analyst_reviews_labels_and_releases_in_the_browser(stack, browser):
 
     page.goto(f"{console_url}#/model")
     page.wait_for_selector("#model-version")
-    page.wait_for_function("[...document.querySelectorAll('#plots img')].every(i => i.complete && i.naturalWidth > 0)"
-                           " && document.querySelectorAll('#plots img').length === 3")
+    # Polled from here: wait_for_function evaluates a string in the page, which the console's CSP forbids.
+    plots = page.locator("#plots img")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+            plots.count() == 3 and all(plots.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+                                       for i in range(3))):
+        time.sleep(0.2)
+    assert plots.count() == 3 and all(plots.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(3))
     page.screenshot(path=ARTIFACTS / "model.png", full_page=True)
 
     assert dialogs == []  # the XSS probe never ran

@@ -1,7 +1,7 @@
 """The service's user: Django's, with an email that is required and unique regardless of case."""
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 
 
@@ -29,3 +29,17 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def save(self, *args, **kwargs):
+        # set_password() leaves the raw password in _password until the save: the password is changing.
+        # (A hash upgrade at login is not a change: Django clears _password before that save.)
+        if self._password is None or self.pk is None:
+            return super().save(*args, **kwargs)
+        # Whoever changes it (the user, staff in the admin, a management command), the sessions opened with
+        # the old one end: their refresh tokens are blacklisted, in the same transaction.
+        from .services import sessions_end_all
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            sessions_end_all(user=self)
+        return None

@@ -114,14 +114,12 @@ def sessions_end_all(*, user: User) -> int:
     return len(revoked)
 
 
-def password_change(*, user: User, new_password: str) -> int:
-    """Set a new password (the caller has checked the old one) and end every session of the user;
-    returns how many refresh tokens were revoked. Raises ValidationError on new_password."""
+def password_change(*, user: User, new_password: str) -> None:
+    """Set a new password (the caller has checked the old one); saving it ends every session of the user
+    (User.save). Raises ValidationError on new_password."""
     errors = {}
     _check_new_password(user, new_password, errors, field="new_password")
     if errors:
         raise ValidationError(errors)
-    user.set_password(new_password)  # Argon2: slow on purpose, so outside the transaction
-    with transaction.atomic():
-        user.save(update_fields=["password"])
-        return sessions_end_all(user=user)
+    user.set_password(new_password)  # Argon2: slow on purpose, before the transaction
+    user.save(update_fields=["password"])

@@ -89,6 +89,34 @@ def test_changing_the_password_ends_every_session(make_user, login, api):
     assert login("alice", NEW_PASSWORD).status_code == 200
 
 
+def test_a_password_reset_by_staff_in_the_admin_ends_the_users_sessions_too(make_user, login, api, admin_client):
+    alice = make_user("alice")
+    session = login("alice").json()
+    page = admin_client.post(
+        f"/admin/users/user/{alice.pk}/password/", {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    assert page.status_code == 302
+    assert "blacklisted" in problem(refresh(api, session["refresh"]), 401)["detail"]
+    assert login("alice", NEW_PASSWORD).status_code == 200
+
+
+@override_settings(PASSWORD_HASHERS=[
+    "auth_service.testing.QuickArgon2PasswordHasher", "django.contrib.auth.hashers.MD5PasswordHasher"
+])
+def test_a_login_that_upgrades_the_password_hash_ends_no_session(make_user, login, api):
+    from django.contrib.auth.hashers import make_password
+
+    from users.models import User
+
+    alice = make_user("alice")
+    session = login("alice").json()
+    # A hash made with an older hasher is rewritten at the next login: not a password change.
+    User.objects.filter(pk=alice.pk).update(password=make_password(STRONG_PASSWORD, hasher="md5"))
+    assert login("alice").status_code == 200
+    assert User.objects.get(pk=alice.pk).password.startswith("argon2")
+    assert refresh(api, session["refresh"]).status_code == 200
+
+
 def test_the_old_password_is_required_and_checked(make_user, login, api):
     make_user("alice")
     tokens = login("alice").json()

@@ -56,4 +56,5 @@ def declare_problem_responses(result, generator, request, public):
                     response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}
                     if status == "429":
                         response.setdefault("headers", {})["Retry-After"] = _RETRY_AFTER
+            operation["responses"] = dict(sorted(responses.items()))
     return result

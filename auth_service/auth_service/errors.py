@@ -21,17 +21,19 @@ from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
+from .log_records import request_id_var
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 # Used when an error response reaches the middleware without a code of its own.
 _DEFAULT_CODES = {
     400: "bad_request",
-    401: "not_authenticated",
+    401: "missing_token",
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
-    413: "request_too_large",
+    413: "body_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
@@ -47,7 +49,9 @@ def title(status_code: int) -> str:
         return "Error"
 
 
-def problem_body(status_code: int, code: str, detail: str, instance: str, errors: list | None = None) -> dict:
+def problem_body(
+    status_code: int, code: str, detail: str, instance: str, errors: list | None = None, **extensions
+) -> dict:
     body = {
         "type": "about:blank",
         "title": title(status_code),
@@ -58,12 +62,14 @@ def problem_body(status_code: int, code: str, detail: str, instance: str, errors
     }
     if errors is not None:
         body["errors"] = errors
-    return body
+    return {**body, **extensions}
 
 
-def problem_response(request, status_code: int, code: str, detail: str, headers: dict | None = None) -> HttpResponse:
+def problem_response(
+    request, status_code: int, code: str, detail: str, headers: dict | None = None, **extensions
+) -> HttpResponse:
     """A problem+json response outside DRF (Django handlers, middleware, probes, admin)."""
-    body = problem_body(status_code, code, detail, request.path)
+    body = problem_body(status_code, code, detail, request.path, **extensions)
     response = HttpResponse(json.dumps(body), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -105,8 +111,8 @@ def _whole_seconds(wait: float | None) -> int:
 
 
 def _code_and_detail(exc: exceptions.APIException) -> tuple[str, str]:
-    if isinstance(exc, exceptions.ParseError):
-        return "malformed_json", f"The request body is not valid JSON: {exc.detail}"
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return "missing_token", "This needs an access token: Authorization: Bearer <token>."
     if isinstance(exc, exceptions.Throttled):
         return "rate_limited", f"Too many attempts; try again in {_whole_seconds(exc.wait)} seconds."
     if isinstance(exc, exceptions.UnsupportedMediaType):
@@ -117,7 +123,7 @@ def _code_and_detail(exc: exceptions.APIException) -> tuple[str, str]:
     else:
         code = exc.get_codes()
     if code == "token_not_valid":  # simplejwt's one code for every bad token; clients act on expiry
-        code = "token_expired" if "expired" in message.lower() else "token_invalid"
+        code = "token_expired" if "expired" in message.lower() else "invalid_token"
     if not message.endswith("."):
         message += "."
     return str(code), message
@@ -141,6 +147,10 @@ def problem_exception_handler(exc, context):
         errors = _field_errors(exc.detail)
         response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
         response.data = problem_body(422, "validation_error", _validation_detail(errors), instance, errors)
+    elif isinstance(exc, exceptions.ParseError):
+        message = f"The request body is not valid JSON: {exc.detail}"
+        errors = [{"field": "body", "message": message}]
+        response.data = problem_body(400, "malformed_json", message, instance, errors)
     else:
         if isinstance(exc, exceptions.Throttled):
             response["Retry-After"] = str(_whole_seconds(exc.wait))
@@ -152,7 +162,7 @@ def problem_exception_handler(exc, context):
 
 def bad_request(request, exception=None):
     if isinstance(exception, RequestDataTooBig):  # Django files it under 400; HTTP has a better status
-        return problem_response(request, 413, "request_too_large", "The request body is larger than 64 KiB.")
+        return problem_response(request, 413, "body_too_large", "The request body is larger than 64 KiB.")
     return problem_response(request, 400, "bad_request", "The request could not be understood (bad Host header?).")
 
 
@@ -171,7 +181,9 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    return problem_response(request, 500, "internal_error", "Internal error; it has been logged.")
+    return problem_response(
+        request, 500, "internal_error", f"Internal error; it is logged under request id {request_id_var.get()}."
+    )
 
 
 def _default_detail(request, response) -> str:

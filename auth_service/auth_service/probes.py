@@ -38,7 +38,9 @@ class ProbeMiddleware:
             if request.path == READY_PATH:
                 if database_reachable():
                     return JsonResponse({"status": "ready", "database": "ok"})
-                return problem_response(request, 503, "database_unreachable", "The database does not answer.")
+                return problem_response(
+                    request, 503, "not_ready", "Not ready: the database does not answer.", database="unreachable"
+                )
             if request.path == METRICS_PATH:
                 body, content_type = exposition()
                 return HttpResponse(body, content_type=content_type)

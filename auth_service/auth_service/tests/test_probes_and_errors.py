@@ -22,7 +22,8 @@ def test_ready_is_a_503_problem_when_the_database_is_unreachable_while_health_st
     with mock.patch.object(connection, "cursor", side_effect=OperationalError("connection refused")):
         ready = client.get("/ready/")
         assert client.get("/health/").status_code == 200
-    assert problem(ready, 503)["code"] == "database_unreachable"
+    body = problem(ready, 503)
+    assert (body["code"], body["database"]) == ("not_ready", "unreachable")
     assert "connection refused" not in ready.content.decode()
 
 
@@ -70,7 +71,7 @@ def test_unacceptable_media_type_is_a_406_problem(api, make_user, login):
 
 def test_me_without_token_is_a_401_problem_with_www_authenticate(client):
     response = client.get("/api/auth/me/")
-    assert problem(response, 401)["code"] == "not_authenticated"
+    assert problem(response, 401)["code"] == "missing_token"
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -98,6 +99,7 @@ def test_unexpected_error_is_a_500_problem_without_a_stack_trace(api):
         response = api.get("/api/auth/jwks/")
     body = problem(response, 500)
     assert body["code"] == "internal_error"
+    assert response["X-Request-ID"] in body["detail"]  # what to look for in the logs
     assert "secret detail" not in response.content.decode()
     assert "Traceback" not in response.content.decode()
 

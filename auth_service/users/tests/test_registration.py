@@ -79,7 +79,9 @@ def test_duplicate_username_or_email_is_refused_regardless_of_case(api, make_use
 
 def test_malformed_json_is_400(api):
     response = api.post("/api/auth/register/", '{"username": "x",', content_type="application/json")
-    assert problem(response, 400)["code"] == "malformed_json"
+    body = problem(response, 400)
+    assert body["code"] == "malformed_json"
+    assert [error["field"] for error in body["errors"]] == ["body"]
     assert not User.objects.exists()
 
 
@@ -95,5 +97,5 @@ def test_form_encoded_body_is_refused_as_unsupported(api):
 
 def test_oversized_body_is_refused_with_413(api):
     response = register(api, email="m@example.com", padding="x" * 100_000)
-    assert problem(response, 413)["code"] == "request_too_large"
+    assert problem(response, 413)["code"] == "body_too_large"
     assert not User.objects.exists()

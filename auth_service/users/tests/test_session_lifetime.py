@@ -140,7 +140,7 @@ def test_the_new_password_goes_through_the_validators(make_user, login, api, new
 
 def test_changing_the_password_needs_an_access_token(api):
     body = {"old_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
-    assert problem(api.post("/api/auth/password/", body, format="json"), 401)["code"] == "not_authenticated"
+    assert problem(api.post("/api/auth/password/", body, format="json"), 401)["code"] == "missing_token"
 
 
 def test_guessing_the_old_password_with_a_stolen_access_token_is_slowed(make_user, login, api):

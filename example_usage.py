@@ -5,9 +5,10 @@
     python example_usage.py --auth-url https://api.example.com --transaction-url https://api.example.com
 
 Steps: register (or reuse) a customer, log in, submit ordinary purchases (expected APPROVED), submit an
-obviously abnormal one (expected BLOCKED) and show its risk score and reasons, list the customer's
-transactions, refresh the token (the old refresh token is refused afterwards), log out; then, as a staff
-analyst, label the blocked transaction as confirmed fraud. Exits non-zero when a step does not behave as
+obviously abnormal one (expected BLOCKED: the customer sees the decision and one neutral sentence), list
+the customer's transactions, refresh the token (the old refresh token is refused afterwards), log out; then,
+as a staff analyst, read the blocked transaction's risk score and reasons (staff only) and label it as
+confirmed fraud. Exits non-zero when a step does not behave as
 described, so scripts/test_services.sh and the end-to-end tests can rely on it.
 """
 
@@ -57,10 +58,15 @@ def expect(response: httpx.Response, status: int | tuple[int, ...], what: str) -
 
 
 def show_transaction(tx: dict) -> None:
-    print(
-        f"  {tx['status']:<8} {tx['amount']:>10} {tx['currency']} at {tx['terminal_id']:<7} "
-        f"risk {float(tx['risk_score']):.2f} (decided by {tx['decided_by']}, model {tx['model_version']})"
-    )
+    """A customer's view: the decision, and for a blocked payment one neutral sentence."""
+    print(f"  {tx['status']:<8} {tx['amount']:>10} {tx['currency']} at {tx['terminal_id']:<7}"
+          + (f"  \"{tx['message']}\"" if tx.get("message") else ""))
+
+
+def show_staff_view(tx: dict) -> None:
+    """What staff see on top: how the decision was taken."""
+    print(f"  {tx['status']:<8} risk {float(tx['risk_score']):.2f} "
+          f"(decided by {tx['decided_by']}, model {tx['model_version']})")
     for reason in tx.get("reasons") or []:
         print(f"           - {reason}")
 
@@ -101,11 +107,13 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
         if tx["status"] != "APPROVED":
             raise StepFailed(f"an ordinary purchase of {amount} EUR was {tx['status']}, expected APPROVED")
 
-    step("An obviously abnormal purchase (expected: BLOCKED, with reasons)")
+    step("An obviously abnormal purchase (expected: BLOCKED; the customer is not told why)")
     blocked = submit(c, tokens["access"], *ABNORMAL_PURCHASE)
     show_transaction(blocked)
-    if blocked["status"] != "BLOCKED" or blocked["decided_by"] != "model" or not blocked["reasons"]:
-        raise StepFailed("the abnormal purchase was not BLOCKED by the model with reasons")
+    if blocked["status"] != "BLOCKED" or not blocked.get("message"):
+        raise StepFailed("the abnormal purchase was not BLOCKED with a message for the customer")
+    if {"risk_score", "reasons", "model_version", "decided_by"} & set(blocked):
+        raise StepFailed("the customer was shown the model's internals")
 
     step("My transactions, newest first")
     listing = expect(c.get(c.transaction_url, "/transactions", tokens["access"]), 200, "list transactions")
@@ -130,11 +138,16 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
     expect(c.post(c.auth_url, "/api/auth/refresh/", {"refresh": new_refresh}), 401, "refresh after logout")
     print("  logged out: the refresh token no longer works")
 
-    step("As a staff analyst: label the blocked transaction as confirmed fraud")
+    step("As a staff analyst: why it was blocked, then label it as confirmed fraud")
     if staff is None:
         print("  skipped: no staff credentials given (--staff-username/--staff-password)")
         return
     staff_tokens = login(c, *staff)
+    details = expect(c.get(c.transaction_url, f"/transactions/{blocked['id']}", staff_tokens["access"]), 200,
+                     "read the blocked transaction as staff")
+    show_staff_view(details)
+    if details["decided_by"] != "model" or not details["reasons"]:
+        raise StepFailed("the abnormal purchase was not BLOCKED by the model with reasons")
     labelled = expect(
         c.post(c.transaction_url, f"/transactions/{blocked['id']}/label", {"is_fraud": True}, staff_tokens["access"]),
         200, "label the blocked transaction",

@@ -2,7 +2,8 @@
 training time. Writes bench/results.json, bench/results.md and bench/latency.png.
 
 Starts the three services itself (scripts/stack.py) on a fresh data folder with the model in
---model-dir, on SQLite by default or on fresh databases of --postgres URL. Every number that has a target
+--model-dir, on SQLite by default or on fresh databases of --postgres URL, with the transaction service's
+per-user rate limits turned off (RATE_LIMIT_*_PER_MINUTE=0): ten customers carry all the load. Every number that has a target
 is a ratio of two measurements taken side by side in this run, because absolute numbers on a shared
 machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
 
@@ -442,8 +443,11 @@ def run_phase(run_: Run, name: str) -> None:
 
 def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
     stack = LocalStack(data_dir=run_.work_dir / "data", model_dir=run_.args.model_dir, database_urls=database_urls,
-                       # tokens must outlive the whole run; the default 5 minutes would expire mid-soak
-                       extra_env={"ACCESS_TOKEN_LIFETIME_MINUTES": "240", "LOG_LEVEL": "WARNING"})
+                       # tokens must outlive the whole run; the default 5 minutes would expire mid-soak.
+                       # Per-user rate limits off: ten customers send every capture of the load runs, far
+                       # beyond what one person does (the limits are a defence, not part of what is measured).
+                       extra_env={"ACCESS_TOKEN_LIFETIME_MINUTES": "240", "LOG_LEVEL": "WARNING",
+                                  "RATE_LIMIT_CAPTURES_PER_MINUTE": "0", "RATE_LIMIT_LISTINGS_PER_MINUTE": "0"})
     run_.stack = stack
     stack.manage("migrate", "--noinput")
     stack.start_all()

@@ -21,6 +21,7 @@ from app.services.capture import TransactionCapture
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
 from app.services.maintenance import Maintenance
+from app.services.rate_limit import RateLimiter
 from fastapi import FastAPI
 
 
@@ -46,9 +47,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_backoff=settings.FRAUD_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
     )
+    app.state.listing_rate_limit = RateLimiter(settings.RATE_LIMIT_LISTINGS_PER_MINUTE)
     app.state.transaction_capture = TransactionCapture(app.state.sessions, app.state.fraud_client,
                                                        app.state.fallback_policy,
-                                                       timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
+                                                       timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
+                                                       RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE))
     maintenance = Maintenance(app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
                               app.state.feedback_schedule, settings.PENDING_RESCUE_AFTER_SECONDS,
                               settings.MAINTENANCE_INTERVAL_SECONDS)

@@ -42,6 +42,16 @@ def _without(field):
         ({**GOOD, "customer_id": ""}, "customer_id"),
         ({**GOOD, "terminal_id": "x" * 500}, "terminal_id"),
         ({**GOOD, "features": [1, 2, 3]}, "features"),  # callers send raw fields, never features
+        # Look-alike identifiers: a bidi override, zero-width characters, full-width letters.
+        ({**GOOD, "terminal_id": "term\u202e1"}, "terminal_id"),
+        ({**GOOD, "customer_id": "cust\u200b1"}, "customer_id"),
+        ({**GOOD, "customer_id": "\uff43ust"}, "customer_id"),
+        ({**GOOD, "transaction_id": "tx\u2060"}, "transaction_id"),
+        # Amounts: "١٢" and "1_000" were 12 and 1000; true was 1.
+        ({**GOOD, "amount": "\u0661\u0662"}, "amount"),
+        ({**GOOD, "amount": "1_000"}, "amount"),
+        ({**GOOD, "amount": True}, "amount"),
+        ({**GOOD, "amount": " 12"}, "amount"),
     ],
 )
 def test_invalid_transaction_is_422_naming_the_field(client, service_db, body, field):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, transactions
@@ -119,6 +120,14 @@ def test_model_endpoint_describes_the_loaded_artifacts(client, model_dir):
     assert all(f["description"] for f in body["features"])
     assert body["metrics"]["evaluation"]["roc_auc"] > 0.5
     assert body["library_versions"]["scikit-learn"]
+
+
+def test_model_endpoint_requires_the_internal_token(service):
+    # Threshold and calibration tell a prober how to stay under the line.
+    for headers in ({}, {"X-Internal-Token": "guess"}):
+        response = httpx.get(f"{service.url}/model", headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert "threshold" not in response.text
 
 
 def test_request_id_is_echoed_and_metrics_count_decisions(client):

@@ -42,3 +42,13 @@ class Customer:
 
     def get(self, transaction_id: str) -> httpx.Response:
         return httpx.get(f"{self.stack.url('transactions')}/transactions/{transaction_id}", headers=self.headers)
+
+
+def staff_view(stack: LocalStack, transaction_id: str) -> dict:
+    """The transaction as the staff analyst sees it (decided_by, risk score, reasons: customers never do)."""
+    login = httpx.post(f"{stack.url('auth')}/api/auth/login/", json={"username": STAFF[0], "password": STAFF[1]})
+    assert login.status_code == 200, login.text
+    response = httpx.get(f"{stack.url('transactions')}/transactions/{transaction_id}",
+                         headers={"Authorization": f"Bearer {login.json()['access']}"})
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    computed_field,
+    field_validator,
+)
 
 from app.core.config import settings
 from app.currencies import ISO_4217_CODES
 
-Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                              pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+# The fraud service refuses timestamps outside these bounds (its schemas.py); checked here before anything
+# is stored, so a staff capture it would refuse gets a 422 instead of a fallback decision.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+# Identifiers are printable ASCII without spaces: no bidi overrides, zero-width or look-alike characters that
+# would show one terminal as another on a staff screen.
+IDENTIFIER_PATTERN = r"^[!-~]+$"
+# Amounts given as text: ASCII digits and at most one point. Python's Decimal would also take "١٢" (12) or
+# "1_000" (1000), which no client means.
+AMOUNT_TEXT_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+
+
+def _printable_ascii(value: str) -> str:
+    if not re.fullmatch(IDENTIFIER_PATTERN, value):
+        raise ValueError("must be printable ASCII (letters, digits, punctuation) without spaces")
+    return value
+
+
+def _strict_amount_text(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(AMOUNT_TEXT_PATTERN, value):
+        raise ValueError("must be a decimal number written with ASCII digits and an optional '.', e.g. 12.50")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": IDENTIFIER_PATTERN}),
+                       AfterValidator(_printable_ascii)]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_strict_amount_text),
+    Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": float(settings.MAX_AMOUNT)},
+                              {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"}],
+                    "description": "Exact amount, at most 2 decimals, number or string"}),
+]
 # Amounts travel as strings ("12.50") so no client parses them as binary floats.
 AmountOut = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
 Status = Literal["PENDING", "APPROVED", "BLOCKED"]
@@ -23,8 +67,7 @@ class TransactionCreate(BaseModel):
     # Unknown fields (status, risk_score, decided_by...) are ignored: the service decides those.
     model_config = ConfigDict(extra="ignore")
 
-    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False,
-                                     description="Exact amount, at most 2 decimals, number or string")]
+    amount: Amount
     currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3)]
     terminal_id: Identifier
     customer_id: Identifier | None = Field(default=None, description="Staff only: submit for this customer")
@@ -49,10 +92,20 @@ class TransactionCreate(BaseModel):
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if not EARLIEST_TIMESTAMP <= value <= datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError(f"must be between {EARLIEST_TIMESTAMP:%Y-%m-%d} and one day from now")
+        return value
 
 
-class TransactionPublic(BaseModel):
+# The one sentence a customer reads about a blocked payment: nothing about why, which would tell a
+# stolen account how to pass.
+BLOCKED_MESSAGE = "This payment was declined. Please contact your bank or card issuer if you need help."
+
+
+class TransactionView(BaseModel):
+    """A transaction as its customer sees it: the decision, never the model's score, reasons or version."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -62,18 +115,36 @@ class TransactionPublic(BaseModel):
     currency: str
     timestamp: datetime
     status: Status
+    created_at: datetime
+
+    @computed_field(description="When BLOCKED, one neutral sentence for the customer; null otherwise")
+    @property
+    def message(self) -> str | None:
+        return BLOCKED_MESSAGE if self.status == "BLOCKED" else None
+
+
+class TransactionStaffView(TransactionView):
+    """What staff see: the customer's view plus how the decision was taken."""
+
     risk_score: float | None
     reasons: list[str]
     model_version: str | None
     decided_by: Literal["model", "fallback", "analyst"] | None
-    created_at: datetime
+
+
+def transaction_view(txn: object, *, staff: bool) -> TransactionView:
+    return (TransactionStaffView if staff else TransactionView).model_validate(txn)
 
 
 class TransactionPage(BaseModel):
-    items: list[TransactionPublic]
+    items: list[TransactionView]
     page: int
     page_size: int
     total: int
+
+
+class TransactionStaffPage(TransactionPage):
+    items: list[TransactionStaffView]
 
 
 class LabelCreate(BaseModel):

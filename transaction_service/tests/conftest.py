@@ -84,6 +84,9 @@ def start_app(tmp_path_factory, database_url, jwks_stub, fraud_stub) -> Callable
         "FEEDBACK_RETRY_MAX_SECONDS": "0.5",
         "PENDING_RESCUE_AFTER_SECONDS": "3",
         "LOG_FORMAT": "json",
+        # Many tests act as the same few users; test_rate_limit.py turns the limits on for its own process.
+        "RATE_LIMIT_CAPTURES_PER_MINUTE": "0",
+        "RATE_LIMIT_LISTINGS_PER_MINUTE": "0",
     }
     apps: dict[tuple, RunningApp] = {}
 

@@ -8,6 +8,7 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.api import Api
 from tests.support.tokens import SigningKey, claims_for, hs256_with_public_key, unsigned_token
@@ -95,6 +96,23 @@ def test_rotated_key_is_picked_up_without_restart(api, jwks_stub):
         assert api.get("/transactions", token=token).status_code == 200
     finally:
         jwks_stub.keys.remove(new_key)
+
+
+def test_a_published_rsa_key_under_2048_bits_is_refused(api, jwks_stub):
+    weak = SigningKey("weak-1024", rsa.generate_private_key(public_exponent=65537, key_size=1024))  # noqa: S505
+    strong = SigningKey.generate("strong-next")
+    jwks_stub.keys.extend([weak, strong])
+    try:
+        time.sleep(0.6)  # past the refetch rate limit
+        refused = api.get("/transactions", token=weak.sign(claims_for(6)))
+        time.sleep(0.6)
+        accepted = api.get("/transactions", token=strong.sign(claims_for(6)))
+    finally:
+        jwks_stub.keys.remove(weak)
+        jwks_stub.keys.remove(strong)
+
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token: unknown signing key"
+    assert accepted.status_code == 200  # the same JWKS document: only the weak key was dropped
 
 
 def test_unknown_kid_flood_refetches_the_jwks_at_a_bounded_rate(api, jwks_stub, stranger):

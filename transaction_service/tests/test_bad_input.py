@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 VALID = {"amount": "10.00", "currency": "EUR", "terminal_id": "T-1"}
@@ -25,10 +27,23 @@ BAD_BODIES = [
     ({"terminal_id": "T" * 65}, "terminal_id"),
     ({"terminal_id": "T 1\n"}, "terminal_id"),
     ({"terminal_id": ["T-1"]}, "terminal_id"),
+    # Look-alikes: a bidi override, a zero-width space, full-width letters, a non-breaking space.
+    ({"terminal_id": "T-1\u202e2"}, "terminal_id"),
+    ({"terminal_id": "T\u200b-1"}, "terminal_id"),
+    ({"terminal_id": "\uff34-1"}, "terminal_id"),
+    ({"terminal_id": "T\u00a01"}, "terminal_id"),
+    ({"customer_id": "61\u200d"}, "customer_id"),
+    # Amounts: only ASCII digits and one point ("١٢" and "1_000" were 12 and 1000).
+    ({"amount": "\u0661\u0662"}, "amount"),
+    ({"amount": "1_000"}, "amount"),
+    ({"amount": " 12"}, "amount"),
+    ({"amount": "+12"}, "amount"),
+    ({"amount": "1e3"}, "amount"),
+    ({"amount": "12."}, "amount"),
 ]
 
 
-@pytest.mark.parametrize(("change", "field"), BAD_BODIES, ids=[f"{field}={change[field]!r}"[:40]
+@pytest.mark.parametrize(("change", "field"), BAD_BODIES, ids=[f"{field}={change[field]!a}"[:40]
                                                               for change, field in BAD_BODIES])
 def test_invalid_field_is_422_naming_it_and_writes_nothing(change, field, api, count_rows):
     before = count_rows()
@@ -141,3 +156,34 @@ def test_timestamp_must_be_a_date(api):
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "timestamp"
+
+
+@pytest.mark.parametrize("when", ["1990-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "future"])
+def test_staff_timestamp_outside_what_the_fraud_service_accepts_is_422(when, api, count_rows, healthy_fraud_stub):
+    # Before: stored, then refused by the fraud service and decided by the fallback.
+    if when == "future":
+        when = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    before = count_rows()
+
+    response = api.post("/transactions", user=1, staff=True, json={**VALID, "customer_id": "c-9", "timestamp": when})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "timestamp"
+    assert "2000-01-01" in response.json()["errors"][0]["message"]
+    assert count_rows() == before
+    assert healthy_fraud_stub.calls("/predict") == []
+
+
+def test_staff_timestamp_within_bounds_is_accepted(api):
+    tomorrow = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
+    for when in ("2000-01-01T00:00:00Z", tomorrow):
+        response = api.post("/transactions", user=1, staff=True,
+                            json={**VALID, "customer_id": "c-9", "timestamp": when})
+        assert response.status_code == 201, response.text
+
+
+def test_listing_refuses_a_look_alike_customer_id(api):
+    response = api.get("/transactions?customer_id=61%E2%80%AE", user=1, staff=True)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "customer_id"

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.models import Transaction
+from app.schemas import BLOCKED_MESSAGE
 from sqlalchemy import select
 
-RESPONSE_FIELDS = {"id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status",
-                   "risk_score", "reasons", "model_version", "decided_by", "created_at"}
+CUSTOMER_FIELDS = {"id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status", "created_at",
+                   "message"}
+STAFF_FIELDS = CUSTOMER_FIELDS | {"risk_score", "reasons", "model_version", "decided_by"}
 
 
 def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_fraud_stub):
@@ -18,13 +20,15 @@ def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == RESPONSE_FIELDS
-    assert body["status"] == "APPROVED"
-    assert body["decided_by"] == "model"
+    assert set(body) == CUSTOMER_FIELDS
+    assert body["status"] == "APPROVED" and body["message"] is None
     assert body["customer_id"] == "7"
     assert body["amount"] == "42.50"
-    assert body["risk_score"] == 0.07
-    assert body["model_version"] == "test-model-1"
+    staff = api.staff_view(body["id"])
+    assert set(staff) == STAFF_FIELDS
+    assert staff["decided_by"] == "model"
+    assert staff["risk_score"] == 0.07
+    assert staff["model_version"] == "test-model-1"
     assert uuid.UUID(body["id"])
     assert response.headers["Location"] == f"/transactions/{body['id']}"
     with engine.connect() as connection:
@@ -40,11 +44,12 @@ def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_
 
 def test_large_payment_is_blocked_with_the_model_reasons(api):
     body = api.create("9000", user=7).json()
+    staff = api.staff_view(body["id"])
 
     assert body["status"] == "BLOCKED"
-    assert body["decided_by"] == "model"
-    assert body["reasons"] == ["amount far above customer average"]
     assert body["amount"] == "9000.00"
+    assert staff["decided_by"] == "model"
+    assert staff["reasons"] == ["amount far above customer average"]
 
 
 def test_client_cannot_choose_its_own_decision(api):
@@ -117,3 +122,28 @@ def test_listing_is_scoped_newest_first_paginated_and_filtered(api):
     assert api.get("/transactions?customer_id=32", user=user).status_code == 403
     staff_view = api.get(f"/transactions?customer_id={user}&page_size=100", user=1, staff=True).json()
     assert staff_view["total"] == 5
+
+
+def test_customers_see_the_decision_only_and_staff_see_how_it_was_taken(api):
+    # Before: a customer read risk_score, reasons, model_version and decided_by on their own payment, enough
+    # for a stolen account to probe for the largest amount that still passes.
+    approved = api.create("12.00", user=23).json()
+    blocked_response = api.create("9000", user=23, headers={"Idempotency-Key": f"k-{uuid.uuid4()}"})
+    blocked = blocked_response.json()
+    replayed = api.post("/transactions", user=23, headers={"Idempotency-Key": blocked_response.request.headers[
+        "Idempotency-Key"]}, json={"amount": "9000", "currency": "EUR", "terminal_id": "T-100"}).json()
+    read = api.get(f"/transactions/{blocked['id']}", user=23).json()
+    listed = api.get("/transactions", user=23).json()["items"]
+
+    for view in [approved, blocked, replayed, read, *listed]:
+        assert set(view) == CUSTOMER_FIELDS
+    assert approved["message"] is None
+    assert blocked["status"] == "BLOCKED" and blocked["message"] == BLOCKED_MESSAGE == read["message"]
+    assert replayed == blocked
+    staff_read = api.staff_view(blocked["id"])
+    staff_listed = api.get("/transactions?customer_id=23", user=1000, staff=True).json()["items"]
+    staff_captured = api.post("/transactions", user=1000, staff=True, json={
+        "amount": "9000", "currency": "EUR", "terminal_id": "T-100", "customer_id": "23"}).json()
+    for view in [staff_read, *staff_listed, staff_captured]:
+        assert set(view) == STAFF_FIELDS
+    assert staff_read["reasons"] == ["amount far above customer average"] and staff_read["risk_score"] == 0.93

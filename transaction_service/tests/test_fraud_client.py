@@ -63,6 +63,7 @@ FAULTS = {
     "another transaction's id": (lambda stub: setattr(stub, "mode", "wrong_id"),
                                  "malformed answer (transaction_id does not match", "malformed", 1),
     "internal token refused": (lambda stub: None, "http_401", "http_401", 1),
+    "payload refused": (lambda stub: setattr(stub, "mode", "reject"), "http_422", "http_422", 1),
 }
 
 
@@ -116,16 +117,31 @@ async def test_overall_deadline_bounds_both_tries_of_a_slow_service(healthy_frau
 
 @pytest.mark.anyio
 async def test_open_circuit_answers_without_calling(healthy_fraud_stub):
-    healthy_fraud_stub.mode = "garbage"
+    healthy_fraud_stub.mode = "error500"
 
     async with _client(healthy_fraud_stub.url, threshold=2) as client:
         for _ in range(2):
-            with pytest.raises(FraudServiceUnavailable, match="not JSON"):
+            with pytest.raises(FraudServiceUnavailable, match="http_500"):
                 await client.apredict(_payload())
         with pytest.raises(FraudServiceUnavailable, match="circuit open"):
             await client.apredict(_payload())
 
-    assert len(healthy_fraud_stub.calls("/predict")) == 2
+    assert len(healthy_fraud_stub.calls("/predict")) == 4  # two calls of two tries each, then none
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["4xx", "garbage body", "wrong schema", "another transaction's id"])
+async def test_an_answer_about_the_request_never_counts_against_the_breaker(fault, healthy_fraud_stub):
+    healthy_fraud_stub.mode = {"4xx": "reject", "garbage body": "garbage", "wrong schema": "wrong_shape",
+                               "another transaction's id": "wrong_id"}[fault]
+
+    async with _client(healthy_fraud_stub.url, threshold=2) as client:
+        for _ in range(5):
+            with pytest.raises(FraudServiceUnavailable):
+                await client.apredict(_payload())
+        assert client.breaker.state == "closed"
+        healthy_fraud_stub.mode = "model"
+        assert (await client.apredict(_payload())).decision == "APPROVED"
 
 
 @pytest.mark.anyio
@@ -173,3 +189,16 @@ def test_open_circuit_lets_one_probe_through_after_the_reset_time():
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state == "closed" and breaker.allow() and breaker.allow()
+
+
+def test_a_probe_answered_with_a_4xx_frees_the_probe_slot_without_closing_the_circuit():
+    clock = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, reset_seconds=10, clock=lambda: clock[0])
+    breaker.record_failure()
+    clock[0] = 10
+    assert breaker.allow()
+
+    breaker.record_answer()
+
+    assert breaker.state == "half-open"
+    assert breaker.allow()  # the next call may probe; the slot was not left taken

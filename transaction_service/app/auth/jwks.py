@@ -10,6 +10,8 @@ import httpx
 import jwt
 
 logger = logging.getLogger(__name__)
+# Shorter RSA keys can be factored; a token signed with one proves nothing (NIST SP 800-57: 2048 at least).
+MIN_RSA_KEY_BITS = 2048
 
 
 class JWKSUnavailable(Exception):
@@ -69,7 +71,12 @@ class JWKSCache:
                 # Only RSA signing keys can verify an RS256 token; anything else is skipped.
                 if entry.get("kty") != "RSA" or entry.get("use", "sig") != "sig" or "kid" not in entry:
                     continue
-                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+                key = jwt.PyJWK(entry, algorithm="RS256")
+                if key.key.key_size < MIN_RSA_KEY_BITS:
+                    logger.warning("JWKS key %r refused: %d-bit RSA, under %d", entry["kid"], key.key.key_size,
+                                   MIN_RSA_KEY_BITS)
+                    continue
+                keys[entry["kid"]] = key
         except (httpx.HTTPError, ValueError, AttributeError, TypeError, jwt.PyJWKError) as exc:
             logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
             if not self._keys:

@@ -41,6 +41,12 @@ class CircuitBreaker:
             self._opened_at = None
             self._probe_in_flight = False
 
+    def record_answer(self) -> None:
+        """The service answered, but the answer says nothing about its health (a 4xx, a malformed body):
+        counts neither way, only frees the half-open probe slot so the next call can probe."""
+        with self._lock:
+            self._probe_in_flight = False
+
     def record_failure(self) -> None:
         with self._lock:
             self._failures += 1

@@ -1,7 +1,8 @@
 """The one client for the fraud detection service: timeouts, deadline, one retry, circuit breaker.
 
 Callers get either a validated `FraudDecision` or a `FraudServiceUnavailable` naming why; deciding what
-to do without a model decision (the fallback policy) is the caller's job.
+to do without a model decision (the fallback policy) is the caller's job. Only timeouts, transport errors
+and 5xx count against the circuit breaker.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class FraudServiceUnavailable(Exception):
 
 
 class _Retryable(FraudServiceUnavailable):
-    pass
+    def __init__(self, reason: str, *, breaker_failure: bool = True) -> None:
+        super().__init__(reason)
+        self.breaker_failure = breaker_failure
 
 
 class FraudClient:
@@ -135,13 +138,12 @@ class FraudClient:
         try:
             decision = FraudDecision.model_validate(body)
         except ValidationError as exc:
-            # Counted as a failure: a service answering nonsense is as broken as one not answering.
-            self._failed("malformed")
+            self._failed("malformed", breaker_failure=False)
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "body"
             raise FraudServiceUnavailable(f"malformed answer ({field}: {first['msg']})") from None
         if decision.transaction_id != payload["transaction_id"]:
-            self._failed("malformed")
+            self._failed("malformed", breaker_failure=False)
             raise FraudServiceUnavailable("malformed answer (transaction_id does not match the request)")
         self.breaker.record_success()
         return decision
@@ -180,27 +182,36 @@ class FraudClient:
         # Scoring and feedback are idempotent by transaction id, so a second try is safe.
         backoff = random.uniform(0, self.retry_backoff)
         if attempt == 2 or self.deadline - (time.monotonic() - started) - backoff < 0.05:
-            self._failed(exc.reason.split(" ")[0])
+            self._failed(exc.reason.split(" ")[0], breaker_failure=exc.breaker_failure)
             raise FraudServiceUnavailable(exc.reason) from None
         logger.info("fraud service %s failed (%s); retrying once", path, exc.reason)
         return backoff
 
     def _body(self, status: int, content: bytes) -> Any:
-        if status >= 500 or status == 429:
+        if status >= 500:
             raise _Retryable(f"http_{status}")
+        if status == 429:
+            # Worth a second try, but an answer all the same: not a sign the service is down.
+            raise _Retryable("http_429", breaker_failure=False)
         if status >= 400:
             # A 4xx will not get better by retrying (bad token, bad payload): fail now.
-            self._failed(f"http_{status}")
+            self._failed(f"http_{status}", breaker_failure=False)
             raise FraudServiceUnavailable(f"http_{status}: {content.decode('utf-8', 'replace')[:200]}")
         try:
             return json.loads(content)
         except ValueError:
-            self._failed("malformed")
+            self._failed("malformed", breaker_failure=False)
             raise FraudServiceUnavailable("malformed answer (not JSON)") from None
 
-    def _failed(self, reason: str) -> None:
+    def _failed(self, reason: str, *, breaker_failure: bool) -> None:
+        """Count a failed call; only timeouts, transport errors and 5xx (breaker_failure) say the service
+        is down. Anything else is an answer about this one request: counting it would let a caller who can
+        provoke it (a payload the service refuses) open the circuit and switch fraud checks off for all."""
         FRAUD_SERVICE_ERRORS.labels(reason=reason).inc()
-        self.breaker.record_failure()
+        if breaker_failure:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_answer()
 
 
 @contextlib.contextmanager

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     MAX_AMOUNT: Decimal = Field(default=Decimal("1000000"), gt=0)
     MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=256)
     IDEMPOTENCY_TTL_HOURS: float = Field(default=24, gt=0)
+    # Per user and process: this many a minute, all of them at once at most; 0: no limit.
+    RATE_LIMIT_CAPTURES_PER_MINUTE: int = Field(default=120, ge=0)
+    RATE_LIMIT_LISTINGS_PER_MINUTE: int = Field(default=120, ge=0)
 
     # Review band: an APPROVED transaction with a risk score at or above this (and below the block threshold,
     # risk 0.5) enters the analyst console's queue. 0.23: ~1.5 % of approved traffic on the default simulation.

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 POLICY_FORMS = "'block', 'approve' or 'approve_below:<amount>'"
+# The one reason stored on a fallback decision. Why the model gave no answer, and the policy that
+# decided, go to the log: neither belongs in a row that staff screens and exports show.
+FALLBACK_REASON = "fraud_service_unavailable"
 
 
 @dataclass(frozen=True)

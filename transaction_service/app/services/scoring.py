@@ -12,7 +12,7 @@ from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailabl
 from app.core.config import settings
 from app.metrics import DECISIONS
 from app.models import PENDING, Transaction, utcnow
-from app.services.fallback import FallbackPolicy
+from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, move_queue_count
 
 logger = logging.getLogger(__name__)
@@ -45,11 +45,13 @@ def model_decision(answer: FraudDecision) -> dict:
 
 
 def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServiceUnavailable) -> dict:
-    logger.warning("no model decision for %s (%s); fallback policy %s", txn.id, exc.reason, policy.name)
+    status = policy.decide(txn.amount)
+    logger.warning("no model decision for %s (%s); fallback policy %s decided %s",
+                   txn.id, exc.reason, policy.name, status)
     return {
-        "status": policy.decide(txn.amount),
+        "status": status,
         "risk_score": None,
-        "reasons": [f"fraud_service_unavailable: {exc.reason}", f"fallback_policy: {policy.name}"],
+        "reasons": [FALLBACK_REASON],
         "model_version": None,
         "decided_by": "fallback",
     }

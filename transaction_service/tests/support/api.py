@@ -38,6 +38,12 @@ class Api:
         body = {"amount": amount, "currency": "EUR", "terminal_id": "T-100", **fields}
         return self.post("/transactions", json=body, user=user, headers=headers)
 
+    def staff_view(self, transaction_id: str) -> dict:
+        """The transaction as staff see it (score, reasons, model version, decided_by)."""
+        response = self.get(f"/transactions/{transaction_id}", user=1000, staff=True)
+        assert response.status_code == 200, response.text
+        return response.json()
+
 
 def eventually(check: Callable[[], object], timeout: float = 10, interval: float = 0.1):
     """Poll until check() returns something truthy; fail with the last value otherwise."""

@@ -90,7 +90,8 @@ MODEL_CARD = {"model_version": "test-model-1", "created_at": "2026-11-26T07:00:0
 
 class FraudStub(StubServer):
     """Modes: "model" (BLOCKED above BLOCK_ABOVE, APPROVED in the review band (risk 0.35) above
-    REVIEW_ABOVE, else APPROVED with risk 0.07), "error500", "garbage", "wrong_shape",
+    REVIEW_ABOVE, else APPROVED with risk 0.07), "error500", "reject" (422),
+    "garbage", "wrong_shape",
     "unknown_decision", "wrong_id"; `delay` seconds before answering (slow service); the next
     `errors_before_mode` requests are answered with a 500 whatever the mode (a blip)."""
 
@@ -135,6 +136,8 @@ class FraudStub(StubServer):
             return 404, b'{"detail": "no such plot"}'
         if path == "/feedback":
             return 200, json.dumps({"transaction_id": payload["transaction_id"], "recorded": True}).encode()
+        if self.mode == "reject":
+            return 422, b'{"detail": [{"field": "timestamp", "message": "secret internal detail"}]}'
         if self.mode == "garbage":
             return 200, b"<html>definitely not json"
         if self.mode == "wrong_shape":

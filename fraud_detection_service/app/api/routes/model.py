@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ModelSetDep
+from app.api.deps import InternalCaller, ModelSetDep
 from app.drift import MONITOR as DRIFT
 from app.schemas import FeatureOut, ModelOut
 from ml_model.features import FEATURE_DESCRIPTIONS
 
-router = APIRouter(prefix="/model", tags=["model"])
+# Threshold, calibration and features tell a prober how to stay under the line: internal callers only.
+router = APIRouter(prefix="/model", tags=["model"], dependencies=[InternalCaller])
 
 
 @router.get("", response_model=ModelOut)

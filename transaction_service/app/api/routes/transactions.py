@@ -12,11 +12,23 @@ from app.api.deps import CurrentUser, FraudClientDep, SessionDep, SessionFactory
 from app.auth.tokens import Principal
 from app.core.config import settings
 from app.models import Transaction
-from app.schemas import LabelCreate, LabelPublic, Status, TransactionCreate, TransactionPage, TransactionPublic
+from app.schemas import (
+    IDENTIFIER_PATTERN,
+    LabelCreate,
+    LabelPublic,
+    Status,
+    TransactionCreate,
+    TransactionPage,
+    TransactionStaffPage,
+    TransactionStaffView,
+    TransactionView,
+    transaction_view,
+)
 from app.services import analyst_actions
 from app.services.capture import StaffOnlyField
 from app.services.feedback import deliver
 from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
+from app.services.rate_limit import RateLimited, RateLimiter
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 
@@ -27,6 +39,19 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
+# Staff get the decision's details, customers the decision only (schemas.TransactionView).
+TransactionOut = TransactionStaffView | TransactionView
+_RATE_LIMITED = {429: {"description": "Too many requests by this user; retry after Retry-After seconds"}}
+
+
+def _within_limit(limiter: RateLimiter, user: Principal) -> None:
+    try:
+        limiter.check(user.user_id)
+    except RateLimited as exc:
+        raise HTTPException(429, f"Too many requests; retry in {exc.retry_after} s",
+                            headers={"Retry-After": str(exc.retry_after)}) from None
+
+
 def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: Principal) -> Transaction:
     txn = session.get(Transaction, transaction_id)
     # Someone else's transaction is answered exactly like a missing one: its existence is not revealed.
@@ -35,11 +60,13 @@ def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: P
     return txn
 
 
-@router.post("", status_code=201, response_model=TransactionPublic,
+@router.post("", status_code=201, response_model=TransactionOut,
              responses={409: {"description": "The same Idempotency-Key is still being processed"},
-                        422: {"description": "Invalid body, or the Idempotency-Key was used with another body"}})
+                        422: {"description": "Invalid body, or the Idempotency-Key was used with another body"},
+                        **_RATE_LIMITED})
 async def create_transaction(body: TransactionCreate, user: CurrentUser, capture: TransactionCaptureDep,
-                             response: Response, idempotency_key: IdempotencyKeyHeader = None) -> Transaction:
+                             response: Response, idempotency_key: IdempotencyKeyHeader = None) -> TransactionView:
+    _within_limit(capture.rate_limit, user)
     try:
         result = await capture(user, body, idempotency_key)
     except StaffOnlyField as exc:
@@ -52,18 +79,21 @@ async def create_transaction(body: TransactionCreate, user: CurrentUser, capture
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/transactions/{result.transaction.id}"
-    return result.transaction
+    return transaction_view(result.transaction, staff=user.is_staff)
 
 
-@router.get("", response_model=TransactionPage)
+@router.get("", response_model=TransactionStaffPage | TransactionPage, responses=_RATE_LIMITED)
 def list_transactions(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     status: Status | None = None,
-    customer_id: Annotated[str | None, Query(max_length=64, description="Staff only")] = None,
+    customer_id: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER_PATTERN,
+                                             description="Staff only")] = None,
 ) -> TransactionPage:
+    _within_limit(request.app.state.listing_rate_limit, user)
     query = select(Transaction)
     if not user.is_staff:
         if customer_id is not None and customer_id != user.user_id:
@@ -79,13 +109,14 @@ def list_transactions(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    return TransactionPage(items=[TransactionPublic.model_validate(row) for row in rows],
-                           page=page, page_size=page_size, total=total)
+    page_model = TransactionStaffPage if user.is_staff else TransactionPage
+    return page_model(items=[transaction_view(row, staff=user.is_staff) for row in rows],
+                      page=page, page_size=page_size, total=total)
 
 
-@router.get("/{transaction_id}", response_model=TransactionPublic)
-def read_transaction(transaction_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Transaction:
-    return _visible_transaction(session, transaction_id, user)
+@router.get("/{transaction_id}", response_model=TransactionOut)
+def read_transaction(transaction_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TransactionView:
+    return transaction_view(_visible_transaction(session, transaction_id, user), staff=user.is_staff)
 
 
 @router.post("/{transaction_id}/label", response_model=LabelPublic,

@@ -3,9 +3,9 @@ training time. Writes bench/results.json, bench/results.md and bench/latency.png
 
 Starts the three services itself (scripts/stack.py) on a fresh data folder with the model in
 --model-dir, on SQLite by default or on fresh databases of --postgres URL, with the transaction service's
-per-user rate limits turned off (RATE_LIMIT_*_PER_MINUTE=0): ten customers carry all the load. Every number that has a target
-is a ratio of two measurements taken side by side in this run, because absolute numbers on a shared
-machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
+per-user rate limits turned off (RATE_LIMIT_*_PER_MINUTE=0): ten customers carry all the load. Every
+number that has a target is a ratio of two measurements taken side by side in this run, because absolute
+numbers on a shared machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
 
     python scripts/benchmark.py            # full run, ~12 minutes
     python scripts/benchmark.py --quick    # smoke run, ~2-3 minutes

@@ -19,7 +19,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install train run demo test test-ml test-auth test-transaction test-fraud test-e2e \
-        test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
+        test-loop loop test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,10 +40,13 @@ $(MODEL_METADATA): $(MODEL_SOURCES) | $(INSTALLED)
 run: install train ## Install, train when needed, create local secrets once, migrate, start all three services (Ctrl-C stops them)
 	@scripts/run_local.sh
 
+loop: install ## The learning loop on real processes: simulate, label, export, train a challenger, shadow, compare, promote, reload (LOOP_ARGS="--postgres URL")
+	$(BIN)/python scripts/learning_loop.py $(LOOP_ARGS)
+
 demo: install train ## Start the stack if it is not up, run example_usage.py, stop what was started
 	@scripts/demo.sh
 
-test: install test-ml test-auth test-fraud test-transaction test-e2e test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
+test: install test-ml test-auth test-fraud test-transaction test-e2e test-loop test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
 
 test-ml: install
 	cd ml_model && $(PYTEST)
@@ -60,6 +63,9 @@ test-transaction: install
 test-e2e: install train
 	$(PYTEST) tests/e2e
 
+test-loop: install ## The learning loop end to end (scripts/learning_loop.py --quick; ~5 min)
+	$(PYTEST) tests/loop
+
 test-deploy: install
 	$(PYTEST) tests/deploy
 
@@ -70,6 +76,7 @@ test-postgres: install ## Run the database-backed suites against PostgreSQL at P
 	cd auth_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	cd fraud_detection_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	cd transaction_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
+	POSTGRES_URL=$(POSTGRES_URL) $(PYTEST) tests/loop
 
 lint: install ## Static checks (ruff)
 	$(BIN)/ruff check .

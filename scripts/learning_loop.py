@@ -204,8 +204,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     champion_version = json.loads((champion_dir / "model_metadata.json").read_text())["model_version"]
 
     password = "Loop-" + uuid.uuid4().hex
+    # Per-user rate limits off: one staff account replays the whole simulated history (a bulk import).
     stack = LocalStack(data_dir=work / "data", model_dir=champion_dir,
-                       extra_env={"CHALLENGER_MODEL_DIR": str(challenger_dir), "LOG_LEVEL": "WARNING"})
+                       extra_env={"CHALLENGER_MODEL_DIR": str(challenger_dir), "LOG_LEVEL": "WARNING",
+                                  "RATE_LIMIT_CAPTURES_PER_MINUTE": "0", "RATE_LIMIT_LISTINGS_PER_MINUTE": "0"})
     databases = _postgres_databases(args.postgres, stack) if args.postgres else None
     try:
         step(f"start the stack ({summary['backend']}; champion {champion_version})")

@@ -14,7 +14,7 @@ def _create_private(path: Path) -> None:
     before SQLite opens it: SQLite would create it 0644, and gives its journal files the file's mode."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
-    except FileNotFoundError:  # no such folder: SQLite will say so when it opens the database
+    except OSError:  # no such folder, not ours: SQLite says so, more clearly, when it opens the database
         return
     try:
         os.fchmod(fd, 0o600)

@@ -41,3 +41,30 @@ def test_default_database_is_sqlite_in_the_data_dir(tmp_path, monkeypatch):
     assert settings.SQLALCHEMY_DATABASE_URL == f"sqlite:///{tmp_path / 'transactions.sqlite3'}"
     for url in ("postgres://u@h/db", "postgresql://u@h/db"):
         assert Settings(DATABASE_URL=url).SQLALCHEMY_DATABASE_URL == "postgresql+psycopg2://u@h/db"
+
+
+def test_secrets_may_come_from_files_named_by_the_file_variables(tmp_path, monkeypatch):
+    token, url = tmp_path / "internal_token", tmp_path / "database_url"
+    token.write_text("a-token-read-from-a-file\n")
+    url.write_text("postgresql://transactions:pw@postgres:5432/transactions\n")
+    for name in ("INTERNAL_TOKEN", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(token))
+    monkeypatch.setenv("DATABASE_URL_FILE", str(url))
+
+    settings = Settings(ENVIRONMENT="production")
+
+    assert settings.INTERNAL_TOKEN == "a-token-read-from-a-file"
+    assert settings.SQLALCHEMY_DATABASE_URL == "postgresql+psycopg2://transactions:pw@postgres:5432/transactions"
+
+
+def test_a_secret_given_twice_or_an_unreadable_file_is_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(tmp_path / "missing"))
+    monkeypatch.delenv("INTERNAL_TOKEN", raising=False)
+    with pytest.raises(ValidationError, match="INTERNAL_TOKEN_FILE cannot be read"):
+        Settings()
+    (tmp_path / "token").write_text("from-the-file-0123456789")
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("INTERNAL_TOKEN", "from-the-variable-0123456789")
+    with pytest.raises(ValidationError, match="INTERNAL_TOKEN or INTERNAL_TOKEN_FILE, not both"):
+        Settings()

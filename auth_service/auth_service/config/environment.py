@@ -7,11 +7,27 @@ the other services (see CONVENTIONS.md).
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]  # auth_service/
 REPO_DIR = SERVICE_DIR.parent
 
 env = environ.Env()
+
+
+def secret(name: str) -> str:
+    """NAME, or the contents of the file ``NAME_FILE`` names: how Docker and Compose hand secrets over,
+    read as the official images read them (a trailing newline is dropped). Empty when neither is set."""
+    value, path = env.str(name, default=""), env.str(f"{name}_FILE", default="")
+    if value and path:
+        raise ImproperlyConfigured(f"Give {name} or {name}_FILE, not both.")
+    if not path:
+        return value
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE cannot be read: {exc}") from exc
+
 
 ENVIRONMENT = env.str("ENVIRONMENT", default="development").strip().lower()
 IS_PRODUCTION = ENVIRONMENT == "production"
@@ -20,7 +36,7 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(REPO_DIR / "data"))).resolve()
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 
-SECRET_KEY_VALUE = env.str("DJANGO_SECRET_KEY", default="")
+SECRET_KEY_VALUE = secret("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS_VALUE = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS_VALUE = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Behind a TLS-terminating ingress in production; health, readiness and JWKS stay reachable over plain
@@ -30,7 +46,7 @@ SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
 # throttling. 0 trusts no header (a client could otherwise pick its own IP and dodge the limits).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'auth.sqlite3'}")
+DATABASE_URL = secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'auth.sqlite3'}"
 CACHE_URL = env.str("CACHE_URL", default="dbcache://auth_throttle_cache")
 
 JWT_ISSUER = env.str("JWT_ISSUER", default="detec-fraude-auth")

@@ -85,3 +85,20 @@ def test_django_loads_the_settings_file_itself(production_env):
     result = manage(production_env, "shell", "--verbosity", "0", "-c", code)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == SERVICE_DIR / "auth_service" / "settings.py"
+
+
+def test_secrets_may_come_from_files_named_by_the_file_variables(production_env, tmp_path):
+    key_file, url_file = tmp_path / "django_secret_key", tmp_path / "database_url"
+    key_file.write_text(production_env["DJANGO_SECRET_KEY"] + "\n")
+    url_file.write_text(f"sqlite:///{tmp_path / 'from-file.sqlite3'}\n")
+    env = {**production_env, "DJANGO_SECRET_KEY_FILE": str(key_file), "DATABASE_URL_FILE": str(url_file)}
+    env.pop("DJANGO_SECRET_KEY")
+    code = "from django.conf import settings as s; print(s.SECRET_KEY); print(s.DATABASES['default']['NAME'])"
+    result = manage(env, "shell", "--verbosity", "0", "-c", code)
+    assert result.stdout.split() == [production_env["DJANGO_SECRET_KEY"], str(tmp_path / "from-file.sqlite3")], (
+        result.stderr)
+
+    both = manage({**env, "DJANGO_SECRET_KEY": production_env["DJANGO_SECRET_KEY"]}, "check")
+    assert both.returncode != 0 and "Give DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE, not both" in both.stderr
+    missing = manage({**env, "DATABASE_URL_FILE": str(tmp_path / "absent")}, "check")
+    assert missing.returncode != 0 and "DATABASE_URL_FILE cannot be read" in missing.stderr

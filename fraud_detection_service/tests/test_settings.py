@@ -1,0 +1,35 @@
+"""Settings read secrets from the environment or from the files the *_FILE variables name."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
+
+
+def test_secrets_may_come_from_files_named_by_the_file_variables(tmp_path, monkeypatch):
+    token, url = tmp_path / "internal_token", tmp_path / "database_url"
+    token.write_text("a-token-read-from-a-file\n")
+    url.write_text("postgres://fraud:pw@postgres:5432/fraud\n")
+    for name in ("INTERNAL_TOKEN", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(token))
+    monkeypatch.setenv("DATABASE_URL_FILE", str(url))
+
+    settings = Settings(ENVIRONMENT="production")
+
+    assert settings.INTERNAL_TOKEN == "a-token-read-from-a-file"
+    assert settings.database_url == "postgresql://fraud:pw@postgres:5432/fraud"
+
+
+def test_a_secret_given_twice_or_an_unreadable_file_is_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(tmp_path / "missing"))
+    monkeypatch.delenv("INTERNAL_TOKEN", raising=False)
+    with pytest.raises(ValidationError, match="INTERNAL_TOKEN_FILE cannot be read"):
+        Settings()
+    (tmp_path / "token").write_text("from-the-file-0123456789")
+    monkeypatch.setenv("INTERNAL_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("INTERNAL_TOKEN", "from-the-variable-0123456789")
+    with pytest.raises(ValidationError, match="INTERNAL_TOKEN or INTERNAL_TOKEN_FILE, not both"):
+        Settings()

@@ -87,13 +87,13 @@ bench: install train ## Benchmarks (scripts/benchmark.py); writes bench/results.
 images: ## Build the three images, tagged with the commit (trains first when artifacts are missing)
 	scripts/build_images.sh
 
-compose-up: ## docker compose up --build -d (needs Docker; see DEPLOYMENT.md)
-	scripts/compose.sh up
+compose-up: ## docker compose up --build in the background, until every service is healthy (needs Docker; DEPLOYMENT.md)
+	docker compose up --build --detach --wait --wait-timeout 900
 
-compose-down: ## docker compose down -v
-	scripts/compose.sh down
+compose-down: ## docker compose down -v (removes the containers, the database and the generated secrets)
+	docker compose down -v
 
-compose-test: ## Bring the Compose stack up, smoke-test it, restart a service, tear it down
+compose-test: ## Plain `docker compose up --build` on a clean clone: smoke-test it, restart a service, tear it down
 	scripts/compose.sh test
 
 clean: ## Remove local data (databases, keys, secrets) and trained artifacts; keeps .venv

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the three service images, tagged with the version and the git commit (never only `latest`).
-# The fraud service image bakes in the trained model: artifacts missing from ml_model/models are trained first.
+# The fraud service image bakes in the trained model: artifacts missing from ml_model/models are trained first,
+# and the image is labelled with the SHA-256 of their model_metadata.json (the MODEL_METADATA_SHA256 pin).
 set -euo pipefail
 usage() {
   cat <<USAGE
@@ -15,7 +16,9 @@ working tree has uncommitted changes. Prints the tags it built.
   --version VERSION   release version (default: \$VERSION, else the latest git tag, else 0.1.0)
   --push              docker push every tag after building
   --dry-run           print the commands (training, build, push) instead of running them
-The fraud image copies the artifacts from ml_model/models/ (trained there first when one is missing).
+The fraud image copies the artifacts from ml_model/models/ (trained there first when one is missing), is
+labelled io.detec-fraude.model-metadata-sha256, and the script prints MODEL_METADATA_SHA256=<digest> to pin
+in Compose (.env) or the Kubernetes ConfigMap (DEPLOYMENT.md).
 USAGE
 }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,18 +56,25 @@ if [[ " ${services[*]} " == *" fraud-detection-service "* ]]; then
   done
 fi
 
+model_pin=()
+if [[ -f "$model_dir/model_metadata.json" ]]; then
+  model_digest="$(sha256sum "$model_dir/model_metadata.json" | cut -d' ' -f1)"
+  model_pin=(--build-arg MODEL_METADATA_SHA256="$model_digest")
+fi
+
 built=()
 for service in "${services[@]}"; do
+  extra=()
   case "$service" in
     auth-service) context=auth_service; dockerfile=auth_service/Dockerfile ;;
     transaction-service) context=transaction_service; dockerfile=transaction_service/Dockerfile ;;
     # Needs ml_model/ beside the service: the repository root is its context (see /.dockerignore).
-    fraud-detection-service) context=.; dockerfile=fraud_detection_service/Dockerfile ;;
+    fraud-detection-service) context=.; dockerfile=fraud_detection_service/Dockerfile; extra=("${model_pin[@]}") ;;
   esac
   image="$registry/$service"
   tags=("$image:$version-$commit" "$image:$commit" "$image:$version")
   echo "== building $image ($version, $commit)"
-  run docker build --build-arg VERSION="$version" --build-arg GIT_COMMIT="$commit" \
+  run docker build --build-arg VERSION="$version" --build-arg GIT_COMMIT="$commit" "${extra[@]}" \
     -f "$dockerfile" "${tags[@]/#/--tag=}" "$context"
   built+=("${tags[@]}")
 done
@@ -73,3 +83,6 @@ if [[ $push == 1 ]]; then
   for tag in "${built[@]}"; do run docker push "$tag"; done
 fi
 printf 'built %s\n' "${built[@]}"
+if [[ " ${services[*]} " == *" fraud-detection-service "* && -n "${model_digest:-}" ]]; then
+  echo "MODEL_METADATA_SHA256=$model_digest"
+fi

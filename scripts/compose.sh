@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Runs the platform with Docker Compose (docker-compose.yml) and smoke-tests it.
+# `make compose-test`: the plain `docker compose up --build` on a clean clone, checked end to end.
 set -euo pipefail
 usage() {
   cat <<USAGE
-Usage: scripts/compose.sh COMMAND [--keep]
+Usage: scripts/compose.sh test [--keep]
 
-  env    create .env from .env.example with random secrets, and the JWT signing key, when missing
-  up     env + train the model when needed + docker compose up --build -d, wait until every service is
-         healthy, create the staff account (STAFF_USERNAME/STAFF_PASSWORD from .env), print the URLs
-  down   docker compose down -v (removes the containers and the database volume)
-  test   the offline Docker helper when present, up, scripts/test_services.sh against the stack
-         (APPROVED and BLOCKED), restart the transaction service and check that its transactions are
-         still there, then down (also on failure; --keep leaves the stack running to investigate)
+  test   clone the repository's HEAD into a temporary folder (no .env, no model, no data), run the plain
+         \`docker compose up --build\` there, wait until PostgreSQL and the three services are healthy,
+         check the stack is in production mode with generated secrets, create a staff account, run
+         scripts/test_services.sh (APPROVED and BLOCKED decisions, a staff label), restart the transaction
+         service and check its transactions are still there, then \`docker compose down -v\` (also on
+         failure; --keep leaves the stack and the clone to investigate).
 
-Environment: ENV_FILE (default .env), DOCKER_OFFLINE_HELPER (default ../shared/tools/docker-offline.sh),
-WAIT_TIMEOUT seconds for health (default 300).
+Isolation on a shared machine only, never configuration: the stack runs as its own Compose project
+(COMPOSE_PROJECT_NAME) on free host ports (AUTH_PORT, TRANSACTION_PORT, FRAUD_PORT).
+Environment: DOCKER_OFFLINE_HELPER (default ../shared/tools/docker-offline.sh, run when present),
+WAIT_TIMEOUT seconds until healthy (default 900: the first build trains the model).
 USAGE
 }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
 command="${1:-}"; shift || true
 keep=0
 for arg in "$@"; do
@@ -28,94 +28,108 @@ for arg in "$@"; do
     *) echo "unknown option: $arg" >&2; usage >&2; exit 2 ;;
   esac
 done
-ENV_FILE="${ENV_FILE:-$ROOT/.env}"
-WAIT_TIMEOUT="${WAIT_TIMEOUT:-300}"
+case "$command" in
+  test) ;;
+  -h|--help) usage; exit 0 ;;
+  *) echo "unknown command: ${command:-(none)}" >&2; usage >&2; exit 2 ;;
+esac
+
+WAIT_TIMEOUT="${WAIT_TIMEOUT:-900}"
 PYTHON="$ROOT/.venv/bin/python"; [[ -x "$PYTHON" ]] || PYTHON=python3
-compose() {
-  if ! docker compose version >/dev/null 2>&1; then
-    echo "docker compose is not available: install Docker and its Compose v2 plugin" \
-      "(offline: ../shared/tools/docker-offline.sh)" >&2
+LONG_RUNNING=(postgres auth-service fraud-detection-service transaction-service)
+log() { printf '\n== %s\n' "$*"; }
+free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+helper="${DOCKER_OFFLINE_HELPER:-$ROOT/../shared/tools/docker-offline.sh}"
+if [[ -f "$helper" ]]; then
+  log "offline Docker helper ($helper)"
+  bash "$helper"
+fi
+docker compose version >/dev/null 2>&1 || { echo "docker compose is not available: install Docker and its Compose v2 plugin" >&2; exit 1; }
+
+started=$SECONDS
+clone="$(mktemp -d)/detec_fraude"
+log "clean clone of $(git -C "$ROOT" rev-parse --short=12 HEAD) into $clone"
+git clone --quiet --no-hardlinks "$ROOT" "$clone"
+cd "$clone"
+[[ ! -e .env && ! -e ml_model/models/model_metadata.json ]] || { echo "the clone is not clean" >&2; exit 1; }
+
+export COMPOSE_PROJECT_NAME="detec-fraude-test-$$"
+AUTH_PORT="$(free_port)" TRANSACTION_PORT="$(free_port)" FRAUD_PORT="$(free_port)"
+export AUTH_PORT TRANSACTION_PORT FRAUD_PORT
+auth="http://127.0.0.1:$AUTH_PORT" transactions="http://127.0.0.1:$TRANSACTION_PORT" fraud="http://127.0.0.1:$FRAUD_PORT"
+
+up_log="$clone/compose-up.log" up_pid=""
+finish() {
+  local status=$?
+  if [[ $keep == 1 ]]; then
+    echo "kept: cd $clone && COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME docker compose ps"
+  else
+    log "docker compose down -v"
+    docker compose down -v --remove-orphans >/dev/null 2>&1 || true
+    [[ -z "$up_pid" ]] || wait "$up_pid" 2>/dev/null || true
+    rm -rf "$(dirname "$clone")"
+  fi
+  exit "$status"
+}
+trap finish EXIT
+
+log "docker compose up --build   (output: $up_log)"
+docker compose up --build >"$up_log" 2>&1 &
+up_pid=$!
+
+healthy() { # every long-running service reports healthy
+  local service id
+  for service in "${LONG_RUNNING[@]}"; do
+    id="$(docker compose ps -q "$service" 2>/dev/null)"
+    [[ -n "$id" && "$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)" == healthy ]] || return 1
+  done
+}
+until healthy; do
+  if ! kill -0 "$up_pid" 2>/dev/null || (( SECONDS - started > WAIT_TIMEOUT )); then
+    echo "the stack did not become healthy; last lines of docker compose up:" >&2
+    tail -n 60 "$up_log" >&2
     exit 1
   fi
-  # `down` must work before .env exists (nothing to tear down then, but no error either).
-  local env_args=(); [[ -f "$ENV_FILE" ]] && env_args=(--env-file "$ENV_FILE")
-  docker compose --project-directory "$ROOT" "${env_args[@]}" "$@"
-}
-env_value() { sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; }
-log() { printf '\n== %s\n' "$*"; }
+  sleep 5
+done
+log "healthy after $((SECONDS - started)) s"
+docker compose ps
 
-ensure_env() {
-  "$PYTHON" scripts/compose_env.py --env-file "$ENV_FILE" --example "$ROOT/.env.example"
-}
+failed=()
+log "production mode with generated secrets"
+# secrets-init finished, the services read their secrets from files and refuse placeholders in production.
+[[ "$(docker inspect -f '{{.State.ExitCode}}' "$(docker compose ps -a -q secrets-init)")" == 0 ]] \
+  || failed+=("secrets-init did not succeed")
+grep -q "secrets-init.*generated" "$up_log" || failed+=("secrets-init generated nothing on a fresh clone")
+for service in auth-service fraud-detection-service transaction-service; do
+  [[ "$(docker compose exec -T "$service" printenv ENVIRONMENT)" == production ]] || failed+=("$service is not in production mode")
+done
+[[ "$(docker inspect -f '{{len .HostConfig.PortBindings}}' "$(docker compose ps -q postgres)")" == 0 ]] \
+  || failed+=("PostgreSQL is published on the host")
 
-up() {
-  ensure_env
-  # The fraud image bakes in the trained artifacts; `make train` is a no-op when they are up to date.
-  make --no-print-directory train
-  local version commit
-  version="$(git describe --tags --abbrev=0 2>/dev/null || echo 0.1.0)"
-  commit="$(git rev-parse --short=12 HEAD)"
-  export IMAGE_TAG="$version-$commit" GIT_COMMIT="$commit"
-  log "docker compose up --build -d (images tagged $IMAGE_TAG)"
-  compose up --build -d --wait --wait-timeout "$WAIT_TIMEOUT" || { compose ps; compose logs --tail 50; return 1; }
-  compose ps
-  log "staff account $(env_value STAFF_USERNAME)"
-  # The password on stdin (printf is a shell builtin): a command line is visible to every user (ps).
-  printf '%s\n' "$(env_value STAFF_PASSWORD)" | compose exec -T auth-service python manage.py ensure_staff_user \
-    --username "$(env_value STAFF_USERNAME)" --email "$(env_value STAFF_USERNAME)@localhost" --password-stdin >/dev/null
-  cat <<URLS
-detec_fraude is up (docker compose):
-  auth service          $(url AUTH_PORT 8000)   API docs $(url AUTH_PORT 8000)/api/docs/
-  transaction service   $(url TRANSACTION_PORT 8001)   API docs $(url TRANSACTION_PORT 8001)/docs
-  fraud service         $(url FRAUD_PORT 8002)   model $(url FRAUD_PORT 8002)/model
-URLS
-}
-url() { local port; port="$(env_value "$1")"; echo "http://127.0.0.1:${port:-$2}"; }
+log "staff account"
+STAFF_USERNAME=analyst STAFF_PASSWORD="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))')"
+export STAFF_PASSWORD
+docker compose exec -T -e STAFF_PASSWORD auth-service python manage.py ensure_staff_user --username "$STAFF_USERNAME" \
+  --email "$STAFF_USERNAME@localhost" >/dev/null || failed+=("staff account")
 
-down() { compose down -v --remove-orphans; }
+log "scripts/test_services.sh against the Compose stack"
+# Every check runs even when one fails, so one report shows everything that is wrong.
+"$ROOT/scripts/test_services.sh" --auth-url "$auth" --transaction-url "$transactions" --fraud-url "$fraud" \
+  --staff-username "$STAFF_USERNAME" --staff-password "$STAFF_PASSWORD" || failed+=("scripts/test_services.sh")
 
-smoke_test() {
-  local auth transactions state failed=()
-  auth="$(url AUTH_PORT 8000)"; transactions="$(url TRANSACTION_PORT 8001)"
-  log "scripts/test_services.sh against the Compose stack"
-  # Both checks run even when the first fails, so one report shows everything that is wrong.
-  scripts/test_services.sh --auth-url "$auth" --transaction-url "$transactions" --fraud-url "$(url FRAUD_PORT 8002)" \
-    --staff-username "$(env_value STAFF_USERNAME)" --staff-password "$(env_value STAFF_PASSWORD)" \
-    || failed+=("scripts/test_services.sh")
-  log "restart the transaction service: its transactions must still be there"
-  state="$(mktemp)"
-  if "$PYTHON" deploy/check_persistence.py record --state "$state" --auth-url "$auth" --transaction-url "$transactions" \
-    && compose restart transaction-service \
-    && compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --no-deps --no-recreate --no-build transaction-service \
-    && "$PYTHON" deploy/check_persistence.py verify --state "$state" --auth-url "$auth" --transaction-url "$transactions"
-  then :; else failed+=("transactions kept across a restart"); fi
-  rm -f "$state"
-  if [[ ${#failed[@]} -gt 0 ]]; then
-    printf 'FAILED: %s\n' "${failed[@]}" >&2
-    return 1
-  fi
-}
+log "restart the transaction service: its transactions must still be there"
+state="$(mktemp)"
+if "$PYTHON" "$ROOT/deploy/check_persistence.py" record --state "$state" --auth-url "$auth" --transaction-url "$transactions" \
+  && docker compose restart transaction-service \
+  && docker compose up -d --wait --wait-timeout 300 --no-deps --no-recreate --no-build transaction-service \
+  && "$PYTHON" "$ROOT/deploy/check_persistence.py" verify --state "$state" --auth-url "$auth" --transaction-url "$transactions"
+then :; else failed+=("transactions kept across a restart"); fi
+rm -f "$state"
 
-run_test() {
-  local helper="${DOCKER_OFFLINE_HELPER:-$ROOT/../shared/tools/docker-offline.sh}" started=$SECONDS
-  if [[ -x "$helper" || -f "$helper" ]]; then
-    log "offline Docker helper ($helper)"
-    bash "$helper"
-  else
-    echo "no offline Docker helper at $helper: using the installed Docker"
-  fi
-  # Tear down whatever happens, unless asked to keep the stack for investigation.
-  [[ $keep == 1 ]] || trap 'log "docker compose down -v"; down' EXIT
-  up
-  smoke_test
-  log "compose test passed in $((SECONDS - started)) s"
-}
-
-case "$command" in
-  env) ensure_env ;;
-  up) up ;;
-  down) down ;;
-  test) run_test ;;
-  -h|--help|"") usage; [[ -n "$command" ]] ;;
-  *) echo "unknown command: $command" >&2; usage >&2; exit 2 ;;
-esac
+if [[ ${#failed[@]} -gt 0 ]]; then
+  printf 'FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+log "compose test passed in $((SECONDS - started)) s"

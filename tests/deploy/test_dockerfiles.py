@@ -45,7 +45,8 @@ def test_hadolint_reports_a_known_bad_practice(tmp_path):
 def test_image_is_multi_stage_non_root_with_a_python_healthcheck(service):
     steps = instructions(DOCKERFILES[service])
     froms = [args for op, args in steps if op == "FROM"]
-    assert len(froms) == 2 and all(f.startswith("python:3.11-slim") for f in froms)
+    assert froms[0] == "python:3.11-slim AS builder" and froms[-1] == "python:3.11-slim"
+    assert all(f.startswith(("python:3.11-slim", "builder AS ")) for f in froms)
     assert "COPY --from=builder /opt/venv /opt/venv" in [f"{op} {args}" for op, args in steps]
     user = [args for op, args in steps if op == "USER"]
     assert user and not user[-1].startswith(("root", "0")), "the last USER must not be root"
@@ -64,13 +65,34 @@ def test_image_is_multi_stage_non_root_with_a_python_healthcheck(service):
     assert install < code
 
 
-def test_fraud_image_carries_the_model_and_the_shared_feature_code():
-    steps = instructions(DOCKERFILES["fraud-detection-service"])
-    copies = " ".join(args for op, args in steps if op == "COPY")
-    for artifact in ("isolation_forest_model.pkl", "scaler.pkl", "feature_columns.json", "model_metadata.json"):
-        assert f"ml_model/models/{artifact}" in copies
+def stages(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Instructions per build stage, by stage name (the unnamed last stage: "runtime")."""
+    result, name = {}, None
+    for op, args in instructions(path):
+        if op == "FROM":
+            name = args.split(" AS ")[1] if " AS " in args else "runtime"
+            result[name] = []
+        elif name:
+            result[name].append((op, args))
+    return result
+
+
+def test_fraud_image_carries_the_model_given_or_trained_in_a_build_stage_and_the_feature_code():
+    fraud = stages(DOCKERFILES["fraud-detection-service"])
+    model = " ".join(f"{op} {args}" for op, args in fraud["model"])
+    # The stage takes what ml_model/models/ holds, else trains the default model there.
+    assert "COPY ml_model/ /build/ml_model/" in model
+    assert "-f ml_model/models/model_metadata.json" in model and "cp -a ml_model/models /build/model" in model
+    assert "train_model.py --output-dir /build/model" in model
+    # It prints the metadata digest and refuses artifacts that differ from a digest the build was given.
+    assert "ARG MODEL_METADATA_SHA256" in model and "sha256sum /build/model/model_metadata.json" in model
+    runtime = fraud["runtime"]
+    copies = [args for op, args in runtime if op == "COPY"]
+    assert "--from=model /build/model/ /app/ml_model/models/" in copies
     assert "ml_model/*.py /app/ml_model/" in copies
-    env = " ".join(args for op, args in steps if op == "ENV")
+    labels = " ".join(args for op, args in runtime if op == "LABEL")
+    assert 'io.detec-fraude.model-metadata-sha256="$MODEL_METADATA_SHA256"' in labels
+    env = " ".join(args for op, args in runtime if op == "ENV")
     assert "MODEL_DIR=/app/ml_model/models" in env and "PYTHONPATH=/app" in env
 
 
@@ -88,3 +110,5 @@ def test_dockerignore_keeps_tests_and_local_state_out_of_every_context():
     root = ignore_patterns(".")
     assert root[0] == "*"
     assert "!ml_model/*.py" in root and "ml_model/testing.py" in root
+    # The model stage needs the training requirements and whatever artifacts the folder holds.
+    assert "!ml_model/requirements.txt" in root and "!ml_model/models" in root

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-# Fields that must survive a restart unchanged.
-STORED_FIELDS = ("id", "customer_id", "terminal_id", "amount", "currency", "status", "risk_score", "decided_by")
+# Fields that must survive a restart unchanged: what the customer sees (scores and reasons are staff-only).
+STORED_FIELDS = ("id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status", "created_at")
 
 
 def login(http: httpx.Client, auth_url: str, username: str, password: str) -> str:

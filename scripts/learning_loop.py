@@ -50,6 +50,11 @@ STAFF_USER = "loop_analyst"
 EXPORT_COLUMNS = ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
 
 
+def cents(amount: float) -> str:
+    """A simulated amount as the API takes it: two decimals, at least 0.01 (a few card tests draw less)."""
+    return f"{max(round(amount, 2), 0.01):.2f}"
+
+
 class LoopFailed(Exception):
     pass
 
@@ -112,7 +117,7 @@ def replay(staff: Staff, raw: pd.DataFrame, replayed: Replayed, workers: int) ->
     def send(shard) -> None:
         with httpx.Client(timeout=60) as client:
             for r in shard:
-                body = {"amount": f"{r.tx_amount:.2f}", "currency": "EUR", "terminal_id": str(r.terminal_id),
+                body = {"amount": cents(r.tx_amount), "currency": "EUR", "terminal_id": str(r.terminal_id),
                         "customer_id": str(r.customer_id), "timestamp": r.tx_datetime.isoformat()}
                 response = staff.call(client, "POST", "/transactions", body)
                 answer = response.json() if response.status_code == 201 else None
@@ -164,7 +169,7 @@ def export(raw: pd.DataFrame, replayed: Replayed, labels: dict[int, bool], path:
             if i in replayed.captures:
                 label_value = "" if i not in labels else int(labels[i])
                 out.writerow([replayed.captures[i]["id"], r.tx_datetime.isoformat(), r.customer_id, r.terminal_id,
-                              f"{r.tx_amount:.2f}", label_value])
+                              cents(r.tx_amount), label_value])
     return len(replayed.captures)
 
 

@@ -1,17 +1,20 @@
 """How a new model reaches a running deployment without downtime (DEPLOYMENT.md, "Delivering a new model"),
-checked on the rendered manifests: in Kubernetes a model release is a new fraud image rolled out behind the
-readiness probe (ready only once the artifacts are verified) and the PodDisruptionBudget."""
+checked on the rendered configuration: in Kubernetes a new fraud image rolled out behind the readiness probe
+(ready only once the artifacts are verified) and the PodDisruptionBudget; in Compose a model volume that
+the hot reload reads."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
-from k8s_support import KUSTOMIZATIONS, kubectl, of_kind, render, selects
+from k8s_support import KUSTOMIZATIONS, REPO, kubectl, of_kind, render, selects
+from test_compose import compose_config
 
 FRAUD = "fraud-detection-service"
 
-pytestmark = pytest.mark.skipif(kubectl() is None, reason="kubectl is not installed")
 
-
+@pytest.mark.skipif(kubectl() is None, reason="kubectl is not installed")
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_a_new_fraud_image_rolls_out_without_losing_capacity_or_requests(kustomization):
     resources = render(kustomization)
@@ -39,3 +42,18 @@ def test_a_new_fraud_image_rolls_out_without_losing_capacity_or_requests(kustomi
     autoscaler = next(h for h in of_kind(resources, "HorizontalPodAutoscaler").values()
                       if h["spec"]["scaleTargetRef"]["name"] == FRAUD)
     assert autoscaler["spec"]["minReplicas"] > budgets[0]["spec"]["minAvailable"]
+
+
+def test_compose_serves_the_models_from_a_volume_that_a_hot_reload_reads(tmp_path):
+    """Compose runs one fraud container, so a new image would be a restart: there the models live on the
+    `models` volume, and a challenger is installed, compared and promoted while the container serves."""
+    fraud = compose_config(tmp_path)["services"][FRAUD]
+    volume = next(v for v in fraud["volumes"] if v["target"] == "/models")
+    assert volume["type"] == "volume" and volume["source"] == "models" and not volume.get("read_only")
+    # Siblings on one filesystem: promotion swaps a staged copy in beside the champion folder.
+    assert PurePosixPath(fraud["environment"]["MODEL_DIR"]) == PurePosixPath("/models/champion")
+    assert PurePosixPath(fraud["environment"]["CHALLENGER_MODEL_DIR"]) == PurePosixPath("/models/challenger")
+    # A new volume starts as the image's /models: the image's model, owned by the service's user.
+    dockerfile = (REPO / "fraud_detection_service" / "Dockerfile").read_text()
+    assert "COPY --from=model --chown=10001:10001 /build/model/ /models/champion/" in dockerfile
+    assert "USER 10001:10001" in dockerfile

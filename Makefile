@@ -18,7 +18,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install train run demo test test-ml test-auth test-transaction test-fraud test-e2e \
+.PHONY: help install train run demo test test-ml test-auth test-transaction test-fraud test-e2e test-drill \
         test-loop loop test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
 
 help: ## Show this help
@@ -46,7 +46,7 @@ loop: install ## The learning loop on real processes: simulate, label, export, t
 demo: install train ## Start the stack if it is not up, run example_usage.py, stop what was started
 	@scripts/demo.sh
 
-test: install test-ml test-auth test-fraud test-transaction test-e2e test-loop test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
+test: install test-ml test-auth test-fraud test-transaction test-e2e test-loop test-drill test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
 
 test-ml: install
 	cd ml_model && $(PYTEST)
@@ -66,6 +66,9 @@ test-e2e: install train
 test-loop: install ## The learning loop end to end (scripts/learning_loop.py --quick; ~5 min)
 	$(PYTEST) tests/loop
 
+test-drill: install train ## Fault drill over the real processes: kill -9 and restart mid-stream (tests/standing; ~1 min)
+	$(PYTEST) tests/standing/test_fault_drill.py
+
 test-deploy: install
 	$(PYTEST) tests/deploy
 
@@ -77,6 +80,7 @@ test-postgres: install ## Run the database-backed suites against PostgreSQL at P
 	cd fraud_detection_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	cd transaction_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	POSTGRES_URL=$(POSTGRES_URL) $(PYTEST) tests/loop
+	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/standing/test_fault_drill.py
 
 lint: install ## Static checks (ruff)
 	$(BIN)/ruff check .

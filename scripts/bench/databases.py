@@ -1,4 +1,5 @@
-"""Fresh PostgreSQL databases for one benchmark run (``--postgres URL``), dropped afterwards."""
+"""Fresh PostgreSQL databases for one benchmark run (``--postgres URL``) or one standing check
+(tests/standing), dropped afterwards."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ def _with_database(url: str, name: str) -> str:
 
 
 class PostgresDatabases:
-    def __init__(self, server_url: str, services: list[str]) -> None:
+    def __init__(self, server_url: str, services: list[str], prefix: str = "bench") -> None:
         self.server_url = server_url
-        prefix = f"bench_{secrets.token_hex(3)}"
+        prefix = f"{prefix}_{secrets.token_hex(3)}"
         self.names = {service: f"{prefix}_{service}" for service in services}
 
     def urls(self) -> dict[str, str]:
@@ -38,6 +39,18 @@ class PostgresDatabases:
 
     def drop(self) -> None:
         self._run("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def terminate_backends(self) -> int:
+        """pg_terminate_backend on every connection to these databases (what a failover or an
+        administrator's kill does to the services' pools); returns how many were terminated."""
+        connection = psycopg2.connect(self.server_url)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (list(self.names.values()),))
+                return int(cursor.fetchone()[0])
+        finally:
+            connection.close()
 
     def activity(self) -> dict[str, int]:
         """Counters of this run's databases, summed: sessions opened (PostgreSQL 14+) and commits."""

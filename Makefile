@@ -12,7 +12,8 @@ INSTALLED := $(VENV)/.installed
 MODEL_DIR ?= ml_model/models
 MODEL_METADATA := $(MODEL_DIR)/model_metadata.json
 # Code whose change makes the trained artifacts stale.
-MODEL_SOURCES := $(filter-out ml_model/testing.py,$(wildcard ml_model/*.py)) ml_model/requirements.txt
+MODEL_SOURCES := $(filter-out ml_model/testing.py ml_model/attribution.py ml_model/reasons.py,$(wildcard ml_model/*.py)) \
+                 ml_model/requirements.txt
 POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 

@@ -18,6 +18,7 @@ from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.model_slots import ModelSlots
 from app.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from ml_model.artifacts import ArtifactError
+from ml_model.reasons import ReasonPolicy
 
 logger = logging.getLogger("app")
 EXIT_BAD_ARTIFACTS = 3
@@ -25,7 +26,8 @@ EXIT_BAD_ARTIFACTS = 3
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, max_reasons=settings.MAX_REASONS)
+    reasons = ReasonPolicy(max_reasons=settings.MAX_REASONS, from_risk=settings.REASONS_FROM_RISK)
+    slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, reasons=reasons)
     try:
         models = slots.start()
     except ArtifactError as exc:

@@ -32,6 +32,7 @@ class Transaction:
     terminal_id: str
     amount: float
     timestamp: datetime  # naive UTC
+    currency: str | None = None  # ISO 4217; only words the reasons, the model is currency-blind
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Any
 from app.core.metrics import CHALLENGER_INFO, MODEL_INFO, MODEL_SWAPS
 from app.risk_engine import RiskEngine
 from ml_model.artifacts import CHECKSUMMED_FILES, METADATA_FILE, ArtifactError, install_artifacts
+from ml_model.reasons import ReasonPolicy
 
 logger = logging.getLogger("app.models")
 
@@ -47,12 +48,12 @@ def _summary(engine: RiskEngine) -> dict[str, Any]:
             "created_at": meta.get("created_at"), "threshold": engine.threshold}
 
 
-def load_challenger(folder: Path | None, champion: RiskEngine, *, max_reasons: int) -> RiskEngine | None:
+def load_challenger(folder: Path | None, champion: RiskEngine, *, reasons: ReasonPolicy) -> RiskEngine | None:
     """The challenger in ``folder``, or None when no folder is configured or it holds no model (an empty
     slot is normal: nothing is being tried). Raises ``ArtifactError`` for a model that must not be used."""
     if folder is None or not (folder / METADATA_FILE).exists():
         return None
-    challenger = RiskEngine.load(folder, max_reasons=max_reasons)
+    challenger = RiskEngine.load(folder, reasons=reasons)
     # The challenger scores the features computed for the champion; terminal windows depend on the
     # label delay, so a different delay would feed it features it was not trained on.
     if challenger.label_delay_days != champion.label_delay_days:
@@ -66,11 +67,11 @@ def load_challenger(folder: Path | None, champion: RiskEngine, *, max_reasons: i
 class ModelSlots:
     """Owns ``state.models`` (and ``state.risk_engine``, the champion, for the code that reads only it)."""
 
-    def __init__(self, state: Any, champion_dir: Path, challenger_dir: Path | None, *, max_reasons: int) -> None:
+    def __init__(self, state: Any, champion_dir: Path, challenger_dir: Path | None, *, reasons: ReasonPolicy) -> None:
         self.state = state
         self.champion_dir = champion_dir
         self.challenger_dir = challenger_dir
-        self.max_reasons = max_reasons
+        self.reasons = reasons
         self._lock = threading.Lock()
 
     @property
@@ -80,9 +81,9 @@ class ModelSlots:
     def start(self) -> ModelSet:
         """At startup: the champion must load (``ArtifactError`` otherwise); a challenger that fails is
         logged and left out (it never decides, so it does not stop the service)."""
-        champion = RiskEngine.load(self.champion_dir, max_reasons=self.max_reasons)
+        champion = RiskEngine.load(self.champion_dir, reasons=self.reasons)
         try:
-            challenger = load_challenger(self.challenger_dir, champion, max_reasons=self.max_reasons)
+            challenger = load_challenger(self.challenger_dir, champion, reasons=self.reasons)
         except ArtifactError as exc:
             logger.error("challenger refused, serving without one: %s", exc)
             challenger = None
@@ -94,8 +95,8 @@ class ModelSlots:
         with self._lock:
             previous = self.current
             try:
-                champion = RiskEngine.load(self.champion_dir, max_reasons=self.max_reasons)
-                challenger = load_challenger(self.challenger_dir, champion, max_reasons=self.max_reasons)
+                champion = RiskEngine.load(self.champion_dir, reasons=self.reasons)
+                challenger = load_challenger(self.challenger_dir, champion, reasons=self.reasons)
             except ArtifactError as exc:
                 MODEL_SWAPS.labels("reload", "refused").inc()
                 logger.error("model reload refused, still serving %s: %s", previous.champion.model_version, exc)

@@ -26,7 +26,8 @@ from app.db.tables import customer_days, terminal_days, transactions
 from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 
 # What /predict stores with a transaction and answers again on a retry.
-SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reasons", "model_version")
+SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reasons", "model_version",
+                  "contributions")
 # The challenger's answer, stored beside it and never answered (app/shadow.py).
 SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_model_version")
 _DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")

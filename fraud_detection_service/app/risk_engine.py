@@ -1,9 +1,10 @@
 """The loaded model, ready for the request path: verified artifacts, the forest compiled into arrays,
-the scaler reduced to two vectors, and the analyst-facing reasons.
+the scaler reduced to two vectors, each feature's contribution to the score, and the reasons.
 
 Scores and decisions follow ``ml_model.scoring`` exactly (anomaly = -score_samples, BLOCKED iff
-anomaly >= threshold, logistic risk centred on the threshold); only the forest traversal and the
-scaling are re-implemented here, for speed, and tested for equality with scikit-learn.
+anomaly >= threshold, logistic risk centred on the threshold), contributions ``ml_model.attribution``
+and reasons ``ml_model.reasons``; only the forest traversal (score and path attribution in one walk)
+and the scaling are re-implemented here, for speed, and tested for equality with the reference.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import numpy as np
 
 from app.compiled_forest import CompiledForest
 from ml_model.artifacts import LoadedModel, load_verified
-from ml_model.features import describe_feature
-from ml_model.scoring import BLOCKED, decision, risk_score
-
-# A feature this many training standard deviations away from the mean is worth an analyst's attention.
-UNUSUAL_Z = 2.0
+from ml_model.attribution import baseline_anomaly_score, to_anomaly_units
+from ml_model.profile_store import Transaction
+from ml_model.reasons import ReasonPolicy, reasons_for
+from ml_model.scoring import decision, risk_score
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Verdict:
     threshold: float
     reasons: list[str]
     model_version: str
+    # Every model feature as {"feature", "value", "contribution"}, largest contribution first; the
+    # contributions add up to anomaly_score minus the model's baseline anomaly score (see /model).
+    contributions: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,11 +43,12 @@ class Verdict:
             "threshold": self.threshold,
             "reasons": self.reasons,
             "model_version": self.model_version,
+            "contributions": self.contributions,
         }
 
 
 class RiskEngine:
-    def __init__(self, loaded: LoadedModel, *, max_reasons: int = 3) -> None:
+    def __init__(self, loaded: LoadedModel, *, reasons: ReasonPolicy = ReasonPolicy()) -> None:
         self.loaded = loaded
         self.feature_columns = list(loaded.feature_columns)
         self.forest = CompiledForest.from_sklearn(loaded.model)
@@ -57,57 +61,62 @@ class RiskEngine:
         self.calibration = loaded.calibration
         self.model_version = loaded.model_version
         self.label_delay_days = loaded.label_delay_days
-        self.max_reasons = max_reasons
+        self.reasons = reasons
+        # Anomaly score = 2 ** (-mean path length / c); contributions start from the forest's baseline.
+        self.path_normaliser = self.forest.denominator / self.forest.roots.size
+        self.baseline_path_length = self.forest.expected_mean_path_length
+        self.baseline_anomaly_score = baseline_anomaly_score(self.baseline_path_length, self.path_normaliser)
 
     @classmethod
-    def load(cls, model_dir: Path, *, max_reasons: int = 3) -> RiskEngine:
+    def load(cls, model_dir: Path, *, reasons: ReasonPolicy = ReasonPolicy()) -> RiskEngine:
         """Raises ``ml_model.artifacts.ArtifactError`` naming the file and the problem."""
-        return cls(load_verified(model_dir), max_reasons=max_reasons)
+        return cls(load_verified(model_dir), reasons=reasons)
 
     def scale_rows(self, features: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
         raw = np.array([[row[name] for name in self.feature_columns] for row in features], dtype=np.float64)
         return raw, (raw - self.mean) / self.scale
 
-    def judge(self, features: list[dict[str, float]]) -> list[Verdict]:
+    def judge(self, features: list[dict[str, float]], txs: list[Transaction]) -> list[Verdict]:
+        """Verdicts of many transactions (``features[i]`` are ``txs[i]``'s) by the batch traversal."""
         raw, scaled = self.scale_rows(features)
-        anomaly = -self.forest.score_samples(scaled)
-        risks = risk_score(anomaly, self.calibration)
-        decisions = decision(anomaly, self.threshold)
-        return [
-            Verdict(
-                decision=str(decisions[i]),
-                risk_score=float(risks[i]),
-                anomaly_score=float(anomaly[i]),
-                threshold=self.threshold,
-                reasons=self.reasons(raw[i], scaled[i], blocked=decisions[i] == BLOCKED),
-                model_version=self.model_version,
-            )
-            for i in range(len(features))
-        ]
+        scores, credits = self.forest.explain_samples(scaled)
+        anomaly = -scores
+        shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
+        return [self._verdict(features[i], txs[i], raw[i], float(anomaly[i]), shares[i])
+                for i in range(len(features))]
 
-    def judge_one(self, features: dict[str, float]) -> Verdict:
-        """``judge([features])[0]`` without the batch machinery (the /predict path): same arithmetic,
-        a fraction of the numpy calls."""
+    def judge_one(self, features: dict[str, float], tx: Transaction) -> Verdict:
+        """``judge([features], [tx])[0]`` without the batch machinery (the /predict path):
+        same arithmetic, a fraction of the numpy calls."""
         raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
-        scaled = (raw - self.mean) / self.scale
-        anomaly = -self.forest.score_one(scaled)
+        score, credits = self.forest.explain_one((raw - self.mean) / self.scale)
+        shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
+        return self._verdict(features, tx, raw, -score, shares)
+
+    def decide_one(self, features: dict[str, float]) -> tuple[str, float]:
+        """(decision, risk score) only: the challenger's shadow answer, which nobody reads reasons of."""
+        raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
+        anomaly = -self.forest.score_one((raw - self.mean) / self.scale)
+        return decision(anomaly, self.threshold).item(), float(risk_score(anomaly, self.calibration))
+
+    def _verdict(self, features: dict[str, float], tx: Transaction, raw: np.ndarray, anomaly: float,
+                 shares: np.ndarray) -> Verdict:
         outcome = decision(anomaly, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
+        risk = float(risk_score(anomaly, self.calibration))
+        columns, values, contributions = self.feature_columns, raw.tolist(), shares.tolist()
+        reasons = reasons_for(
+            dict(zip(columns, contributions, strict=True)), features, decision=outcome, risk=risk,
+            terminal_id=tx.terminal_id, timestamp=tx.timestamp, label_delay_days=self.label_delay_days,
+            currency=tx.currency, policy=self.reasons,
+        )
+        order = sorted(range(len(columns)), key=contributions.__getitem__, reverse=True)
         return Verdict(
             decision=outcome,
-            risk_score=float(risk_score(anomaly, self.calibration)),
+            risk_score=risk,
             anomaly_score=anomaly,
             threshold=self.threshold,
-            reasons=self.reasons(raw, scaled, blocked=outcome == BLOCKED),
+            reasons=reasons,
             model_version=self.model_version,
+            contributions=[{"feature": columns[j], "value": values[j], "contribution": contributions[j]}
+                           for j in order],
         )
-
-    def reasons(self, raw: np.ndarray, scaled: np.ndarray, *, blocked: bool) -> list[str]:
-        """The features furthest from what training saw, most unusual first, in analyst words. A
-        blocked transaction always gets at least its most unusual feature."""
-        distance = np.abs(scaled)
-        order = np.argsort(-distance, kind="stable")
-        chosen = order[distance[order] >= UNUSUAL_Z][: self.max_reasons].tolist()
-        order = order.tolist()
-        if blocked and not chosen and order and self.max_reasons:
-            chosen = order[:1]
-        return [describe_feature(self.feature_columns[j], float(raw[j])) for j in chosen]

@@ -66,6 +66,7 @@ Amount = Annotated[float, BeforeValidator(_strict_amount), Field(gt=0, le=MAX_AM
                    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT},
                                              {"type": "string", "pattern": AMOUNT_TEXT_PATTERN}]})]
 Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class TransactionIn(BaseModel):
@@ -76,15 +77,23 @@ class TransactionIn(BaseModel):
     terminal_id: Identifier
     amount: Amount
     timestamp: Timestamp
+    currency: Currency | None = Field(default=None, description="ISO 4217 code; only used to word the reasons")
 
     def to_transaction(self) -> Transaction:
-        return Transaction(self.transaction_id, self.customer_id, self.terminal_id, self.amount, self.timestamp)
+        return Transaction(self.transaction_id, self.customer_id, self.terminal_id, self.amount, self.timestamp,
+                           self.currency)
 
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[TransactionIn] = Field(min_length=1, max_length=settings.MAX_BATCH_SIZE)
+
+
+class ContributionOut(BaseModel):
+    feature: str
+    value: float = Field(description="the feature's value for this transaction")
+    contribution: float = Field(description="its share of the anomaly score (Saabas path attribution)")
 
 
 class PredictionOut(BaseModel):
@@ -95,6 +104,9 @@ class PredictionOut(BaseModel):
     threshold: float
     reasons: list[str]
     model_version: str
+    contributions: list[ContributionOut] = Field(description=(
+        "every model feature, largest contribution first; the contributions add up to anomaly_score minus "
+        "the model's baseline_anomaly_score (GET /model); positive = pushed towards BLOCKED"))
 
 
 class BatchOut(BaseModel):
@@ -113,6 +125,7 @@ class FeedbackIn(BaseModel):
     terminal_id: Identifier | None = None
     amount: Amount | None = None
     timestamp: Timestamp | None = None
+    currency: Currency | None = None
 
     @model_validator(mode="after")
     def _transaction_fields_together(self) -> FeedbackIn:
@@ -128,7 +141,7 @@ class FeedbackIn(BaseModel):
         if self.customer_id is None:
             return None
         return Transaction(self.transaction_id, self.customer_id, self.terminal_id,  # type: ignore[arg-type]
-                           self.amount, self.timestamp)  # type: ignore[arg-type]
+                           self.amount, self.timestamp, self.currency)  # type: ignore[arg-type]
 
 
 class FeedbackOut(BaseModel):
@@ -152,6 +165,8 @@ class ModelOut(BaseModel):
     label_delay_days: int
     library_versions: dict[str, str]
     features: list[FeatureOut]
+    explanation_method: str
+    baseline_anomaly_score: float = Field(description="where every prediction's contributions start from")
     hyper_parameters: dict[str, Any]
     metrics: dict[str, Any]
     data_summary: dict[str, Any]

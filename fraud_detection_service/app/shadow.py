@@ -16,9 +16,9 @@ def shadow_answer(challenger: RiskEngine | None, features: dict[str, float]) -> 
     """The challenger's columns for the stored row; empty without a challenger."""
     if challenger is None:
         return {}
-    verdict = challenger.judge_one(features)
-    return {"challenger_decision": verdict.decision, "challenger_risk_score": verdict.risk_score,
-            "challenger_model_version": verdict.model_version}
+    decision, risk = challenger.decide_one(features)
+    return {"challenger_decision": decision, "challenger_risk_score": risk,
+            "challenger_model_version": challenger.model_version}
 
 
 def count(shadow: dict[str, Any], champion_decision: str) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from app.risk_engine import RiskEngine
+from ml_model.features import FEATURE_COLUMNS
+from ml_model.profile_store import Transaction
+from tests.helpers import DAY0
 
 
 def test_judge_one_gives_the_batch_verdict(model_dir):
@@ -18,6 +21,8 @@ def test_judge_one_gives_the_batch_verdict(model_dir):
              strict=True)}
         for spread in (0.0, 0.5, 1.0, 3.0, 8.0, 30.0) for _ in range(20)
     ]
-    batch = risk.judge(rows)
+    full_rows = [{**dict.fromkeys(FEATURE_COLUMNS, 1.0), **row} for row in rows]  # reasons read any feature
+    txs = [Transaction(f"t{i}", "c", "T-1", row["tx_amount"], DAY0) for i, row in enumerate(full_rows)]
+    batch = risk.judge(full_rows, txs)
     assert {v.decision for v in batch} == {"APPROVED", "BLOCKED"}
-    assert [risk.judge_one(row) for row in rows] == batch
+    assert [risk.judge_one(row, tx) for row, tx in zip(full_rows, txs, strict=True)] == batch

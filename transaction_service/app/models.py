@@ -78,6 +78,9 @@ class Transaction(Base):
     risk_score: Mapped[float | None] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     model_version: Mapped[str | None] = mapped_column(String(128))
+    # The fraud service's per-feature contributions ([{"feature", "value", "contribution"}], largest first)
+    # behind risk_score and reasons, stored as answered; None for fallback decisions and older rows.
+    contributions: Mapped[list[dict] | None] = mapped_column(JSON)
     decided_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -39,10 +39,10 @@ def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_
     assert headers["X-Internal-Token"] == "test-internal-token"
     assert headers["X-Request-ID"] == "req-approve-1"
     assert sent == {"transaction_id": body["id"], "customer_id": "7", "terminal_id": "T-100",
-                    "amount": 42.5, "timestamp": sent["timestamp"]}
+                    "amount": 42.5, "timestamp": sent["timestamp"], "currency": "EUR"}
 
 
-def test_large_payment_is_blocked_with_the_model_reasons(api):
+def test_large_payment_is_blocked_with_the_model_reasons(api, engine):
     body = api.create("9000", user=7).json()
     staff = api.staff_view(body["id"])
 
@@ -50,6 +50,14 @@ def test_large_payment_is_blocked_with_the_model_reasons(api):
     assert body["amount"] == "9000.00"
     assert staff["decided_by"] == "model"
     assert staff["reasons"] == ["amount far above customer average"]
+    # The contributions behind the decision are kept exactly as the fraud service answered them.
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(Transaction.contributions, Transaction.model_version).where(Transaction.id == uuid.UUID(body["id"]))
+        ).one()
+    assert stored.contributions == [{"feature": "tx_amount", "value": 9000.0, "contribution": 0.2},
+                                    {"feature": "hour_of_day", "value": 14.0, "contribution": -0.01}]
+    assert stored.model_version == "test-model-1"
 
 
 def test_client_cannot_choose_its_own_decision(api):

@@ -25,7 +25,7 @@ def test_label_is_stored_and_forwarded_with_the_transaction_fields(api, engine, 
     headers, sent = healthy_fraud_stub.calls("/feedback")[-1]
     assert headers["X-Internal-Token"] == "test-internal-token"
     assert sent == {"transaction_id": created["id"], "is_fraud": True, "customer_id": "81",
-                    "terminal_id": "T-100", "amount": 77.7, "timestamp": sent["timestamp"]}
+                    "terminal_id": "T-100", "amount": 77.7, "timestamp": sent["timestamp"], "currency": "EUR"}
     with Session(engine) as session:
         assert session.get(Transaction, uuid.UUID(created["id"])).is_fraud is True
 

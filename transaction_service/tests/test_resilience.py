@@ -64,6 +64,7 @@ def test_fallback_policy_decides_when_the_fraud_service_fails(
     with Session(engine) as session:
         stored = session.get(Transaction, uuid.UUID(body["id"]))
     assert stored.status == expected and stored.decided_by == "fallback" and stored.amount == Decimal(amount)
+    assert stored.contributions is None  # nothing the model computed
 
 
 def test_a_5xx_is_retried_once_and_a_recovered_service_decides_again(api, healthy_fraud_stub):

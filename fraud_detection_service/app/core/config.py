@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml_model.reasons import DEFAULT_REASONS_FROM_RISK
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEV_INTERNAL_TOKEN = "dev-internal-token-change-me"  # noqa: S105 - placeholder refused in production
 
@@ -54,8 +56,10 @@ class Settings(BaseSettings):
     # DRIFT_MIN_SAMPLES of them.
     DRIFT_WINDOW: int = Field(default=10_000, ge=100)
     DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)
-    # How many of the most unusual features are explained to the analyst.
+    # At most this many reasons (groups of features that pushed the score up most) per decision.
     MAX_REASONS: int = Field(default=3, ge=0)
+    # An APPROVED payment under this risk gets "no risk factor stands out" instead of reasons.
+    REASONS_FROM_RISK: float = Field(default=DEFAULT_REASONS_FROM_RISK, ge=0, le=0.5)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -43,6 +43,8 @@ transactions = Table(
     Column("challenger_decision", String(16), nullable=True),
     Column("challenger_risk_score", Float, nullable=True),
     Column("challenger_model_version", String(64), nullable=True),
+    # [{"feature", "value", "contribution"}, ...] of every model feature, as answered (migration 0003).
+    Column("contributions", JSON, nullable=True),
     Column("recorded_at", DateTime, nullable=False),
     # customer_activity(): one customer's transactions in a time range (burst count, latest timestamp).
     Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),

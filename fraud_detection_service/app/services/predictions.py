@@ -29,7 +29,7 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
     with db.begin() as conn:
         store = SqlProfileStore(conn)
         features = online_features(tx, store, label_delay_days=risk.label_delay_days)
-        verdict = risk.judge_one(features)
+        verdict = risk.judge_one(features, tx)
         shadow = shadow_answer(challenger, features)
         if not store.record_scored(tx, {**verdict.as_dict(), **shadow}):
             # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
@@ -56,7 +56,8 @@ def _stored_verdict(store: SqlProfileStore, transaction_id: str) -> Verdict | No
         # Recorded through /feedback (the caller's fallback decided). Scoring it now would count the
         # transaction in its own history, so there is no honest model answer to give.
         raise ApiError(409, "transaction_id", "already recorded without a model decision (labelled via /feedback)")
-    return Verdict(**row._asdict())
+    # Recorded before contributions were stored (migration 0003): none to give.
+    return Verdict(**{**row._asdict(), "contributions": row.contributions or []})
 
 
 def record_feedback(db: Engine, transaction_id: str, is_fraud: bool, tx: Transaction | None) -> bool:

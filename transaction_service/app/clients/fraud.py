@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, Field, ValidationError
+from typing_extensions import TypedDict
 
 from app.clients.circuit_breaker import CircuitBreaker
 from app.core.logging import request_id_var
@@ -33,6 +34,14 @@ KEEPALIVE_SECONDS = 4.0
 MAX_CONNECTIONS = 100
 
 
+class Contribution(TypedDict):
+    """One model feature's share of the score, as the fraud service computed it (stored unchanged)."""
+
+    feature: Annotated[str, Field(min_length=1, max_length=64)]
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    contribution: Annotated[float, Field(allow_inf_nan=False)]
+
+
 class FraudDecision(BaseModel):
     """The part of a /predict answer we rely on; anything else in it is ignored."""
 
@@ -41,6 +50,8 @@ class FraudDecision(BaseModel):
     risk_score: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     reasons: list[Annotated[str, Field(max_length=500)]] = Field(max_length=50)
     model_version: Annotated[str, Field(min_length=1, max_length=128)]
+    # A TypedDict validates to plain dicts: nothing to convert before they are stored as JSON.
+    contributions: list[Contribution] = Field(default_factory=list, max_length=100)
 
 
 class FraudServiceUnavailable(Exception):

@@ -26,6 +26,7 @@ def fraud_payload(txn: Transaction) -> dict:
         "terminal_id": txn.terminal_id,
         "amount": float(txn.amount),
         "timestamp": txn.timestamp.isoformat(),
+        "currency": txn.currency,  # only words the model's reasons ("9,850.00 EUR")
     }
 
 
@@ -40,6 +41,7 @@ def model_decision(answer: FraudDecision) -> dict:
         "risk_score": answer.risk_score,
         "reasons": answer.reasons,
         "model_version": answer.model_version,
+        "contributions": answer.contributions,
         "decided_by": "model",
     }
 
@@ -53,6 +55,7 @@ def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServic
         "risk_score": None,
         "reasons": [FALLBACK_REASON],
         "model_version": None,
+        "contributions": None,
         "decided_by": "fallback",
     }
 

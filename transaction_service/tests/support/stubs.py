@@ -76,6 +76,11 @@ def prediction(payload: dict, decision: str, risk_score: float) -> dict:
         "threshold": 0.5,
         "reasons": ["amount far above customer average"] if decision == "BLOCKED" else [],
         "model_version": "test-model-1",
+        "contributions": [
+            {"feature": "tx_amount", "value": payload.get("amount"),
+             "contribution": 0.2 if decision == "BLOCKED" else 0.0},
+            {"feature": "hour_of_day", "value": 14.0, "contribution": -0.01},
+        ],
     }
 
 

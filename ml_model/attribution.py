@@ -1,0 +1,96 @@
+"""Per-feature contributions to the Isolation Forest's anomaly score, defined once.
+
+Method: the Saabas path attribution for tree ensembles (Saabas 2014; ``approximate=True`` in
+``shap.TreeExplainer``, which supports scikit-learn's IsolationForest). Each node carries the expected
+path length of the training samples that reached it (leaves: depth plus the average path length of the
+samples left in them, as ``score_samples`` counts it). Walking a row from the root to its leaf, every
+split credits the feature it tests with the change of expected path length from the node to the child
+taken. Per tree the credits add up to leaf path length minus root expectation, so over the forest
+``baseline_path_length + contributions.sum() == mean path length`` exactly; a negative credit means the
+feature isolated the row sooner, i.e. made it more anomalous. It costs one pass over the path the score
+already walks (O(depth) per tree), where exact path-dependent TreeSHAP took ~33 ms a row on the default
+forest (200 trees of 4096 samples), a hundred times the whole /predict budget.
+
+``to_anomaly_units`` turns path-length credits into shares of the anomaly score: the anomaly score is
+the strictly decreasing ``2 ** (-mean path length / c)``, so each row's credits are multiplied by one
+negative factor (the secant of that curve between the baseline and the row). Signs flip (positive =
+pushed towards BLOCKED), ranking is kept, and the contributions add up to ``anomaly_score -
+baseline_anomaly_score``.
+
+``path_contributions`` is the batch path over the fitted scikit-learn forest (training report, tests);
+the fraud service computes the same on its compiled forest (``app/compiled_forest.py``), tested equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble._iforest import _average_path_length
+
+METHOD = "saabas_path_attribution"
+
+
+def subtree_means(tree: Any, leaf_path_length: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Per node of a fitted ``tree_``, the mean ``leaf_path_length`` over the training samples that
+    reached it (the leaf's own value at a leaf), bottom-up one depth level at a time."""
+    samples = tree.n_node_samples.astype(np.float64)
+    total = leaf_path_length * samples  # right at leaves; internal nodes are overwritten below
+    internal = tree.children_left != -1
+    for level in range(int(depth.max()), -1, -1):
+        nodes = np.flatnonzero(internal & (depth == level))
+        total[nodes] = total[tree.children_left[nodes]] + total[tree.children_right[nodes]]
+    return total / samples
+
+
+def expected_path_lengths(tree: Any) -> np.ndarray:
+    """``subtree_means`` with the leaf path length ``score_samples`` uses (root at depth 0)."""
+    depth = tree.compute_node_depths().astype(np.float64) - 1.0
+    leaf = depth + _average_path_length(tree.n_node_samples)
+    return subtree_means(tree, leaf, depth)
+
+
+def normaliser(model: Any) -> float:
+    """c(max_samples): the anomaly score is 2 ** (-mean path length / c)."""
+    return float(_average_path_length(np.array([model.max_samples_]))[0])
+
+
+def baseline_path_length(model: Any) -> float:
+    """Where the contributions start: the trees' expected path lengths, averaged."""
+    return float(np.mean([expected_path_lengths(e.tree_)[0] for e in model.estimators_]))
+
+
+def path_contributions(model: Any, scaled_rows: np.ndarray) -> np.ndarray:
+    """(n_rows, n_features) Saabas credits of each row's mean path length, from the fitted forest."""
+    X = np.asarray(scaled_rows, dtype=np.float32)
+    n_rows, n_features = X.shape
+    credits = np.zeros(n_rows * n_features)
+    subsample = model._max_features != model.n_features_in_  # as IsolationForest.score_samples does
+    for estimator, features in zip(model.estimators_, model.estimators_features_, strict=True):
+        tree = estimator.tree_
+        expected = expected_path_lengths(tree)
+        path = estimator.decision_path(X[:, features] if subsample else X)  # nodes in root-to-leaf order
+        row = np.repeat(np.arange(n_rows), np.diff(path.indptr))
+        same_row = row[1:] == row[:-1]  # consecutive (parent, child) pairs, not across two rows
+        parent, child = path.indices[:-1][same_row], path.indices[1:][same_row]
+        tested = tree.feature[parent]
+        if subsample:
+            tested = np.asarray(features)[tested]
+        np.add.at(credits, row[1:][same_row] * n_features + tested, expected[child] - expected[parent])
+    return credits.reshape(n_rows, n_features) / len(model.estimators_)
+
+
+def to_anomaly_units(credits: np.ndarray, baseline: float, c: float) -> np.ndarray:
+    """Path-length credits (one row or a matrix) as shares of ``anomaly_score - baseline anomaly``."""
+    credits = np.asarray(credits, dtype=np.float64)
+    moved = credits.sum(axis=-1, keepdims=True)
+    start = 2.0 ** (-baseline / c)
+    end = 2.0 ** (-(baseline + moved) / c)
+    tiny = np.abs(moved) < 1e-12
+    # Secant of 2 ** (-h / c) between the baseline and the row; its tangent when they coincide.
+    slope = np.where(tiny, -np.log(2.0) / c * start, (end - start) / np.where(tiny, 1.0, moved))
+    return credits * slope
+
+
+def baseline_anomaly_score(baseline: float, c: float) -> float:
+    return float(2.0 ** (-baseline / c))

@@ -1,0 +1,166 @@
+"""Analyst-readable reasons for a decision, built from per-feature contributions (``ml_model.attribution``).
+
+Features that say the same thing are one reason: the amount and its ratios to the customer's 7- and
+30-day averages are "the amount", the 1-hour count, its average amount and the time since the previous
+purchase are "the recent burst", and so on (``REASON_GROUPS``). A group's weight is the sum of its
+features' contributions; the reasons are the groups that pushed the score up, heaviest first, each
+phrased with the comparison that makes it meaningful ("amount 9,850.00 EUR is 335× this customer's
+30-day average of 29.37"). Groups far lighter than the heaviest (under ``MIN_SHARE`` of it) are left
+out: they moved the score, but not enough to be why.
+
+An APPROVED payment whose risk is under ``ReasonPolicy.from_risk`` gets ``NOTHING_STANDS_OUT`` instead: its
+top contributions are only the least ordinary parts of an ordinary payment, and listing them reads as an
+accusation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ml_model.features import FEATURE_COLUMNS, MAX_GAP_HOURS, WINDOWS_DAYS
+from ml_model.scoring import APPROVED
+
+NOTHING_STANDS_OUT = "no risk factor stands out"
+MIN_SHARE = 0.2
+# An APPROVED payment at or above this risk is explained like a blocked one (it is close enough to the
+# threshold, 0.5, for an analyst to ask why); under it, NOTHING_STANDS_OUT.
+DEFAULT_REASONS_FROM_RISK = 0.35
+
+
+
+@dataclass(frozen=True)
+class ReasonPolicy:
+    max_reasons: int = 3
+    from_risk: float = DEFAULT_REASONS_FROM_RISK  # APPROVED under this risk: NOTHING_STANDS_OUT
+
+
+REASON_GROUPS: dict[str, tuple[str, ...]] = {
+    "amount": ("tx_amount", "amount_to_customer_avg_7d", "amount_to_customer_avg_30d",
+               *(f"customer_avg_amount_{w}d" for w in WINDOWS_DAYS)),
+    "burst": ("customer_tx_count_1h", "customer_avg_amount_1h", "customer_prev_tx_recency",
+              "hours_since_customer_prev_tx"),
+    "timing": ("hour_of_day", "is_night", "is_weekend"),
+    "activity": tuple(f"customer_tx_count_{w}d" for w in WINDOWS_DAYS),
+    "terminal": tuple(f"terminal_{kind}_{w}d" for w in WINDOWS_DAYS for kind in ("tx_count", "fraud_rate")),
+}
+GROUP_OF = {feature: group for group, features in REASON_GROUPS.items() for feature in features}
+assert sorted(GROUP_OF) == sorted(FEATURE_COLUMNS), "every feature belongs to exactly one reason group"
+
+
+def reasons_for(
+    contributions: Mapping[str, float],
+    features: Mapping[str, float],
+    *,
+    decision: str,
+    risk: float,
+    terminal_id: str,
+    timestamp: datetime,
+    label_delay_days: int,
+    currency: str | None = None,
+    policy: ReasonPolicy = ReasonPolicy(),
+) -> list[str]:
+    """The reasons of one decision. ``contributions``: feature → share of the anomaly score (positive =
+    towards BLOCKED), model features only; ``features``: every feature's value (``online_features``)."""
+    if decision == APPROVED and risk < policy.from_risk:
+        return [NOTHING_STANDS_OUT]
+    weights: dict[str, float] = {}
+    for feature, contribution in contributions.items():
+        weights[GROUP_OF[feature]] = weights.get(GROUP_OF[feature], 0.0) + contribution
+    ranked = sorted((w, g) for g, w in weights.items() if w > 0)[::-1]
+    if not ranked:
+        return [NOTHING_STANDS_OUT]
+    chosen = [group for weight, group in ranked if weight >= MIN_SHARE * ranked[0][0]][:policy.max_reasons]
+    phrase = _Phrases(contributions, features, terminal_id, timestamp, label_delay_days, currency)
+    return [getattr(phrase, group)() for group in chosen]
+
+
+class _Phrases:
+    def __init__(self, contributions: Mapping[str, float], features: Mapping[str, float], terminal_id: str,
+                 timestamp: datetime, label_delay_days: int, currency: str | None) -> None:
+        self.c, self.f = contributions, features
+        self.terminal_id, self.timestamp, self.delay = terminal_id, timestamp, label_delay_days
+        self.unit = f" {currency}" if currency else ""
+
+    def money(self, value: float) -> str:
+        return f"{value:,.2f}{self.unit}"
+
+    def heaviest(self, names: list[str]) -> str:
+        return max(names, key=lambda name: self.c.get(name, float("-inf")))
+
+    def amount(self) -> str:
+        amount = self.money(self.f["tx_amount"])
+        if self.f["customer_tx_count_30d"] == 0:
+            return f"amount {amount}, with no earlier purchase by this customer in the last 30 days to compare with"
+        # The window whose ratio moved the score most, unless it holds no purchase (its average is then
+        # the typical amount, not this customer's).
+        windows = [w for w in (7, 30) if self.f[f"customer_tx_count_{w}d"] > 0]
+        window = self.heaviest([f"amount_to_customer_avg_{w}d" for w in windows]).rsplit("_", 1)[-1][:-1]
+        average = self.f[f"customer_avg_amount_{window}d"]
+        ratio = self.f["tx_amount"] / average
+        habit = f"this customer's {window}-day average of {average:,.2f}"
+        if ratio >= 1.5:
+            return f"amount {amount} is {_times(ratio)} {habit}"
+        if ratio <= 1 / 1.5:
+            return f"amount {amount} is well below {habit}"
+        return f"amount {amount}, close to {habit}"
+
+    def burst(self) -> str:
+        count = int(self.f["customer_tx_count_1h"])
+        gap = self.f["hours_since_customer_prev_tx"]
+        if count == 0:
+            if gap >= MAX_GAP_HOURS:
+                return "no purchase by this customer in the previous 30 days"
+            return f"previous purchase by this customer {_duration(gap)} earlier"
+        average = self.money(self.f["customer_avg_amount_1h"])
+        if count == 1:
+            return f"1 purchase in the previous hour, of {average}, {_duration(gap)} earlier"
+        return f"{count} purchases in the previous hour, averaging {average}, the latest {_duration(gap)} earlier"
+
+    def timing(self) -> str:
+        at = f"made at {self.timestamp:%H:%M} UTC"
+        if self.c.get("is_weekend", 0.0) > 0 and self.f["is_weekend"]:
+            return f"{at} on a {self.timestamp:%A}"
+        return at
+
+    def activity(self) -> str:
+        name = self.heaviest([n for n in REASON_GROUPS["activity"] if n in self.c])
+        window = name.rsplit("_", 1)[-1][:-1]
+        count = int(self.f[name])
+        period = "the same day (UTC)" if window == "1" else f"the last {window} days"
+        return f"{_purchases(count)} by this customer in {period}"
+
+    def terminal(self) -> str:
+        newest = (self.timestamp - timedelta(days=self.delay)).date()
+        counts = {w: int(self.f[f"terminal_tx_count_{w}d"]) for w in WINDOWS_DAYS}
+        frauds = {w: round(self.f[f"terminal_fraud_rate_{w}d"] * counts[w]) for w in WINDOWS_DAYS}
+        with_fraud = [f"terminal_fraud_rate_{w}d" for w in WINDOWS_DAYS if frauds[w]]
+        name = self.heaviest(with_fraud or [n for n in REASON_GROUPS["terminal"] if n in self.c])
+        window = int(name.rsplit("_", 1)[-1][:-1])
+        period = f"on {newest}" if window == 1 else f"in the {window} days to {newest}"
+        who = f"terminal {self.terminal_id}"
+        if frauds[window]:
+            return f"{who}: {frauds[window]} of its {counts[window]} labelled payments {period} were fraud"
+        if counts[window] == 0:
+            return f"{who}: no labelled payment {period}"
+        return f"{who}: {counts[window]} labelled payments {period}, none fraud"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
+
+
+def _purchases(count: int) -> str:
+    return "no purchase" if count == 0 else "1 purchase" if count == 1 else f"{count} purchases"
+
+
+def _duration(hours: float) -> str:
+    seconds = hours * 3600
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if hours < 1.5:
+        return f"{seconds / 60:.0f} minutes"
+    if hours < 48:
+        return f"{hours:.1f} hours"
+    return f"{hours / 24:.0f} days"

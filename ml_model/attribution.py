@@ -94,3 +94,9 @@ def to_anomaly_units(credits: np.ndarray, baseline: float, c: float) -> np.ndarr
 
 def baseline_anomaly_score(baseline: float, c: float) -> float:
     return float(2.0 ** (-baseline / c))
+
+
+def anomaly_contributions(model: Any, scaled_rows: np.ndarray) -> np.ndarray:
+    """(n_rows, n_features) shares of each row's anomaly score above the baseline (batch path)."""
+    credits = path_contributions(model, scaled_rows)
+    return to_anomaly_units(credits, baseline_path_length(model), normaliser(model))

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ml_model.features import FEATURE_COLUMNS, MAX_GAP_HOURS, WINDOWS_DAYS
+import numpy as np
+
+from ml_model import scoring
+from ml_model.artifacts import LoadedModel
+from ml_model.attribution import anomaly_contributions
+from ml_model.features import FEATURE_COLUMNS, MAX_GAP_HOURS, WINDOWS_DAYS, online_features
+from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.scoring import APPROVED
 
 NOTHING_STANDS_OUT = "no risk factor stands out"
@@ -164,3 +170,29 @@ def _duration(hours: float) -> str:
     if hours < 48:
         return f"{hours:.1f} hours"
     return f"{hours / 24:.0f} days"
+
+
+# The worked example of the model card: a new customer's purchases a few seconds apart, as
+# example_usage.py submits them (four ordinary ones, then an abnormal one).
+WORKED_EXAMPLE = (("T-0001", 23.50), ("T-0002", 41.20), ("T-0001", 17.80), ("T-0003", 35.00), ("T-0999", 9850.00))
+
+
+def worked_example(loaded: LoadedModel, start: datetime) -> list[tuple[float, str, float, list[str]]]:
+    """(amount, decision, risk, reasons) of each ``WORKED_EXAMPLE`` purchase from ``start`` on, scored by
+    the batch path (scikit-learn's trees) against an empty in-memory history."""
+    store = InMemoryProfileStore()
+    answers = []
+    for i, (terminal, amount) in enumerate(WORKED_EXAMPLE):
+        tx = Transaction(f"example-{i}", "example-customer", terminal, amount, start + timedelta(seconds=4 * i), "EUR")
+        features = online_features(tx, store, label_delay_days=loaded.label_delay_days)
+        store.record_transaction(tx)
+        scaled = loaded.scaler.transform(np.array([[features[name] for name in loaded.feature_columns]]))
+        anomaly = float(scoring.anomaly_score(loaded.model, scaled)[0])
+        risk = float(scoring.risk_score(anomaly, loaded.calibration))
+        outcome = str(scoring.decision(anomaly, loaded.threshold))
+        shares = anomaly_contributions(loaded.model, scaled)[0]
+        reasons = reasons_for(dict(zip(loaded.feature_columns, shares.tolist(), strict=True)), features,
+                              decision=outcome, risk=risk, terminal_id=terminal, timestamp=tx.timestamp,
+                              label_delay_days=loaded.label_delay_days, currency=tx.currency)
+        answers.append((amount, outcome, risk, reasons))
+    return answers

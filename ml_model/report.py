@@ -52,9 +52,11 @@ def summary_lines(metadata: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: pd.DataFrame) -> list[Path]:
+def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: pd.DataFrame,
+                 examples: dict[str, list[tuple[float, str, float, list[str]]]] | None = None) -> list[Path]:
     """Plots (ROC, precision-recall, score distributions) and model_card.md into ``report_dir``;
-    ``evaluation`` has ``anomaly_score`` and ``tx_fraud`` (NaN = unlabelled) per evaluation row."""
+    ``evaluation`` has ``anomaly_score`` and ``tx_fraud`` (NaN = unlabelled) per evaluation row;
+    ``examples``: the worked example's answers (``ml_model.reasons.worked_example``) per start time."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -66,7 +68,7 @@ def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: p
         written += [_roc_plot(report_dir, y, score), _pr_plot(report_dir, y, score),
                     _distribution_plot(report_dir, y, score, metadata["threshold"])]
     card = report_dir / "model_card.md"
-    card.write_text(_model_card(metadata, [p.name for p in written]))
+    card.write_text(_model_card(metadata, [p.name for p in written], examples or {}))
     return [*written, card]
 
 
@@ -108,7 +110,28 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _model_card(metadata: dict[str, Any], plots: list[str]) -> str:
+def _explanation_lines(examples: dict[str, list[tuple[float, str, float, list[str]]]]) -> list[str]:
+    lines = [
+        "## Explanations",
+        "",
+        "Every decision carries each model feature's contribution to its anomaly score, by the Saabas path "
+        "attribution for tree ensembles (`ml_model/attribution.py`; shap's `TreeExplainer` with "
+        "`approximate=True`), and up to three reasons: the groups of features that pushed the score up most, "
+        "in analyst words (`ml_model/reasons.py`). An approved payment well under the threshold reads "
+        "\"no risk factor stands out\". Worked example, a new customer's purchases a few seconds apart "
+        "(as `example_usage.py` submits them):",
+        "",
+        "| start (UTC) | amount (EUR) | decision | risk | reasons |",
+        "|---|---|---|---|---|",
+    ]
+    for start, answers in examples.items():
+        for amount, decision, risk, reasons in answers:
+            lines.append(f"| {start} | {amount:,.2f} | {decision} | {risk:.2f} | {'; '.join(reasons)} |")
+    return [*lines, ""]
+
+
+def _model_card(metadata: dict[str, Any], plots: list[str],
+                examples: dict[str, list[tuple[float, str, float, list[str]]]]) -> str:
     lines = [
         f"# Model card — {metadata['model_version']}",
         "",
@@ -128,6 +151,7 @@ def _model_card(metadata: dict[str, Any], plots: list[str]) -> str:
         *summary_lines(metadata),
         "```",
         "",
+        *(_explanation_lines(examples) if examples else []),
         "## Limits",
         "",
         "- Trained on the data described above; fraud patterns absent from it are only caught when "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `ml_model` importable from the repository root
@@ -19,8 +19,10 @@ if __package__ in (None, ""):  # run as a script: make `ml_model` importable fro
 
 from tqdm import tqdm  # noqa: E402
 
+from ml_model.artifacts import load_verified  # noqa: E402
 from ml_model.dataset import DataError, load_transactions_csv  # noqa: E402
 from ml_model.features import DEFAULT_LABEL_DELAY_DAYS  # noqa: E402
+from ml_model.reasons import worked_example  # noqa: E402
 from ml_model.report import summary_lines, write_report  # noqa: E402
 from ml_model.simulate import simulate_transactions  # noqa: E402
 from ml_model.training import DEFAULT_ALERT_RATE, Periods, default_periods, save, train  # noqa: E402
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         steps.update()
         if args.scores_out:
             result.evaluation[["transaction_id", "risk_score", "decision"]].to_csv(args.scores_out, index=False)
-        written = write_report(args.report_dir, metadata, result.evaluation)
+        loaded = load_verified(args.output_dir)
+        examples = {f"{hour:02d}:07": worked_example(loaded, datetime(2025, 9, 3, hour, 7)) for hour in (2, 14)}
+        written = write_report(args.report_dir, metadata, result.evaluation, examples)
         steps.update()
     except OSError as exc:  # unwritable output folder, full disk: say which file, no traceback
         steps.close()

@@ -38,6 +38,10 @@ def test_cli_trains_on_simulated_data_and_writes_artifacts_report_and_scores(tmp
     assert metadata["periods"]["train_to"] < metadata["periods"]["eval_from"]
     for name in ("roc_curve.png", "precision_recall_curve.png", "score_distribution.png", "model_card.md"):
         assert (report / name).stat().st_size > 0, name
+    card = (report / "model_card.md").read_text()
+    # The worked example's reasons, at both start times: five purchases each, the last one's amount named.
+    assert "## Explanations" in card and card.count("| 9,850.00 |") == 2
+    assert "amount 9,850.00 EUR" in card
     written = pd.read_csv(scores)
     assert list(written.columns) == ["transaction_id", "risk_score", "decision"]
     assert len(written) == metadata["data_summary"]["evaluation"]["transactions"]

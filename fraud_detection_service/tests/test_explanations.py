@@ -81,7 +81,8 @@ def test_a_terminals_fraud_rate_ranks_first_and_is_counted(risk):
     verdict = _judge(risk, store, Transaction("t", "shopper", "T-bad", 38.0, PROBE_DAY + timedelta(hours=13)))
     assert verdict.contributions[0]["feature"].startswith("terminal_fraud_rate_"), verdict.contributions
     window_end = (PROBE_DAY - timedelta(days=risk.label_delay_days)).date()
-    assert verdict.reasons[0] == f"terminal T-bad: 4 of its 8 labelled payments in the 7 days to {window_end} were fraud"
+    expected = f"terminal T-bad: 4 of its 8 labelled payments in the 7 days to {window_end} were fraud"
+    assert verdict.reasons[0] == expected
 
 
 def test_reasons_are_stable_across_repeated_calls(risk):

@@ -123,6 +123,14 @@ class TransactionView(BaseModel):
         return BLOCKED_MESSAGE if self.status == "BLOCKED" else None
 
 
+class Contribution(BaseModel):
+    """One model feature's share of the fraud service's score, as it answered at decision time."""
+
+    feature: str
+    value: float = Field(description="the feature's value for this transaction")
+    contribution: float = Field(description="share of the anomaly score; positive pushed towards BLOCKED")
+
+
 class TransactionStaffView(TransactionView):
     """What staff see: the customer's view plus how the decision was taken."""
 
@@ -130,6 +138,8 @@ class TransactionStaffView(TransactionView):
     reasons: list[str]
     model_version: str | None
     decided_by: Literal["model", "fallback", "analyst"] | None
+    contributions: list[Contribution] | None = Field(
+        description="every model feature behind risk_score and reasons, largest first; null when no model decided")
 
 
 def transaction_view(txn: object, *, staff: bool) -> TransactionView:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
-from app.schemas import AmountOut, Status
+from app.schemas import AmountOut, Contribution, Status
 
 DecidedBy = Literal["model", "fallback", "analyst"]
 LabelName = Literal["none", "fraud", "legitimate"]
@@ -104,6 +104,9 @@ class AuditEntryOut(BaseModel):
 
 class TransactionDetail(BaseModel):
     transaction: StaffTransaction
+    contributions: list[Contribution] | None = Field(
+        description="the fraud service's per-feature contributions behind the model decision, largest first "
+                    "(null when the fallback decided)")
     customer_history: CustomerHistory
     terminal: TerminalRisk
     labels: list[LabelEvent]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 CUSTOMER_FIELDS = {"id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status", "created_at",
                    "message"}
-STAFF_FIELDS = CUSTOMER_FIELDS | {"risk_score", "reasons", "model_version", "decided_by"}
+STAFF_FIELDS = CUSTOMER_FIELDS | {"risk_score", "reasons", "model_version", "decided_by", "contributions"}
 
 
 def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_fraud_stub):
@@ -58,6 +58,7 @@ def test_large_payment_is_blocked_with_the_model_reasons(api, engine):
     assert stored.contributions == [{"feature": "tx_amount", "value": 9000.0, "contribution": 0.2},
                                     {"feature": "hour_of_day", "value": 14.0, "contribution": -0.01}]
     assert stored.model_version == "test-model-1"
+    assert staff["contributions"] == stored.contributions  # staff read them back unchanged
 
 
 def test_client_cannot_choose_its_own_decision(api):

@@ -261,6 +261,8 @@ def test_detail_shows_the_customer_history_and_the_terminal_fraud_rate(api):
     assert (windows[7]["labelled"], windows[7]["frauds"]) == (1, 0)
     assert (windows[30]["labelled"], windows[30]["frauds"], windows[30]["fraud_rate"]) == (2, 1, 0.5)
     assert detail["transaction"]["model_version"] == "test-model-1"
+    # What moved the model's score, as the fraud service answered it.
+    assert [c["feature"] for c in detail["contributions"]] == ["tx_amount", "hour_of_day"]
 
 
 def _truth(engine) -> dict:

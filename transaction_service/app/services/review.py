@@ -197,6 +197,7 @@ def transaction_detail(session: Session, txn: Transaction) -> TransactionDetail:
     audit = session.scalars(select(AuditEntry).where(AuditEntry.transaction_id == txn.id).order_by(AuditEntry.id)).all()
     return TransactionDetail(
         transaction=StaffTransaction.model_validate(txn),
+        contributions=txn.contributions,
         customer_history=CustomerHistory(window_days=HISTORY_DAYS, total=total, blocked=blocked, labelled_fraud=frauds,
                                          transactions=[StaffTransaction.model_validate(t) for t in history]),
         terminal=TerminalRisk(terminal_id=txn.terminal_id, windows=windows),

@@ -1,15 +1,15 @@
 """The fraud service's per-feature contributions, stored with each model decision for staff views.
 
-Revision ID: 0002_contributions
-Revises: 0001
+Revision ID: 0003_contributions
+Revises: 0002_console
 Create Date: 2026-11-26
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_contributions"
-down_revision = "0001"
+revision = "0003_contributions"
+down_revision = "0002_console"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,8 @@
 Steps: register (or reuse) a customer, log in, submit ordinary purchases (expected APPROVED), submit an
 obviously abnormal one (expected BLOCKED: the customer sees the decision and one neutral sentence), list
 the customer's transactions, refresh the token (the old refresh token is refused afterwards), log out; then,
-as a staff analyst, read the blocked transaction's risk score and reasons (staff only) and label it as
+as a staff analyst, read every payment's risk score, reasons and largest contributions (staff only: the
+ordinary ones carry no accusation, the blocked one names its amount) and label the blocked one as
 confirmed fraud. Exits non-zero when a step does not behave as
 described, so scripts/test_services.sh and the end-to-end tests can rely on it.
 """
@@ -24,6 +25,8 @@ import httpx
 
 ORDINARY_PURCHASES = [("T-0001", "23.50"), ("T-0002", "41.20"), ("T-0001", "17.80"), ("T-0003", "35.00")]
 ABNORMAL_PURCHASE = ("T-0999", "9850.00")
+# What the fraud service says of an approved payment well under its threshold (ml_model/reasons.py).
+NOTHING_STANDS_OUT = "no risk factor stands out"
 
 
 class StepFailed(Exception):
@@ -64,11 +67,26 @@ def show_transaction(tx: dict) -> None:
 
 
 def show_staff_view(tx: dict) -> None:
-    """What staff see on top: how the decision was taken."""
-    print(f"  {tx['status']:<8} risk {float(tx['risk_score']):.2f} "
+    """What staff see on top: how the decision was taken, why, and what moved the model's score most."""
+    risk = "-" if tx["risk_score"] is None else f"{float(tx['risk_score']):.2f}"
+    print(f"  {tx['status']:<8} {tx['amount']:>10} {tx['currency']}  risk {risk} "
           f"(decided by {tx['decided_by']}, model {tx['model_version']})")
     for reason in tx.get("reasons") or []:
         print(f"           - {reason}")
+    top = [f"{c['feature']} {c['contribution']:+.3f}" for c in (tx.get("contributions") or [])[:3]]
+    if top:
+        print(f"             largest contributions: {', '.join(top)}")
+
+
+def check_explanations(decided: list[dict], blocked_id: str) -> None:
+    """Ordinary purchases carry no accusation; the blocked one was decided by the model and names its
+    amount once."""
+    for tx in decided:
+        if tx["id"] == blocked_id:
+            if tx["decided_by"] != "model" or sum("amount" in reason for reason in tx["reasons"]) != 1:
+                raise StepFailed(f"the abnormal purchase was not BLOCKED by the model naming its amount once: {tx}")
+        elif tx["reasons"] != [NOTHING_STANDS_OUT]:
+            raise StepFailed(f"an ordinary purchase was given accusing reasons: {tx['reasons']}")
 
 
 def login(c: Client, username: str, password: str) -> dict:
@@ -101,14 +119,17 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
     print(f"  logged in as {me['username']} (id {me['id']}); access token valid for a few minutes")
 
     step("Ordinary purchases (expected: APPROVED)")
+    submitted = []
     for terminal_id, amount in ORDINARY_PURCHASES:
         tx = submit(c, tokens["access"], terminal_id, amount)
+        submitted.append(tx["id"])
         show_transaction(tx)
         if tx["status"] != "APPROVED":
             raise StepFailed(f"an ordinary purchase of {amount} EUR was {tx['status']}, expected APPROVED")
 
     step("An obviously abnormal purchase (expected: BLOCKED; the customer is not told why)")
     blocked = submit(c, tokens["access"], *ABNORMAL_PURCHASE)
+    submitted.append(blocked["id"])
     show_transaction(blocked)
     if blocked["status"] != "BLOCKED" or not blocked.get("message"):
         raise StepFailed("the abnormal purchase was not BLOCKED with a message for the customer")
@@ -138,16 +159,19 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
     expect(c.post(c.auth_url, "/api/auth/refresh/", {"refresh": new_refresh}), 401, "refresh after logout")
     print("  logged out: the refresh token no longer works")
 
-    step("As a staff analyst: why it was blocked, then label it as confirmed fraud")
+    step("As a staff analyst: why each payment was decided, then label the blocked one as confirmed fraud")
     if staff is None:
         print("  skipped: no staff credentials given (--staff-username/--staff-password)")
         return
     staff_tokens = login(c, *staff)
-    details = expect(c.get(c.transaction_url, f"/transactions/{blocked['id']}", staff_tokens["access"]), 200,
-                     "read the blocked transaction as staff")
-    show_staff_view(details)
-    if details["decided_by"] != "model" or not details["reasons"]:
-        raise StepFailed("the abnormal purchase was not BLOCKED by the model with reasons")
+    listed = expect(c.get(c.transaction_url, "/transactions", staff_tokens["access"], customer_id=str(me["id"])),
+                    200, "list the customer's transactions as staff")["items"]
+    decided = [tx for tx in reversed(listed) if tx["id"] in submitted]  # this run's, oldest first
+    if len(decided) != len(submitted):
+        raise StepFailed("the staff listing does not show every payment of this run")
+    for tx in decided:
+        show_staff_view(tx)
+    check_explanations(decided, blocked["id"])
     labelled = expect(
         c.post(c.transaction_url, f"/transactions/{blocked['id']}/label", {"is_fraud": True}, staff_tokens["access"]),
         200, "label the blocked transaction",

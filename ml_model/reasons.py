@@ -32,7 +32,7 @@ NOTHING_STANDS_OUT = "no risk factor stands out"
 MIN_SHARE = 0.2
 # An APPROVED payment at or above this risk is explained like a blocked one (it is close enough to the
 # threshold, 0.5, for an analyst to ask why); under it, NOTHING_STANDS_OUT.
-DEFAULT_REASONS_FROM_RISK = 0.35
+DEFAULT_REASONS_FROM_RISK = 0.4
 
 
 

@@ -16,6 +16,11 @@ def test_example_usage_shows_approved_and_blocked_decisions_with_reasons(stack):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "APPROVED" in result.stdout and "BLOCKED" in result.stdout
     assert "labelled" in result.stdout  # the staff step ran, it was not skipped
+    # Staff read why: the four ordinary purchases accuse nothing, the blocked one names its amount once
+    # (example_usage.py fails otherwise), with the contributions behind it.
+    assert result.stdout.count("- no risk factor stands out") == 4, result.stdout
+    assert result.stdout.count("- amount 9,850.00 EUR is") == 1, result.stdout
+    assert "largest contributions: " in result.stdout
 
 
 def test_smoke_test_script_passes_against_the_running_stack(stack):

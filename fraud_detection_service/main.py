@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_plumbing.logging import configure_logging
+from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from fastapi_plumbing.problems import install_problem_handlers
 
-from app.api.errors import install_error_handlers
 from app.api.routes import feedback, model, model_admin, model_card, predict, probes
 from app.core.config import settings
-from app.core.logging import setup_logging
+from app.core.metrics import LATENCY, REQUESTS
 from app.db.engine import make_engine
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.model_slots import ModelSlots
 from app.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from ml_model.artifacts import ArtifactError
@@ -48,15 +49,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    setup_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
     app = FastAPI(title="detec_fraude fraud detection service", version="1.0.0", lifespan=lifespan)
-    install_error_handlers(app)
+    install_problem_handlers(app)
     for router in (predict.router, feedback.router, model.router, model_admin.router, model_card.router,
                    probes.router):
         app.include_router(router)
-    # Outermost first: the request id and metrics must cover 413 answers too.
+    # Outermost last: the request id, metrics and the 500 answer cover 413 answers too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, requests=REQUESTS, latency=LATENCY)
     return app
 
 

@@ -37,8 +37,9 @@ from app.compiled_forest import CompiledForest  # noqa: E402
 from app.db.engine import make_engine  # noqa: E402
 from app.db.migrations import upgrade_to_head  # noqa: E402
 from app.profile_store import SqlProfileStore  # noqa: E402
-from tests.service_process import ServiceProcess, free_port, service_env  # noqa: E402
+from tests.service_process import ServiceProcess, service_env  # noqa: E402
 
+from fastapi_plumbing.testing import free_port  # noqa: E402
 from ml_model.artifacts import load_verified  # noqa: E402
 from ml_model.profile_store import Transaction  # noqa: E402
 

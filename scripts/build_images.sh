@@ -67,8 +67,9 @@ for service in "${services[@]}"; do
   extra=()
   case "$service" in
     auth-service) context=auth_service; dockerfile=auth_service/Dockerfile ;;
-    transaction-service) context=transaction_service; dockerfile=transaction_service/Dockerfile ;;
-    # Needs ml_model/ beside the service: the repository root is its context (see /.dockerignore).
+    # Both need fastapi_plumbing/ (fraud: ml_model/ too) beside the service: the repository root is their
+    # context (see /.dockerignore).
+    transaction-service) context=.; dockerfile=transaction_service/Dockerfile ;;
     fraud-detection-service) context=.; dockerfile=fraud_detection_service/Dockerfile; extra=("${model_pin[@]}") ;;
   esac
   image="$registry/$service"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script, scripts/ is on the path but not the repository root
+    sys.path.append(str(ROOT))
+
+from fastapi_plumbing.testing import free_port  # noqa: E402
 
 SERVICES = {
     # name: (folder, readiness path)
@@ -27,12 +30,6 @@ SERVICES = {
     "fraud": ("fraud_detection_service", "/ready"),
     "transactions": ("transaction_service", "/ready"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:

@@ -14,15 +14,17 @@ from app.clients.circuit_breaker import CircuitBreaker
 from app.clients.fraud import FraudClient
 from app.core.config import settings
 from app.core.db import build_engine, build_sessionmaker
-from app.core.errors import install_error_handlers
-from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.services.capture import TransactionCapture
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
 from app.services.maintenance import Maintenance
 from app.services.rate_limit import RateLimiter
 from fastapi import FastAPI
+
+from fastapi_plumbing.logging import configure_logging
+from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from fastapi_plumbing.problems import install_problem_handlers
 
 
 @contextlib.asynccontextmanager
@@ -71,9 +73,10 @@ app = FastAPI(
     version=settings.APP_VERSION,
     lifespan=lifespan,
 )
-app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.MAX_BODY_BYTES)
-app.add_middleware(RequestContextMiddleware)
-install_error_handlers(app)
+# Outermost last: the request id, metrics and the 500 answer cover 413 answers too.
+app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+app.add_middleware(RequestContextMiddleware, requests=HTTP_REQUESTS, latency=HTTP_LATENCY)
+install_problem_handlers(app)
 app.include_router(transactions.router)
 app.include_router(probes.router)
 app.include_router(staff.router)

@@ -1,7 +1,7 @@
 """The fraud detection service's code; `main.py` beside this package creates the app.
 
-`ml_model` is imported from the repository root (the folder above this service; `/app` in the image), so
-`uvicorn main:app` works from the service folder without PYTHONPATH.
+`ml_model` and `fastapi_plumbing` are imported from the repository root (the folder above this service;
+`/app` in the image), so `uvicorn main:app` works from the service folder without PYTHONPATH.
 """
 
 import sys

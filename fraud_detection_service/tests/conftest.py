@@ -6,13 +6,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi_plumbing.testing import free_port
 from sqlalchemy import Engine
 
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from ml_model.training import train_and_save
 from tests.databases import Databases
-from tests.service_process import ServiceProcess, free_port, service_env
+from tests.service_process import ServiceProcess, service_env
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi_plumbing.testing import assert_problem
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, terminal_days, transactions
@@ -58,7 +59,7 @@ def test_invalid_transaction_is_422_naming_the_field(client, service_db, body, f
     before = _store_snapshot(service_db)
     response = client.post("/predict", json=body)
     assert response.status_code == 422
-    assert field in [error["field"] for error in response.json()["detail"]]
+    assert field in [error["field"] for error in response.json()["errors"]]
     assert _store_snapshot(service_db) == before
 
 
@@ -68,15 +69,16 @@ def test_nan_literal_in_json_is_refused(client, service_db):
           '"timestamp": "2026-06-01T10:00:00"}'
     response = client.post("/predict", content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "amount"
+    assert response.json()["errors"][0]["field"] == "amount"
     assert _store_snapshot(service_db) == before
 
 
 def test_malformed_json_is_400(client):
     response = client.post("/predict", content=b'{"transaction_id": "x",', headers={"Content-Type": "application/json"})
     assert response.status_code == 400
-    assert response.json()["detail"][0]["field"] == "body"
-    assert "malformed JSON" in response.json()["detail"][0]["message"]
+    assert response.json()["code"] == "malformed_json"
+    assert response.json()["errors"][0]["field"] == "body"
+    assert "malformed JSON" in response.json()["errors"][0]["message"]
 
 
 def test_one_bad_item_rejects_the_whole_batch(client, service_db):
@@ -85,7 +87,7 @@ def test_one_bad_item_rejects_the_whole_batch(client, service_db):
     items[2]["amount"] = -1
     response = client.post("/predict/batch", json={"transactions": items})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "transactions.2.amount"
+    assert response.json()["errors"][0]["field"] == "transactions.2.amount"
     assert _store_snapshot(service_db) == before
 
 
@@ -94,31 +96,30 @@ def test_batch_above_the_limit_and_empty_batch_are_refused(client):
     huge = client.post("/predict/batch", json={"transactions": [item] * 1001})
     empty = client.post("/predict/batch", json={"transactions": []})
     assert huge.status_code == empty.status_code == 422
-    assert huge.json()["detail"][0]["field"] == empty.json()["detail"][0]["field"] == "transactions"
+    assert huge.json()["errors"][0]["field"] == empty.json()["errors"][0]["field"] == "transactions"
 
 
 def test_oversized_body_is_413(client, service_db):
     before = _store_snapshot(service_db)
     padded = {**GOOD, "transaction_id": new_id("big"), "note": "x" * 2_000_000}
     response = client.post("/predict", json=padded)
-    assert response.status_code == 413
-    assert response.json()["detail"][0]["field"] == "body"
+    assert_problem(response, 413, "body_too_large", "/predict")
 
     def chunks():  # no Content-Length: the limit must hold while streaming too
         yield b'{"transaction_id": "' + b"y" * 1_500_000
         yield b'"}'
 
     streamed = client.post("/predict", content=chunks(), headers={"Content-Type": "application/json"})
-    assert streamed.status_code == 413
+    assert streamed.json() == response.json()  # one 413 path, whether declared or streamed
     assert _store_snapshot(service_db) == before
 
 
 def test_feedback_needs_all_transaction_fields_or_none(client):
     response = client.post("/feedback", json={"transaction_id": new_id("tx"), "is_fraud": True, "amount": 5.0})
     assert response.status_code == 422
-    assert "customer_id" in response.json()["detail"][0]["message"]
+    assert "customer_id" in response.json()["errors"][0]["message"]
     not_bool = client.post("/feedback", json={"transaction_id": new_id("tx"), "is_fraud": "maybe"})
-    assert not_bool.status_code == 422 and not_bool.json()["detail"][0]["field"] == "is_fraud"
+    assert not_bool.status_code == 422 and not_bool.json()["errors"][0]["field"] == "is_fraud"
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/feedback"])
@@ -130,5 +131,5 @@ def test_internal_endpoints_refuse_missing_or_wrong_token(service, service_db, p
     headers = {"X-Internal-Token": token} if token else {}
     response = httpx.post(service.url + path, json=body, headers=headers, timeout=10)
     assert response.status_code == 401
-    assert response.json()["detail"][0]["field"] == "X-Internal-Token"
+    assert response.json()["code"] == ("invalid_internal_token" if token else "missing_internal_token")
     assert _store_snapshot(service_db) == before

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi_plumbing.testing import free_port
 from sqlalchemy import select
 
 from app.db.engine import make_engine
 from app.db.tables import transactions
 from ml_model.artifacts import install_artifacts
 from tests.helpers import DAY0, daily_habit, new_id, transaction
-from tests.service_process import SERVICE_DIR, ServiceProcess, free_port, service_env
+from tests.service_process import SERVICE_DIR, ServiceProcess, service_env
 
 
 def _version(folder: Path) -> str:

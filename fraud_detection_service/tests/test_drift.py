@@ -10,10 +10,11 @@ import secrets
 import httpx
 import pandas as pd
 import pytest
+from fastapi_plumbing.testing import free_port
 
 from ml_model.drift import PSI_ALERT
 from ml_model.simulate import simulate_transactions
-from tests.service_process import ServiceProcess, free_port, service_env
+from tests.service_process import ServiceProcess, service_env
 
 WINDOW = 1500
 AMOUNT_FEATURES = {"tx_amount", "customer_avg_amount_1h", "customer_avg_amount_7d", "customer_avg_amount_30d"}

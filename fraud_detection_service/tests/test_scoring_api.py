@@ -102,14 +102,15 @@ def test_feedback_with_transaction_fields_records_an_unscored_transaction(client
     # It was never scored: predicting it now would count it in its own history.
     conflict = client.post("/predict", json=fallback_tx)
     assert conflict.status_code == 409
-    assert conflict.json()["detail"][0]["field"] == "transaction_id"
+    assert conflict.json()["code"] == "recorded_without_decision"
+    assert fallback_tx["transaction_id"] in conflict.json()["detail"]
 
 
 def test_feedback_for_an_unknown_transaction_is_404_and_records_nothing(client, service_db):
     unknown = new_id("tx")
     response = client.post("/feedback", json={"transaction_id": unknown, "is_fraud": True})
     assert response.status_code == 404
-    assert response.json()["detail"][0]["field"] == "transaction_id"
+    assert response.json()["code"] == "transaction_not_found" and unknown in response.json()["detail"]
     with service_db.connect() as conn:
         assert conn.execute(select(func.count()).where(transactions.c.transaction_id == unknown)).scalar_one() == 0
 

@@ -20,7 +20,7 @@ def test_secrets_may_come_from_files_named_by_the_file_variables(tmp_path, monke
     settings = Settings(ENVIRONMENT="production")
 
     assert settings.INTERNAL_TOKEN == "a-token-read-from-a-file"
-    assert settings.database_url == "postgresql://fraud:pw@postgres:5432/fraud"
+    assert settings.database_url == "postgresql+psycopg2://fraud:pw@postgres:5432/fraud"
 
 
 def test_a_secret_given_twice_or_an_unreadable_file_is_refused_by_name(tmp_path, monkeypatch):

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi_plumbing.testing import free_port
 
-from tests.service_process import ServiceProcess, free_port, service_env
+from tests.service_process import ServiceProcess, service_env
 
 
 def _metadata(model_dir: Path) -> dict:

@@ -102,13 +102,20 @@ def ignore_patterns(context: str) -> list[str]:
 
 
 def test_dockerignore_keeps_tests_and_local_state_out_of_every_context():
-    for context in ("auth_service", "transaction_service", "."):
+    for context in ("auth_service", "."):
         patterns = ignore_patterns(context)
         assert any("tests" in pattern for pattern in patterns), context
         assert "**/__pycache__" in patterns
-    # The root context is an allow-list: only what the fraud image copies is sent to the daemon.
+    # The root context is an allow-list: only what the transaction and fraud images copy is sent to the daemon.
     root = ignore_patterns(".")
     assert root[0] == "*"
     assert "!ml_model/*.py" in root and "ml_model/testing.py" in root
     # The model stage needs the training requirements and whatever artifacts the folder holds.
     assert "!ml_model/requirements.txt" in root and "!ml_model/models" in root
+
+
+@pytest.mark.parametrize("service", ["transaction-service", "fraud-detection-service"])
+def test_fastapi_images_carry_the_shared_plumbing_beside_the_service(service):
+    copies = [args for op, args in instructions(DOCKERFILES[service]) if op == "COPY"]
+    assert "fastapi_plumbing/*.py /app/fastapi_plumbing/" in copies
+    assert "!fastapi_plumbing/*.py" in ignore_patterns(".")

@@ -66,7 +66,8 @@ def test_hostile_tokens_are_refused(attack, api, signing_key, stranger, count_ro
     for response in (created, listed):
         assert response.status_code == 401, attack
         assert response.headers["WWW-Authenticate"] == "Bearer"
-        assert response.json()["detail"].startswith("Invalid token")
+        assert response.json()["code"] == ("token_expired" if attack == "expired" else "invalid_token")
+        assert response.json()["detail"].startswith("The access token was refused")
     assert count_rows() == before
 
 
@@ -111,7 +112,8 @@ def test_a_published_rsa_key_under_2048_bits_is_refused(api, jwks_stub):
         jwks_stub.keys.remove(weak)
         jwks_stub.keys.remove(strong)
 
-    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token: unknown signing key"
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "The access token was refused: unknown signing key."
     assert accepted.status_code == 200  # the same JWKS document: only the weak key was dropped
 
 
@@ -140,6 +142,6 @@ def test_unreachable_jwks_is_503_not_a_pass(start_app, signing_key):
     response = api.get("/transactions", user=5)
 
     assert response.status_code == 503
-    assert "unavailable" in response.json()["detail"]
+    assert response.json()["code"] == "jwks_unavailable" and "unavailable" in response.json()["detail"]
 
 

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fastapi_plumbing.testing import assert_problem
+
 VALID = {"amount": "10.00", "currency": "EUR", "terminal_id": "T-1"}
 
 BAD_BODIES = [
@@ -76,7 +78,8 @@ def test_malformed_json_is_400(raw, api, count_rows):
     response = api.post("/transactions", user=61, content=raw, headers={"Content-Type": "application/json"})
 
     assert response.status_code == 400
-    assert response.json()["detail"] == "Malformed JSON body"
+    assert response.json()["code"] == "malformed_json"
+    assert response.json()["errors"][0]["field"] == "body"
     assert count_rows() == before
 
 
@@ -91,8 +94,7 @@ def test_oversized_body_is_413(api, count_rows):
 
     response = api.post("/transactions", user=61, json={**VALID, "padding": "x" * 20_000})
 
-    assert response.status_code == 413
-    assert "too large" in response.json()["detail"]
+    assert_problem(response, 413, "body_too_large", "/transactions")
     assert count_rows() == before
 
 
@@ -105,8 +107,7 @@ def test_oversized_chunked_body_without_length_is_413(api):
 
     response = api.post("/transactions", user=61, content=chunks(), headers={"Content-Type": "application/json"})
 
-    assert response.status_code == 413
-    assert response.json()["detail"]
+    assert_problem(response, 413, "body_too_large", "/transactions")
 
 
 @pytest.mark.parametrize("path", ["/transactions/not-a-uuid", "/transactions/123"])

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 import pytest
 from app.clients.circuit_breaker import CircuitBreaker
 from app.clients.fraud import FraudClient, FraudServiceUnavailable
-from app.core.logging import request_id_var
 from prometheus_client import REGISTRY
 
+from fastapi_plumbing.logging import request_id
 from tests.conftest import INTERNAL_TOKEN
 
 
@@ -41,12 +41,12 @@ def _errors_counted(reason: str) -> float:
 
 @pytest.mark.anyio
 async def test_answer_is_validated_and_both_headers_passed_on(healthy_fraud_stub):
-    token = request_id_var.set("trace-123")
+    token = request_id.set("trace-123")
     try:
         async with _client(healthy_fraud_stub.url) as client:
             decision = await client.apredict(_payload())
     finally:
-        request_id_var.reset(token)
+        request_id.reset(token)
 
     assert decision.decision == "APPROVED" and 0 <= decision.risk_score <= 1
     headers = healthy_fraud_stub.calls("/predict")[-1][0]
@@ -149,7 +149,7 @@ async def test_worker_threads_call_through_the_loops_session_with_their_request_
     payload = _payload()
 
     def in_worker_thread():
-        request_id_var.set("from-a-thread")
+        request_id.set("from-a-thread")
         client.send_feedback({**payload, "is_fraud": True})
         return client.predict(payload)
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import re
 
-from app.api.routes.probes import ready
+import httpx
+import pytest
+from app.api.routes.probes import router as probes
+from fastapi import FastAPI
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
+from fastapi_plumbing.problems import install_problem_handlers
 from tests.support.api import eventually
 
 
 def test_health_and_ready(api):
     assert api.get("/health", user=None).json() == {"status": "ok"}
     ready = api.get("/ready", user=None)
-    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "database": "ok"}
 
 
 def test_request_id_is_echoed_or_generated(api):
@@ -61,10 +65,17 @@ def test_logs_are_json_lines_carrying_the_request_id(start_app, api):
     assert entry["logger"] == "app.requests" and "GET /health 200" in entry["message"]
 
 
-def test_ready_is_503_when_the_database_is_unreachable():
-    unreachable = sessionmaker(create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none"))
+@pytest.mark.anyio
+async def test_ready_is_a_503_problem_when_the_database_is_unreachable():
+    app = FastAPI()
+    app.include_router(probes)
+    install_problem_handlers(app)
+    app.state.sessions = sessionmaker(create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none"))
 
-    response = ready(unreachable)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert json.loads(response.body) == {"status": "unavailable", "database": "unreachable"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not_ready" and response.json()["database"] == "unreachable"
+    assert response.json()["detail"] == "Not ready: database unreachable."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from app.services.rate_limit import RateLimited, RateLimiter
 
+from fastapi_plumbing.testing import assert_problem
 from tests.support.api import Api
 
 
@@ -20,7 +21,7 @@ def test_captures_beyond_the_limit_are_429_with_retry_after_and_store_nothing(li
 
     refused = limited.create(user=301)
 
-    assert refused.status_code == 429
+    assert_problem(refused, 429, "rate_limited", "/transactions")
     assert 1 <= int(refused.headers["Retry-After"]) <= 20  # 3 a minute: one more every 20 s
     assert "Too many requests" in refused.json()["detail"]
     assert count_rows() == before
@@ -32,7 +33,8 @@ def test_listings_beyond_the_limit_are_429(limited):
 
     refused = limited.get("/transactions", user=303)
 
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert_problem(refused, 429, "rate_limited", "/transactions")
+    assert int(refused.headers["Retry-After"]) >= 1
     assert limited.get("/transactions", user=304).status_code == 200
 
 

@@ -88,7 +88,7 @@ def test_a_single_5xx_is_retried_and_the_model_still_decides(api, healthy_fraud_
 
 
 def test_a_rejected_internal_token_is_not_retried(start_app, signing_key, healthy_fraud_stub):
-    service = start_app(INTERNAL_TOKEN="wrong-token")
+    service = start_app(INTERNAL_TOKEN="wrong-token-of-a-valid-length")
     api = Api(service.url, signing_key)
 
     body = api.create(user=43).json()

@@ -15,7 +15,13 @@ def test_production_refuses_the_placeholder_internal_token(monkeypatch):
 
     with pytest.raises(ValidationError, match="INTERNAL_TOKEN"):
         Settings(ENVIRONMENT="production")
-    assert Settings(ENVIRONMENT="production", INTERNAL_TOKEN="a-real-secret").INTERNAL_TOKEN == "a-real-secret"
+    secret = "a-real-secret-of-24-chars"
+    assert Settings(ENVIRONMENT="production", INTERNAL_TOKEN=secret).INTERNAL_TOKEN == secret
+
+
+def test_a_short_internal_token_is_refused_as_the_fraud_service_refuses_it():
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(INTERNAL_TOKEN="short-token")
 
 
 @pytest.mark.parametrize("policy", ["allow", "approve_below:", "approve_below:-5", "approve_below:lots"])

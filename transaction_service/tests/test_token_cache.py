@@ -151,4 +151,4 @@ def test_a_reused_token_is_refused_by_the_service_once_its_key_is_retired(start_
 
     refused = api.get("/transactions", token=token)
     assert refused.status_code == 401
-    assert refused.json()["detail"] == "Invalid token: unknown signing key"
+    assert refused.json()["detail"] == "The access token was refused: unknown signing key."

@@ -7,13 +7,13 @@ None of them blocks, so they belong on the event loop.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi_plumbing.internal_token import internal_token_matches
+from fastapi_plumbing.problems import Problem
 from sqlalchemy import Engine
 
-from app.api.errors import ApiError
 from app.core.config import settings
 from app.model_slots import ModelSet, ModelSlots
 from app.risk_engine import RiskEngine
@@ -40,10 +40,11 @@ async def require_internal_token(request: Request) -> None:
     # which cost more than everything else here on every /predict.
     x_internal_token = request.headers.get("x-internal-token")
     if not x_internal_token:
-        raise ApiError(401, "X-Internal-Token", "missing internal token")
-    # Constant time: response timing must not reveal how much of a guess was right.
-    if not hmac.compare_digest(x_internal_token.encode(), settings.INTERNAL_TOKEN.encode()):
-        raise ApiError(401, "X-Internal-Token", "invalid internal token")
+        raise Problem(401, "This endpoint is internal: the X-Internal-Token header is missing.",
+                      code="missing_internal_token")
+    if not internal_token_matches(x_internal_token, settings.INTERNAL_TOKEN):
+        raise Problem(401, "The X-Internal-Token header does not match this service's internal token.",
+                      code="invalid_internal_token")
 
 
 RiskEngineDep = Annotated[RiskEngine, Depends(_risk_engine)]

@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from fastapi_plumbing.database import sqlalchemy_url
+from fastapi_plumbing.internal_token import DEV_INTERNAL_TOKEN, check_internal_token_setting
 from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_model.reasons import DEFAULT_REASONS_FROM_RISK
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEV_INTERNAL_TOKEN = "dev-internal-token-change-me"  # noqa: S105 - placeholder refused in production
 
 # Settings that may come from a file instead (NAME_FILE=/path), e.g. a Compose or Kubernetes secret.
 SECRET_FILE_SETTINGS = ("DATABASE_URL", "INTERNAL_TOKEN")
@@ -65,8 +66,7 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         if self.DATABASE_URL:
-            # Heroku-style scheme, still common in managed PostgreSQL URLs.
-            return self.DATABASE_URL.replace("postgres://", "postgresql://", 1)
+            return sqlalchemy_url(self.DATABASE_URL)
         return f"sqlite:///{self.DATA_DIR / 'fraud.sqlite3'}"
 
     @model_validator(mode="before")
@@ -76,10 +76,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
-        if self.ENVIRONMENT == "production" and self.INTERNAL_TOKEN == DEV_INTERNAL_TOKEN:
-            raise ValueError("INTERNAL_TOKEN must be set in production (the development default is refused)")
-        if len(self.INTERNAL_TOKEN) < 16:
-            raise ValueError("INTERNAL_TOKEN must be at least 16 characters")
+        check_internal_token_setting(self.INTERNAL_TOKEN, self.ENVIRONMENT)
         return self
 
 

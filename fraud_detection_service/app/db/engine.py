@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi_plumbing.database import sqlalchemy_url
 from sqlalchemy import Engine, create_engine, event, make_url
 
 
 def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
+    parsed = make_url(sqlalchemy_url(url))
     if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            # SQLAlchemy 2.1 defaults to psycopg 3; the pinned driver is psycopg2.
-            parsed = parsed.set(drivername="postgresql+psycopg2")
         # synchronous_commit=off: the PostgreSQL counterpart of SQLite's synchronous=NORMAL below. A
         # commit no longer waits for its WAL flush (measured: 2.7 of 7 ms per /predict under load); a
         # server crash may lose the last commits (at most ~3x wal_writer_delay), never corrupt or

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from app.api.errors import ApiError
 from app.core.metrics import DECISIONS, FEEDBACK
 from app.drift import MONITOR as DRIFT
 from app.profile_store import SqlProfileStore
@@ -22,6 +21,15 @@ from app.shadow import count as shadow_count
 from app.shadow import shadow_answer
 from ml_model.features import online_features
 from ml_model.profile_store import Transaction
+
+
+class RecordedWithoutDecision(Exception):
+    """The id was recorded through /feedback (the caller's fallback decided) and was never scored:
+    scoring it now would count the transaction in its own history, so there is no honest model answer."""
+
+
+class UnknownTransaction(Exception):
+    """A label for an id never recorded, sent without the fields to record it."""
 
 
 def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
@@ -33,9 +41,7 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
         shadow = shadow_answer(challenger, features)
         if not store.record_scored(tx, {**verdict.as_dict(), **shadow}):
             # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
-            earlier = _stored_verdict(store, tx.transaction_id)
-            assert earlier is not None
-            return earlier
+            return _stored_verdict(store, tx.transaction_id)
     DECISIONS.labels(verdict.decision).inc()
     shadow_count(shadow, verdict.decision)
     DRIFT.record(risk, features, verdict.risk_score)
@@ -48,26 +54,24 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
     return [predict(db, risk, tx, challenger) for tx in txs]
 
 
-def _stored_verdict(store: SqlProfileStore, transaction_id: str) -> Verdict | None:
+def _stored_verdict(store: SqlProfileStore, transaction_id: str) -> Verdict:
+    """The answer already stored for an id whose insert just found it there (so the row exists)."""
     row = store.scored_result(transaction_id)
-    if row is None:
-        return None
+    if row is None:  # not an assert: it must hold with -O too
+        raise RuntimeError(f"transaction {transaction_id} conflicted on insert but is not stored")
     if row.decision is None:
-        # Recorded through /feedback (the caller's fallback decided). Scoring it now would count the
-        # transaction in its own history, so there is no honest model answer to give.
-        raise ApiError(409, "transaction_id", "already recorded without a model decision (labelled via /feedback)")
+        raise RecordedWithoutDecision(transaction_id)
     # Recorded before contributions were stored (migration 0003): none to give.
     return Verdict(**{**row._asdict(), "contributions": row.contributions or []})
 
 
 def record_feedback(db: Engine, transaction_id: str, is_fraud: bool, tx: Transaction | None) -> bool:
     """Record the label; returns whether the transaction itself was recorded by this call.
-    Unknown id without transaction fields → 404, and nothing is written."""
+    An unknown id without transaction fields raises UnknownTransaction, and nothing is written."""
     with db.begin() as conn:
         store = SqlProfileStore(conn)
         recorded = store.record_transaction(tx) if tx is not None else False
         if not store.record_label(transaction_id, is_fraud):
-            raise ApiError(404, "transaction_id", "unknown transaction; send customer_id, terminal_id, "
-                                                  "amount and timestamp to record it with its label")
+            raise UnknownTransaction(transaction_id)
     FEEDBACK.labels(str(is_fraud).lower()).inc()
     return recorded

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from app.auth.jwks import FetchNeeded, JWKSUnavailable
 from app.auth.tokens import AccessTokenVerifier, InvalidToken, Principal
 from app.clients.fraud import FraudClient
 from app.services.capture import TransactionCapture
+from fastapi_plumbing.problems import Problem
 
 _bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -46,7 +47,8 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], request: Request
 ) -> Principal:
     if credentials is None:
-        raise HTTPException(401, "Missing bearer token", headers=_CHALLENGE)
+        raise Problem(401, "This request needs an access token (Authorization: Bearer).", code="missing_token",
+                      headers=_CHALLENGE)
     # Read from the app here rather than through a dependency of its own: every authenticated request pays one.
     verifier: AccessTokenVerifier = request.app.state.token_verifier
     try:
@@ -56,10 +58,11 @@ async def get_current_user(
         except FetchNeeded:
             return await run_in_threadpool(verifier.verify, credentials.credentials)
     except InvalidToken as exc:
-        raise HTTPException(401, f"Invalid token: {exc}", headers=_CHALLENGE) from None
+        raise Problem(401, f"The access token was refused: {exc}.", code=exc.code, headers=_CHALLENGE) from None
     except JWKSUnavailable:
         # Not the caller's fault: the keys to check the token cannot be had right now.
-        raise HTTPException(503, "Token verification keys unavailable; retry later") from None
+        raise Problem(503, "The keys that verify access tokens are unavailable right now; retry later.",
+                      code="jwks_unavailable", headers={"Retry-After": "5"}) from None
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
@@ -67,7 +70,7 @@ CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 async def get_staff_user(user: CurrentUser) -> Principal:
     if not user.is_staff:
-        raise HTTPException(403, "Staff only")
+        raise Problem(403, "Only staff may do this.", code="staff_only")
     return user
 
 

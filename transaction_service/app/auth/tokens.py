@@ -14,7 +14,11 @@ from app.auth.jwks import JWKSCache
 
 
 class InvalidToken(Exception):
-    pass
+    code = "invalid_token"
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class AccessTokenVerifier:
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("token expired") from None
+            raise TokenExpired("token expired") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"invalid token: {exc}") from None
         if claims.get("token_type") != "access":

@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from app.clients.circuit_breaker import CircuitBreaker
-from app.core.logging import request_id_var
-from app.metrics import FRAUD_SERVICE_ERRORS
+from app.core.metrics import FRAUD_SERVICE_ERRORS
+from fastapi_plumbing.logging import request_id
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,9 +119,9 @@ class FraudClient:
         """GET one of the fraud service's internal read endpoints (the model card for the console): status,
         content type and body. Outside the breaker and without a retry: no decision depends on it."""
         headers: dict[str, str] = {}
-        request_id = request_id_var.get()
-        if request_id != "-":
-            headers["X-Request-ID"] = request_id
+        rid = request_id.get()
+        if rid != "-":
+            headers["X-Request-ID"] = rid
         timeout = aiohttp.ClientTimeout(total=self.deadline, sock_connect=self.connect_timeout,
                                         sock_read=self.read_timeout)
         try:
@@ -178,8 +178,8 @@ class FraudClient:
         if not self.breaker.allow():
             FRAUD_SERVICE_ERRORS.labels(reason="circuit_open").inc()
             raise FraudServiceUnavailable("circuit open")
-        request_id = request_id_var.get()
-        return ({"X-Request-ID": request_id} if request_id != "-" else {}), time.monotonic()
+        rid = request_id.get()
+        return ({"X-Request-ID": rid} if rid != "-" else {}), time.monotonic()
 
     def _attempt_timeout(self, started: float) -> aiohttp.ClientTimeout:
         remaining = self.deadline - (time.monotonic() - started)

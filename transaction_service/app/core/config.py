@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fastapi_plumbing.database import sqlalchemy_url
+from fastapi_plumbing.internal_token import DEV_INTERNAL_TOKEN, check_internal_token_setting
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-# Shared with the fraud service's default so the two work together locally without configuration.
-INTERNAL_TOKEN_PLACEHOLDER = "dev-internal-token-change-me"  # noqa: S105
 
 # Settings that may come from a file instead (NAME_FILE=/path), e.g. a Compose or Kubernetes secret.
 SECRET_FILE_SETTINGS = ("DATABASE_URL", "INTERNAL_TOKEN")
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
 
     # Fraud service client.
     FRAUD_SERVICE_URL: str = "http://127.0.0.1:8002"
-    INTERNAL_TOKEN: str = INTERNAL_TOKEN_PLACEHOLDER
+    INTERNAL_TOKEN: str = DEV_INTERNAL_TOKEN
     FRAUD_FALLBACK_POLICY: str = "block"
     FRAUD_CONNECT_TIMEOUT_SECONDS: float = Field(default=0.5, gt=0)
     FRAUD_READ_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
@@ -111,8 +112,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
-        if self.ENVIRONMENT == "production" and self.INTERNAL_TOKEN == INTERNAL_TOKEN_PLACEHOLDER:
-            raise ValueError("INTERNAL_TOKEN must be set to a secret value when ENVIRONMENT=production")
+        check_internal_token_setting(self.INTERNAL_TOKEN, self.ENVIRONMENT)
         if self.PENDING_RESCUE_AFTER_SECONDS <= self.FRAUD_DEADLINE_SECONDS:
             raise ValueError("PENDING_RESCUE_AFTER_SECONDS must exceed FRAUD_DEADLINE_SECONDS")
         return self
@@ -128,12 +128,7 @@ class Settings(BaseSettings):
     @property
     def SQLALCHEMY_DATABASE_URL(self) -> str:
         if self.DATABASE_URL:
-            # Compose/Kubernetes style URLs name no driver, and SQLAlchemy 2.1 would then pick psycopg 3;
-            # psycopg2 is the driver installed.
-            for prefix in ("postgres://", "postgresql://"):
-                if self.DATABASE_URL.startswith(prefix):
-                    return "postgresql+psycopg2://" + self.DATABASE_URL.removeprefix(prefix)
-            return self.DATABASE_URL
+            return sqlalchemy_url(self.DATABASE_URL)
         return f"sqlite:///{self.DATA_DIR / 'transactions.sqlite3'}"
 
 

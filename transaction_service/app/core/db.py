@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def build_engine(url: str) -> Engine:
@@ -43,17 +36,3 @@ def build_engine(url: str) -> Engine:
 
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-async def on_database(sessions: sessionmaker[Session], work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run short database work from an async route: inline on SQLite, in the threadpool otherwise.
-
-    A threadpool hop costs two thread wake-ups, more than one SQLite insert or update (pages in memory,
-    WAL commit without fsync). Within this process all inline SQLite work runs on the loop thread, one
-    request at a time, so it never waits on its own lock, only briefly on a threadpool route's or the
-    maintenance loop's short write. PostgreSQL answers over a socket, and a slow statement or lock wait
-    there would stall every request, so its work goes to the threadpool.
-    """
-    if sessions.kw["bind"].dialect.name == "sqlite":
-        return work(*args, **kwargs)
-    return await run_in_threadpool(work, *args, **kwargs)

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import Principal
 from app.clients.fraud import FraudClient, FraudServiceUnavailable
-from app.core.db import on_database
 from app.models import PENDING, IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
 from app.services.fallback import FallbackPolicy
 from app.services.idempotency import IdempotencyConflict, request_fingerprint, stored_response
 from app.services.rate_limit import RateLimiter
 from app.services.scoring import fallback_decision, fraud_payload, model_decision, store_decision
+from fastapi_plumbing.database import on_database
 
 
 class StaffOnlyField(Exception):

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient, FraudServiceUnavailable
-from app.metrics import FEEDBACK_DELIVERED
+from app.core.metrics import FEEDBACK_DELIVERED
 from app.models import FeedbackOutbox, Transaction, utcnow
 from app.services.scoring import fraud_payload
 

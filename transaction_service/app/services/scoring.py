@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
-from app.metrics import DECISIONS
+from app.core.metrics import DECISIONS
 from app.models import PENDING, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, move_queue_count

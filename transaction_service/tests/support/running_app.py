@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.stubs import free_port
+from fastapi_plumbing.testing import free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 

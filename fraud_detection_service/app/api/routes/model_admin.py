@@ -11,10 +11,10 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi_plumbing.problems import Problem
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSlotsDep
-from app.api.errors import ApiError
 from app.comparison import busiest_challenger, compare
 from app.model_slots import ModelRefused
 
@@ -27,7 +27,7 @@ async def reload_models(slots: ModelSlotsDep) -> dict[str, Any]:
     try:
         previous, new = await run_in_threadpool(slots.reload)
     except ModelRefused as exc:
-        raise ApiError(409, "model", f"reload refused, the serving models stay: {exc}") from None
+        raise Problem(409, f"Reload refused, the serving models stay: {exc}.", code="model_refused") from None
     return {"previous": previous.describe(), **new.describe()}
 
 
@@ -37,7 +37,7 @@ async def promote_challenger(slots: ModelSlotsDep) -> dict[str, Any]:
     try:
         previous, new = await run_in_threadpool(slots.promote)
     except ModelRefused as exc:
-        raise ApiError(409, "challenger", f"promotion refused: {exc}") from None
+        raise Problem(409, f"Promotion refused: {exc}.", code="promotion_refused") from None
     return {"previous": previous.describe(), **new.describe()}
 
 
@@ -52,11 +52,12 @@ async def comparison(
 ) -> dict[str, Any]:
     """Champion vs challenger on the labelled transactions of the period that both scored."""
     if first > last:
-        raise ApiError(422, "from", "must not be after `to`")
+        raise Problem(422, "The period is invalid: from is after to.", code="validation_error",
+                      errors=[{"field": "from", "message": "must not be after `to`"}])
     if challenger_version is None:
         loaded = slots.current.challenger
         challenger_version = loaded.model_version if loaded else await run_in_threadpool(
             busiest_challenger, db, first, last)
     if challenger_version is None:
-        raise ApiError(404, "challenger_version", "no challenger scored any transaction in this period")
+        raise Problem(404, "No challenger scored any transaction in this period.", code="challenger_not_found")
     return await run_in_threadpool(compare, db, first, last, challenger_version)

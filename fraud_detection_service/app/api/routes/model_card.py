@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from fastapi_plumbing.problems import Problem
 
 from app.api.deps import InternalCaller, RiskEngineDep
-from app.api.errors import ApiError
 from app.core.config import settings
 from app.risk_engine import RiskEngine
 
@@ -53,5 +53,5 @@ def model_card(risk: RiskEngineDep) -> dict[str, Any]:
 def model_plot(plot: Plot, risk: RiskEngineDep) -> FileResponse:
     folder = _report_dir(risk)
     if folder is None or not (folder / f"{plot}.png").is_file():
-        raise ApiError(404, "plot", f"the active model's report has no {plot} plot")
+        raise Problem(404, f"The active model's report has no {plot} plot.", code="plot_not_found")
     return FileResponse(folder / f"{plot}.png", media_type="image/png")

@@ -1,36 +1,20 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""/health, /ready (the model is loaded and verified, the database answers) and /metrics, as the
+transaction service answers them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-
-router = APIRouter(tags=["probes"])
+from fastapi import Request
+from fastapi_plumbing.database import database_answers
+from fastapi_plumbing.probes import probes_router
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
-    """Liveness only: the process answers. Nothing here may depend on the model or the database."""
-    return {"status": "ok"}
+def _model(request: Request) -> bool:
+    return getattr(request.app.state, "risk_engine", None) is not None
 
 
-@router.get("/ready")
-def ready(request: Request) -> JSONResponse:
-    """Ready once the artifacts are loaded and verified and the database answers."""
-    risk = getattr(request.app.state, "risk_engine", None)
-    if risk is None:
-        return JSONResponse({"status": "loading", "model": "not loaded"}, status_code=503)
-    try:
-        with request.app.state.db.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-    return JSONResponse({"status": "ready", "model_version": risk.model_version})
+def _database(request: Request) -> bool:
+    db = getattr(request.app.state, "db", None)
+    return db is not None and database_answers(db)
 
 
-@router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+router = probes_router({"model": (_model, "not loaded"), "database": (_database, "unreachable")})

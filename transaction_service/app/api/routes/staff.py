@@ -30,6 +30,7 @@ from app.staff_schemas import (
     TransactionDetail,
     WhatIf,
 )
+from fastapi_plumbing.problems import Problem
 
 router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(get_staff_user)],
                    responses={401: {"description": "Missing, invalid or expired access token"},
@@ -93,7 +94,7 @@ def _act(request: Request, sessions, fraud, work) -> ActionOut:
     try:
         done = work()
     except analyst_actions.ActionRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+        raise Problem(exc.status, exc.message, code=exc.code) from None
     delivered = deliver(sessions, fraud, done.outbox_entry_id, request.app.state.feedback_schedule)
     return ActionOut(transaction=StaffTransaction.model_validate(done.transaction),
                      feedback="delivered" if delivered else "queued", audit=AuditEntryOut.model_validate(done.audit))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import func, select
 
 from app.api.deps import CurrentUser, FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, TransactionCaptureDep
@@ -29,6 +29,7 @@ from app.services.capture import StaffOnlyField
 from app.services.feedback import deliver
 from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
 from app.services.rate_limit import RateLimited, RateLimiter
+from fastapi_plumbing.problems import Problem
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 
@@ -48,15 +49,15 @@ def _within_limit(limiter: RateLimiter, user: Principal) -> None:
     try:
         limiter.check(user.user_id)
     except RateLimited as exc:
-        raise HTTPException(429, f"Too many requests; retry in {exc.retry_after} s",
-                            headers={"Retry-After": str(exc.retry_after)}) from None
+        raise Problem(429, f"Too many requests from this user; retry in {exc.retry_after} s.", code="rate_limited",
+                      headers={"Retry-After": str(exc.retry_after)}) from None
 
 
 def _visible_transaction(session: SessionDep, transaction_id: uuid.UUID, user: Principal) -> Transaction:
     txn = session.get(Transaction, transaction_id)
     # Someone else's transaction is answered exactly like a missing one: its existence is not revealed.
     if txn is None or (txn.customer_id != user.user_id and not user.is_staff):
-        raise HTTPException(404, "Transaction not found")
+        raise Problem(404, "No such transaction is visible to you.", code="transaction_not_found")
     return txn
 
 
@@ -70,12 +71,14 @@ async def create_transaction(body: TransactionCreate, user: CurrentUser, capture
     try:
         result = await capture(user, body, idempotency_key)
     except StaffOnlyField as exc:
-        raise HTTPException(403, f"Only staff may set {exc.field}") from None
+        raise Problem(403, f"Only staff may set {exc.field}.", code="staff_only_field") from None
     except IdempotencyMismatch:
-        raise HTTPException(422, "Idempotency-Key was already used with a different request body") from None
+        raise Problem(422, "This Idempotency-Key was already used with a different request body.",
+                      code="idempotency_key_reused",
+                      errors=[{"field": "Idempotency-Key", "message": "already used with a different body"}]) from None
     except IdempotencyConflict:
-        raise HTTPException(409, "A request with this Idempotency-Key is still being processed; retry later",
-                            headers={"Retry-After": "1"}) from None
+        raise Problem(409, "A request with this Idempotency-Key is still being processed; retry later.",
+                      code="idempotency_in_progress", headers={"Retry-After": "1"}) from None
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/transactions/{result.transaction.id}"
@@ -97,7 +100,7 @@ def list_transactions(
     query = select(Transaction)
     if not user.is_staff:
         if customer_id is not None and customer_id != user.user_id:
-            raise HTTPException(403, "Only staff may list another customer's transactions")
+            raise Problem(403, "Only staff may list another customer's transactions.", code="staff_only")
         query = query.where(Transaction.customer_id == user.user_id)
     elif customer_id is not None:
         query = query.where(Transaction.customer_id == customer_id)
@@ -128,6 +131,6 @@ def label_transaction(transaction_id: uuid.UUID, body: LabelCreate, request: Req
         done = analyst_actions.label_transaction(session, txn, body.is_fraud, user,
                                                  first_retry_after=settings.MAINTENANCE_INTERVAL_SECONDS)
     except analyst_actions.ActionRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+        raise Problem(exc.status, exc.message, code=exc.code) from None
     delivered = deliver(sessions, fraud, done.outbox_entry_id, request.app.state.feedback_schedule)
     return LabelPublic(transaction_id=txn.id, is_fraud=body.is_fraud, feedback="delivered" if delivered else "queued")

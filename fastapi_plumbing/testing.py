@@ -1,0 +1,44 @@
+"""Helpers for the services' test suites and scripts that start real processes."""
+
+from __future__ import annotations
+
+import socket
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    """A loopback port free right now (the OS picks it), for a process a test is about to start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "code"}
+
+
+def assert_problem(response: httpx.Response, status: int, code: str, instance: str) -> dict[str, Any]:
+    """The response is RFC 9457 problem details with this status, code and instance; returns the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert PROBLEM_MEMBERS <= body.keys(), body
+    assert (body["type"], body["title"], body["status"], body["code"], body["instance"]) == \
+        ("about:blank", HTTPStatus(status).phrase, status, code, instance)
+    assert isinstance(body["detail"], str) and body["detail"].endswith("."), body["detail"]
+    return body
+
+
+def assert_openapi_declares_problems(document: dict[str, Any]) -> None:
+    """Every operation of this OpenAPI document answers its errors as the `Problem` schema."""
+    assert set(document["components"]["schemas"]["Problem"]["required"]) == PROBLEM_MEMBERS
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["default"]["content"] == problem, (method, path)
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) >= 400:
+                    assert response["content"] == problem, (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]

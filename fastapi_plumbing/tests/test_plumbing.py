@@ -1,0 +1,101 @@
+"""The shared plumbing in one small app: what both services get from it without a route of their own
+(429 with Retry-After, a 500 without internal text, escaped log values)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from contextlib import redirect_stdout
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from fastapi_plumbing.database import sqlalchemy_url
+from fastapi_plumbing.internal_token import DEV_INTERNAL_TOKEN, check_internal_token_setting
+from fastapi_plumbing.logging import configure_logging, escape_control
+from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from fastapi_plumbing.problems import Problem, install_problem_handlers
+from fastapi_plumbing.testing import assert_problem
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    registry = CollectorRegistry()
+    requests = Counter("test_requests_total", "", ["method", "route", "status"], registry=registry)
+    latency = Histogram("test_latency_seconds", "", ["method", "route"], registry=registry)
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise Problem(429, "Too many requests from you; slow down.")
+
+    @app.get("/explode")
+    async def explode() -> None:
+        raise RuntimeError("secret connection string postgresql://admin:hunter2@db")
+
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=100)
+    app.add_middleware(RequestContextMiddleware, requests=requests, latency=latency)
+    return app
+
+
+async def _get(path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get(path, headers={"X-Request-ID": "req-7"})
+
+
+async def test_429_carries_retry_after():
+    response = await _get("/busy")
+    assert_problem(response, 429, "rate_limited", "/busy")
+    assert response.headers["Retry-After"] == "1"
+
+
+async def test_500_has_no_internal_text_and_keeps_the_request_id():
+    response = await _get("/explode")
+    assert_problem(response, 500, "internal_error", "/explode")
+    assert "hunter2" not in response.text and "RuntimeError" not in response.text
+    assert response.headers["X-Request-ID"] == "req-7"
+
+
+def test_every_control_character_is_escaped_and_nothing_else():
+    assert escape_control("GET /a\r\nforged\x1b[2J\x00\x7f\x85é") == "GET /a\\r\\nforged\\x1b[2J\\x00\\x7f\\x85é"
+
+
+def test_text_logs_keep_one_event_per_line():
+    out = io.StringIO()
+    with redirect_stdout(out):
+        configure_logging("text", "INFO")
+        logging.getLogger("app.test").info("path %s", "/x\n2026-01-01 CRITICAL forged")
+        try:
+            raise ValueError("bad\nINFO forged from an exception")
+        except ValueError:
+            logging.getLogger("app.test").exception("failed")
+    lines = out.getvalue().splitlines()
+    assert any(line.endswith("path /x\\n2026-01-01 CRITICAL forged") for line in lines)
+    assert not any(line.startswith(("2026-01-01", "INFO forged")) for line in lines)
+    assert all(line[:4].isdigit() or line.startswith("    ") for line in lines), lines
+
+
+def test_database_urls_name_the_installed_driver():
+    assert sqlalchemy_url("postgres://u:p@h/db") == "postgresql+psycopg2://u:p@h/db"
+    assert sqlalchemy_url("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert sqlalchemy_url("sqlite:////tmp/x.sqlite3") == "sqlite:////tmp/x.sqlite3"
+
+
+@pytest.mark.parametrize(("token", "environment", "refusal"), [
+    (DEV_INTERNAL_TOKEN, "production", "secret value"),
+    ("short", "development", "at least 16"),
+])
+def test_internal_token_refusals(token, environment, refusal):
+    with pytest.raises(ValueError, match=refusal):
+        check_internal_token_setting(token, environment)
+    check_internal_token_setting(DEV_INTERNAL_TOKEN, "development")

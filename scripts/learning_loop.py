@@ -84,6 +84,10 @@ class Staff:
         check(response.status_code == 200, f"staff login failed: {response.status_code} {response.text}")
         self._token = response.json()["access"]
 
+    def token(self) -> str:
+        self.login()
+        return self._token
+
     def call(self, client: httpx.Client, method: str, path: str, body: dict) -> httpx.Response:
         for _ in range(2):
             token = self._token
@@ -282,6 +286,11 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         # Captures of the first minutes of the shadow period may predate the reload: not scored by both.
         check(0 < comparison["frauds"] <= comparison["labelled"] <= len(shadow_labels), "nothing labelled to compare")
         check(comparison["challenger"]["roc_auc"] is not None, "no challenger metrics")
+        console = httpx.get(f"{stack.url('transactions')}/staff/model/comparison", params=period, timeout=120,
+                            headers={"Authorization": f"Bearer {staff.token()}"})
+        check(console.status_code == 200 and console.json() == comparison,
+              f"the console's comparison differs: {console.status_code} {console.text[:300]}")
+        print("   the analyst console's model page shows the same comparison (/staff/model/comparison)")
         summary.update(champion_version=champion_version, challenger_version=challenger_version,
                        comparison=comparison)
 

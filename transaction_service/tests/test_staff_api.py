@@ -27,6 +27,7 @@ DATA_ROUTES = [
     ("GET", "/staff/what-if", None),
     ("GET", "/staff/model", None),
     ("GET", "/staff/model/plots/roc_curve", None),
+    ("GET", "/staff/model/comparison?from=2026-11-01&to=2026-11-14", None),
 ]
 
 

@@ -371,7 +371,38 @@ async function modelView() {
     el("h2", {}, "Metrics"),
     el("table", { id: "metrics" }, el("thead", {}, el("tr", {}, ["metric", "training", "evaluation"].map((h) => el("th", {}, h)))),
       el("tbody", {}, metricRows)),
-    el("h2", {}, "Model card plots"), m.plots.length ? plots : el("p", {}, "The model's training report has no plots here."));
+    el("h2", {}, "Model card plots"), m.plots.length ? plots : el("p", {}, "The model's training report has no plots here."),
+    comparisonSection());
+}
+// Champion vs the challenger scored in shadow, on the labelled transactions of a chosen period.
+function comparisonSection() {
+  const day = (offset) => new Date(Date.now() - offset * 86400000).toISOString().slice(0, 10);
+  const from = el("input", { type: "date", id: "comparison-from", value: day(14) });
+  const to = el("input", { type: "date", id: "comparison-to", value: day(0) });
+  const result = el("div", { id: "comparison" });
+  async function load() {
+    result.replaceChildren(el("p", {}, "Loading…"));
+    try {
+      const c = await api(`/staff/model/comparison?from=${from.value}&to=${to.value}`);
+      const rows = [["ROC AUC", "roc_auc"], ["average precision", "average_precision"],
+        ["precision at threshold", "precision_at_threshold"], ["recall at threshold", "recall_at_threshold"],
+        ["alert rate", "alert_rate"]].map(([title, key]) => el("tr", {}, el("td", {}, title),
+        el("td", { className: "num" }, fmtNumber(c.champion[key])), el("td", { className: "num" }, fmtNumber(c.challenger[key]))));
+      const changed = c.decisions_changed;
+      result.replaceChildren(
+        el("p", {}, `${c.transactions.toLocaleString("en")} transactions scored by both, ${c.labelled.toLocaleString("en")} labelled, ${c.frauds} frauds.`),
+        el("table", { id: "comparison-metrics" }, el("thead", {}, el("tr", {}, ["", "champion " + Object.keys(c.champion.model_versions).join(", "),
+          "challenger " + c.challenger.model_version].map((h) => el("th", {}, h)))), el("tbody", {}, rows)),
+        el("p", {}, `Decisions that would change: ${changed.total} (${changed.approved_to_blocked} approved → blocked, `
+          + `${changed.blocked_to_approved} blocked → approved; frauds newly blocked ${changed.frauds_newly_blocked}, newly approved ${changed.frauds_newly_approved}).`));
+    } catch (error) {
+      if (error instanceof LoggedOut) throw error;
+      result.replaceChildren(el("p", { className: "notice" }, error.message));
+    }
+  }
+  return el("section", {}, el("h2", {}, "Champion and challenger"),
+    el("form", { onsubmit: (event) => { event.preventDefault(); load(); } }, "From ", from, " to ", to, " ",
+      el("button", { type: "submit" }, "Compare")), result);
 }
 function fmtNumber(x) {
   if (x === null || x === undefined) return "–";

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
@@ -160,6 +161,26 @@ async def model_card(fraud: FraudClientDep) -> ModelCard:
         raise HTTPException(502, "The fraud detection service did not answer the model card request")
     card: dict[str, Any] = json.loads(body)
     return ModelCard(**card, block_risk_score=BLOCK_RISK_SCORE, review_threshold=settings.REVIEW_THRESHOLD)
+
+
+@router.get("/model/comparison", responses={404: {"description": "No challenger scored in the period"},
+                                           502: {}, 503: {}})
+async def model_comparison(
+    fraud: FraudClientDep,
+    first: Annotated[date, Query(alias="from", description="first day (UTC), inclusive")],
+    last: Annotated[date, Query(alias="to", description="last day (UTC), inclusive")],
+) -> Response:
+    """Champion vs the challenger scored in shadow on the period's labelled transactions (the fraud service's
+    comparison, unchanged): ROC AUC, average precision, precision and recall at each one's threshold, alert
+    rate, decisions that would change."""
+    if first > last:
+        raise HTTPException(422, "`from` must not be after `to`")
+    status, _, body = await _fraud_read(fraud, "/model/comparison?" + urlencode({"from": first, "to": last}))
+    if status == 404:
+        raise HTTPException(404, "No challenger scored any transaction in this period")
+    if status != 200:
+        raise HTTPException(502, "The fraud detection service did not answer the comparison request")
+    return Response(body, media_type="application/json")
 
 
 @router.get("/model/plots/{plot}", response_class=Response,

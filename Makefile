@@ -19,7 +19,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install train run demo test test-ml test-plumbing test-auth test-transaction test-fraud test-e2e test-drill \
+.PHONY: help install train run demo test test-ml test-plumbing test-auth test-transaction test-fraud test-e2e test-drill test-fuzz \
         test-loop loop test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
 
 help: ## Show this help
@@ -47,7 +47,7 @@ loop: install ## The learning loop on real processes: simulate, label, export, t
 demo: install train ## Start the stack if it is not up, run example_usage.py, stop what was started
 	@scripts/demo.sh
 
-test: install test-ml test-plumbing test-auth test-fraud test-transaction test-e2e test-loop test-drill test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
+test: install test-ml test-plumbing test-auth test-fraud test-transaction test-e2e test-loop test-drill test-fuzz test-deploy test-bench ## Run every test suite (SQLite; PostgreSQL suites too when POSTGRES_URL is set)
 
 test-ml: install
 	cd ml_model && $(PYTEST)
@@ -72,6 +72,9 @@ test-loop: install ## The learning loop end to end (scripts/learning_loop.py --q
 
 test-drill: install train ## Fault drill over the real processes: kill -9 and restart mid-stream (tests/standing; ~1 min)
 	$(PYTEST) tests/standing/test_fault_drill.py
+
+test-fuzz: install train ## Schemathesis against the three services' OpenAPI documents on the real processes (~3 min)
+	$(PYTEST) tests/standing/test_schema_fuzz.py
 
 test-deploy: install
 	$(PYTEST) tests/deploy

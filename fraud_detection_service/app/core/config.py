@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi_plumbing.database import sqlalchemy_url
 from fastapi_plumbing.internal_token import DEV_INTERNAL_TOKEN, check_internal_token_setting
+from fastapi_plumbing.secret_files import read_secret_files
 from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_model.reasons import DEFAULT_REASONS_FROM_RISK
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-# Settings that may come from a file instead (NAME_FILE=/path), e.g. a Compose or Kubernetes secret.
-SECRET_FILE_SETTINGS = ("DATABASE_URL", "INTERNAL_TOKEN")
-
-
-def read_secret_files(data: dict, names: tuple[str, ...]) -> dict:
-    """Fill each setting NAME from the file ``NAME_FILE`` names, when that variable is set: how Docker and
-    Compose hand secrets over, read as the official images read them (a trailing newline is dropped)."""
-    for name in names:
-        path = os.environ.get(f"{name}_FILE")
-        if not path:
-            continue
-        if data.get(name):
-            raise ValueError(f"give {name} or {name}_FILE, not both")
-        try:
-            data[name] = Path(path).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise ValueError(f"{name}_FILE cannot be read: {exc}") from exc
-    return data
 
 
 class Settings(BaseSettings):
@@ -72,7 +53,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        return read_secret_files(data, SECRET_FILE_SETTINGS) if isinstance(data, dict) else data
+        return read_secret_files(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

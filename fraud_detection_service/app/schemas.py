@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from fastapi_plumbing.wire_text import POSITIVE_AMOUNT_TEXT, StrictAmountText, identifier
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -36,35 +35,11 @@ def _to_naive_utc(value: datetime) -> datetime:
     return value
 
 
-# Identifiers are printable ASCII without spaces: no bidi overrides, zero-width or look-alike characters
-# that would make one customer or terminal two in the profile store.
-IDENTIFIER_PATTERN = r"^[!-~]+$"
-# An amount given as text: ASCII digits and at most one point (float() would also take "١٢" or "1_000").
-AMOUNT_TEXT_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-
-
-def _printable_ascii(value: str) -> str:
-    if not re.fullmatch(IDENTIFIER_PATTERN, value):
-        raise ValueError("must be printable ASCII (letters, digits, punctuation) without spaces")
-    return value
-
-
-def _strict_amount(value: Any) -> Any:
-    if isinstance(value, bool) or (isinstance(value, str) and not re.fullmatch(AMOUNT_TEXT_PATTERN, value)):
-        raise ValueError("must be a number (a string only of ASCII digits and an optional '.', e.g. 12.50)")
-    return value
-
-
-def _identifier(max_length: int) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": IDENTIFIER_PATTERN}),
-                     AfterValidator(_printable_ascii)]
-
-
-Identifier = _identifier(128)
-TransactionId = _identifier(64)
-Amount = Annotated[float, BeforeValidator(_strict_amount), Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False),
+Identifier = identifier(128)  # printable ASCII without spaces (issue 13 #9)
+TransactionId = identifier(64)
+Amount = Annotated[float, StrictAmountText, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False),
                    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT},
-                                             {"type": "string", "pattern": AMOUNT_TEXT_PATTERN}]})]
+                                             POSITIVE_AMOUNT_TEXT]})]
 Timestamp = Annotated[datetime, AfterValidator(_to_naive_utc)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -23,39 +20,19 @@ from pydantic import (
 
 from app.core.config import settings
 from app.currencies import ISO_4217_CODES
+from fastapi_plumbing.wire_text import POSITIVE_MONEY_TEXT, StrictAmountText, identifier
 
 # The fraud service refuses timestamps outside these bounds (its schemas.py); checked here before anything
 # is stored, so a staff capture it would refuse gets a 422 instead of a fallback decision.
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
-# Identifiers are printable ASCII without spaces: no bidi overrides, zero-width or look-alike characters that
-# would show one terminal as another on a staff screen.
-IDENTIFIER_PATTERN = r"^[!-~]+$"
-# Amounts given as text: ASCII digits and at most one point. Python's Decimal would also take "١٢" (12) or
-# "1_000" (1000), which no client means.
-AMOUNT_TEXT_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-
-
-def _printable_ascii(value: str) -> str:
-    if not re.fullmatch(IDENTIFIER_PATTERN, value):
-        raise ValueError("must be printable ASCII (letters, digits, punctuation) without spaces")
-    return value
-
-
-def _strict_amount_text(value: object) -> object:
-    if isinstance(value, str) and not re.fullmatch(AMOUNT_TEXT_PATTERN, value):
-        raise ValueError("must be a decimal number written with ASCII digits and an optional '.', e.g. 12.50")
-    return value
-
-
-Identifier = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": IDENTIFIER_PATTERN}),
-                       AfterValidator(_printable_ascii)]
+Identifier = identifier(64)  # printable ASCII without spaces (issue 13 #9)
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_strict_amount_text),
+    StrictAmountText,
     Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False),
     WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": float(settings.MAX_AMOUNT)},
-                              {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"}],
+                              POSITIVE_MONEY_TEXT],
                     "description": "Exact amount, at most 2 decimals, number or string"}),
 ]
 # Amounts travel as strings ("12.50") so no client parses them as binary floats.
@@ -68,7 +45,8 @@ class TransactionCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     amount: Amount
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3)]
+    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=3, max_length=3),
+                        Field(json_schema_extra={"enum": sorted(ISO_4217_CODES)})]
     terminal_id: Identifier
     customer_id: Identifier | None = Field(default=None, description="Staff only: submit for this customer")
     timestamp: datetime | None = Field(default=None, description="Staff only: when it happened (UTC)")

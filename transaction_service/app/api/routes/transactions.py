@@ -13,7 +13,6 @@ from app.auth.tokens import Principal
 from app.core.config import settings
 from app.models import Transaction
 from app.schemas import (
-    IDENTIFIER_PATTERN,
     LabelCreate,
     LabelPublic,
     Status,
@@ -30,6 +29,7 @@ from app.services.feedback import deliver
 from app.services.idempotency import IdempotencyConflict, IdempotencyMismatch
 from app.services.rate_limit import RateLimited, RateLimiter
 from fastapi_plumbing.problems import Problem
+from fastapi_plumbing.wire_text import IDENTIFIER_PATTERN
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 

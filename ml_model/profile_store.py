@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -138,6 +139,20 @@ class InMemoryProfileStore:
         at = bisect.bisect_right(history, tx.timestamp, key=_timestamp)  # len(history) when in time order
         history.insert(at, RecentTransaction(tx.timestamp, tx.amount))
         return True
+
+    def add_history(self, *, customer_days: Iterable[tuple[str, DayTotals]] = (),
+                    terminal_days: Iterable[tuple[str, DayTotals]] = (),
+                    customer_transactions: Iterable[tuple[str, RecentTransaction]] = ()) -> None:
+        """Start from history read out of another store (the fraud service reads a /predict/batch's history
+        from its database in a few statements, then computes the batch's features here). The transactions
+        only feed ``customer_activity``; day totals are taken as given, never recounted from them."""
+        for owner, totals in customer_days:
+            self._customer_days[owner][totals.day] = totals
+        for owner, totals in terminal_days:
+            self._terminal_days[owner][totals.day] = totals
+        for customer, recent in customer_transactions:
+            history = self._customer_tx[customer]
+            history.insert(bisect.bisect_right(history, recent.timestamp, key=_timestamp), recent)
 
     def record_label(self, transaction_id: str, is_fraud: bool) -> bool:
         recorded = self._transactions.get(transaction_id)

@@ -30,12 +30,12 @@ SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reaso
                   "contributions")
 # The challenger's answer, stored beside it and never answered (app/shadow.py).
 SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_model_version")
-_DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
+DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
 
 def _days_query(table: Table, key: str) -> Executable:
     return (
-        select(*(table.c[name] for name in _DAY_TOTALS_FIELDS))
+        select(*(table.c[name] for name in DAY_TOTALS_FIELDS))
         .where(table.c[key] == bindparam("owner"), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
         .order_by(table.c.day)
     )

@@ -85,6 +85,14 @@ class RiskEngine:
         return [self._verdict(features[i], txs[i], raw[i], float(anomaly[i]), shares[i])
                 for i in range(len(features))]
 
+    def decide_many(self, features: list[dict[str, float]]) -> tuple[list[str], list[float]]:
+        """Decisions and risk scores of many rows, without reasons (the challenger in shadow of a batch)."""
+        if not features:
+            return [], []
+        _, scaled = self.scale_rows(features)
+        anomaly = -self.forest.score_samples(scaled)
+        return decision(anomaly, self.threshold).tolist(), risk_score(anomaly, self.calibration).tolist()
+
     def judge_one(self, features: dict[str, float], tx: Transaction) -> Verdict:
         """``judge([features], [tx])[0]`` without the batch machinery (the /predict path):
         same arithmetic, a fraction of the numpy calls."""

@@ -21,6 +21,16 @@ def shadow_answer(challenger: RiskEngine | None, features: dict[str, float]) -> 
             "challenger_model_version": challenger.model_version}
 
 
+def shadow_answers(challenger: RiskEngine | None, features: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """``shadow_answer`` of every row, scored together (/predict/batch)."""
+    if challenger is None:
+        return [{} for _ in features]
+    decisions, risks = challenger.decide_many(features)
+    return [{"challenger_decision": decision, "challenger_risk_score": risk,
+             "challenger_model_version": challenger.model_version} for decision, risk in zip(decisions, risks,
+                                                                                              strict=True)]
+
+
 def count(shadow: dict[str, Any], champion_decision: str) -> None:
     if shadow:
         decision = shadow["challenger_decision"]

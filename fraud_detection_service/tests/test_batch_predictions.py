@@ -1,0 +1,97 @@
+"""/predict/batch scores a batch together (history read in bulk, every row scored at once, one database
+transaction) and must answer exactly what /predict answers one transaction after another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Engine, select
+
+from app.db.engine import make_engine
+from app.db.migrations import upgrade_to_head
+from app.db.tables import customer_days, terminal_days, transactions
+from app.risk_engine import RiskEngine
+from app.services.predictions import predict, predict_many
+from ml_model.profile_store import Transaction
+from ml_model.simulate import simulate_transactions
+
+
+@pytest.fixture
+def two_engines(databases) -> Iterator[tuple[Engine, Engine]]:
+    engines = []
+    for label in ("single", "batch"):
+        url = databases.create(label)
+        upgrade_to_head(url)
+        engines.append(make_engine(url))
+    yield engines[0], engines[1]
+    for engine in engines:
+        engine.dispose()
+
+
+def _stream() -> list[Transaction]:
+    """Forty days of simulated traffic, with what a caller also sends: an id twice in one batch, and a
+    transaction arriving after later ones of its customer (a late capture)."""
+    raw = simulate_transactions(days=40, customers=60, terminals=40, seed=11, start_date="2026-05-01")
+    txs = [Transaction(str(r.transaction_id), str(r.customer_id), str(r.terminal_id), float(r.tx_amount),
+                       r.tx_datetime.to_pydatetime()) for r in raw.itertuples()]
+    late = txs.pop(len(txs) // 2)
+    txs.insert(len(txs) // 2 + 40, late)
+    txs.insert(len(txs) // 2 + 60, txs[len(txs) // 2 + 50])  # the same id again, within one batch
+    return txs
+
+
+def _rows(engine: Engine) -> tuple[list, list, list]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+                     for table in (transactions, customer_days, terminal_days))
+
+
+def _answer(row) -> dict:
+    return {name: value for name, value in row._asdict().items() if name != "recorded_at"}
+
+
+def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_engines, model_dir, second_model_dir):
+    single_db, batch_db = two_engines
+    risk, challenger = RiskEngine.load(model_dir), RiskEngine.load(second_model_dir)
+    txs = _stream()
+    assert len(txs) > 1500
+
+    one_by_one = [predict(single_db, risk, tx, challenger) for tx in txs]
+    together = []
+    for start in range(0, len(txs), 500):
+        together += predict_many(batch_db, risk, txs[start:start + 500], challenger)
+    # A retry of an already answered batch gets the first answers and records nothing twice.
+    assert predict_many(batch_db, risk, txs[:300], challenger) == together[:300]
+
+    assert {v.decision for v in one_by_one} == {"APPROVED", "BLOCKED"}
+    assert together == one_by_one  # decisions, risk and anomaly scores, reasons, versions: equal
+    single_rows, batch_rows = _rows(single_db), _rows(batch_db)
+    # The stored answers, challenger's included, are equal; recording times are not.
+    assert [_answer(r) for r in batch_rows[0]] == [_answer(r) for r in single_rows[0]]
+    assert {r.challenger_decision for r in batch_rows[0]} == {"APPROVED", "BLOCKED"}
+    # Day totals: equal counts; sums of the same amounts, added in another grouping.
+    for single_days, batch_days in zip(single_rows[1:], batch_rows[1:], strict=True):
+        assert [r[:3] for r in batch_days] == [r[:3] for r in single_days]
+        assert [r.amount_sum for r in batch_days] == pytest.approx([r.amount_sum for r in single_days], rel=1e-12)
+
+
+def test_an_id_recorded_meanwhile_by_another_request_gets_its_first_answer(two_engines, model_dir):
+    db, _ = two_engines
+    risk = RiskEngine.load(model_dir)
+    txs = _stream()[:50]
+    taken = txs[20]
+    first = predict(db, risk, taken)
+    # The batch sends the same id with other content: the stored answer wins, and is counted once.
+    answers = predict_many(db, risk, [*txs[:20], replace(taken, amount=taken.amount * 40), *txs[21:]])
+    assert answers[20] == first
+    with db.connect() as conn:
+        counted = conn.execute(select(customer_days.c.tx_count).where(
+            customer_days.c.customer_id == taken.customer_id,
+            customer_days.c.day == taken.timestamp.date())).scalar_one()
+        stored = conn.execute(select(transactions.c.amount).where(
+            transactions.c.transaction_id == taken.transaction_id)).scalar_one()
+    assert stored == taken.amount
+    assert counted == sum(1 for tx in txs if tx.customer_id == taken.customer_id
+                          and tx.timestamp.date() == taken.timestamp.date())

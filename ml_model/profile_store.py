@@ -120,7 +120,10 @@ class InMemoryProfileStore:
         end = bisect.bisect_right(history, until, key=_timestamp)  # ties with ``until`` count as earlier
         start = max(bisect.bisect_left(history, since, key=_timestamp, hi=end), end - max(limit, 0))
         total = 0.0
-        for recent in history[start:end]:  # oldest first, as the batch path's running sums add
+        # Newest first, the order in which the fraud service's databases add them (their query takes the
+        # latest ``limit`` rows newest first), so its /predict/batch, computed on this store, and its
+        # /predict, read from the database, give the same float - hence the same reasons.
+        for recent in reversed(history[start:end]):
             total += recent.amount
         latest = history[end - 1].timestamp if end and history[end - 1].timestamp >= latest_since else None
         return RecentActivity(count=end - start, amount_sum=total, latest=latest)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
-from app.risk_engine import RiskEngine
+from app.risk_engine import RiskEngine, Verdict
 from app.services.predictions import predict, predict_many
 from ml_model.profile_store import Transaction
 from ml_model.simulate import simulate_transactions
@@ -48,8 +48,18 @@ def _rows(engine: Engine) -> tuple[list, list, list]:
                      for table in (transactions, customer_days, terminal_days))
 
 
+def _exact(verdict: Verdict) -> dict:
+    return {**verdict.as_dict(), "contributions": [(c["feature"], c["contribution"]) for c in verdict.contributions]}
+
+
+def _values(verdict: Verdict) -> list[float]:
+    return [c["value"] for c in verdict.contributions]
+
+
 def _answer(row) -> dict:
-    return {name: value for name, value in row._asdict().items() if name != "recorded_at"}
+    """A stored row but its recording time, contributions without the feature values (see above)."""
+    answer = {name: value for name, value in row._asdict().items() if name != "recorded_at"}
+    return {**answer, "contributions": [(c["feature"], c["contribution"]) for c in row.contributions or []]}
 
 
 def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_engines, model_dir, second_model_dir):
@@ -66,9 +76,12 @@ def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_e
     assert predict_many(batch_db, risk, txs[:300], challenger) == together[:300]
 
     assert {v.decision for v in one_by_one} == {"APPROVED", "BLOCKED"}
-    assert together == one_by_one  # decisions, risk and anomaly scores, reasons, versions: equal
+    # Decisions, risk and anomaly scores, reasons, versions, contributions: equal. A feature's value may
+    # differ in the last bit: a batch adds its rows to the day totals' sums in another grouping.
+    assert [_exact(v) for v in together] == [_exact(v) for v in one_by_one]
+    assert [x for v in together for x in _values(v)] == pytest.approx([x for v in one_by_one for x in _values(v)],
+                                                                      rel=1e-12)
     single_rows, batch_rows = _rows(single_db), _rows(batch_db)
-    # The stored answers, challenger's included, are equal; recording times are not.
     assert [_answer(r) for r in batch_rows[0]] == [_answer(r) for r in single_rows[0]]
     assert {r.challenger_decision for r in batch_rows[0]} == {"APPROVED", "BLOCKED"}
     # Day totals: equal counts; sums of the same amounts, added in another grouping.

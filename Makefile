@@ -84,6 +84,7 @@ test-bench: install
 
 test-postgres: install ## Run the database-backed suites against PostgreSQL at POSTGRES_URL (default: the local server)
 	cd auth_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
+	cd fastapi_plumbing && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	cd fraud_detection_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	cd transaction_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	POSTGRES_URL=$(POSTGRES_URL) $(PYTEST) tests/loop

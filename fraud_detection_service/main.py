@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_plumbing.logging import configure_logging
 from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from fastapi_plumbing.pool import PoolSettings, limit_threadpool
 from fastapi_plumbing.problems import install_problem_handlers
 
 from app.api.routes import feedback, model, model_admin, model_card, predict, probes
@@ -36,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Exit here, without the traceback the ASGI server would print for a failed startup: the
         # line above says everything, and an unusable model must never serve.
         os._exit(EXIT_BAD_ARTIFACTS)
+    limit_threadpool(PoolSettings.from_environment())  # as many threads as pooled connections
     app.state.db = make_engine(settings.database_url)
     app.state.model_slots = slots
     risk = models.champion

@@ -24,12 +24,14 @@ from fastapi import FastAPI
 
 from fastapi_plumbing.logging import configure_logging
 from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from fastapi_plumbing.pool import PoolSettings, limit_threadpool
 from fastapi_plumbing.problems import install_problem_handlers
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings.LOG_FORMAT, settings.LOG_LEVEL)
+    limit_threadpool(PoolSettings.from_environment())  # as many threads as pooled connections
     engine = build_engine(settings.SQLALCHEMY_DATABASE_URL)
     app.state.sessions = build_sessionmaker(engine)
     app.state.fallback_policy = FallbackPolicy.parse(settings.FRAUD_FALLBACK_POLICY)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from fastapi_plumbing.pool import PoolSettings, postgres_engine
+
 
 def build_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -31,7 +33,7 @@ def build_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return postgres_engine(url, PoolSettings.from_environment())
 
 
 def build_sessionmaker(engine: Engine) -> sessionmaker[Session]:

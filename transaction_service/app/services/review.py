@@ -112,7 +112,9 @@ def queue_page(session: Session, f: QueueFilter, limit: int,
                cursor: str | None) -> tuple[list[Transaction], str | None]:
     conditions = _scope_conditions(f)
     if f.status is not None:
-        conditions.append(Transaction.status == f.status)
+        # status || '': compared as an expression, so the planner walks the queue's own (ordered) index
+        # instead of the status index followed by a sort of every BLOCKED row (31 ms vs 2 ms, 300,000 rows).
+        conditions.append(Transaction.status.concat("") == f.status)
     if f.decided_by is not None:
         conditions.append(Transaction.decided_by == f.decided_by)
     if f.label is not None:
@@ -244,9 +246,16 @@ def overview(session: Session, review_threshold: float, block_risk_score: float)
 def what_if(session: Session, review_threshold: float, block_risk_score: float, step: float) -> WhatIf:
     counts = {False: [0] * RISK_BUCKETS, True: [0] * RISK_BUCKETS}
     amounts = {False: [Decimal(0)] * RISK_BUCKETS, True: [Decimal(0)] * RISK_BUCKETS}
-    for bucket in session.scalars(select(RiskLabelBucket).where(RiskLabelBucket.transactions != 0)):
-        counts[bucket.is_fraud][bucket.bucket] = bucket.transactions
-        amounts[bucket.is_fraud][bucket.bucket] = Decimal(bucket.amount)
+    # Every bucket, the same 2,000 rows whether ten or a million transactions are labelled, so the cost
+    # does not change as labels fill the buckets. Read as the driver's tuples: SQLAlchemy's per-row
+    # Numeric/Boolean conversion was most of this route's time; only non-empty amounts become Decimals.
+    table = RiskLabelBucket.__table__
+    rows = session.connection().exec_driver_sql(
+        f"SELECT bucket, is_fraud, transactions, amount FROM {table.name}").all()  # noqa: S608 (a constant name)
+    for bucket, is_fraud, n, amount in rows:
+        if n:
+            counts[bool(is_fraud)][bucket] = n
+            amounts[bool(is_fraud)][bucket] = Decimal(str(amount))
     # Suffix sums: at threshold k/RISK_BUCKETS everything in bucket k and above is blocked.
     above = {flag: [0] * (RISK_BUCKETS + 1) for flag in (False, True)}
     above_amount = {flag: [Decimal(0)] * (RISK_BUCKETS + 1) for flag in (False, True)}

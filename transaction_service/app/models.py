@@ -66,6 +66,10 @@ class Transaction(Base):
         # pagination) independent of how many approved rows sit around it.
         Index("ix_transactions_review_queue", "timestamp", "id",
               sqlite_where=text("queued_for_review = 1"), postgresql_where=text("queued_for_review")),
+        # The same per status: with the status index and the queue flag both selective, SQLite and
+        # PostgreSQL otherwise intersect them and sort every BLOCKED row (10 ms at 100,000 rows, growing).
+        Index("ix_transactions_review_queue_status", "status", "timestamp", "id",
+              sqlite_where=text("queued_for_review = 1"), postgresql_where=text("queued_for_review")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

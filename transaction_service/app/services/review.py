@@ -112,9 +112,7 @@ def queue_page(session: Session, f: QueueFilter, limit: int,
                cursor: str | None) -> tuple[list[Transaction], str | None]:
     conditions = _scope_conditions(f)
     if f.status is not None:
-        # status || '': compared as an expression, so the planner walks the queue's own (ordered) index
-        # instead of the status index followed by a sort of every BLOCKED row (31 ms vs 2 ms, 300,000 rows).
-        conditions.append(Transaction.status.concat("") == f.status)
+        conditions.append(Transaction.status == f.status)
     if f.decided_by is not None:
         conditions.append(Transaction.decided_by == f.decided_by)
     if f.label is not None:

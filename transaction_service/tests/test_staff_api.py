@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from app.models import AuditEntry, FeedbackOutbox, Transaction
@@ -309,6 +310,10 @@ def test_what_if_matches_the_labelled_rows_and_marks_both_thresholds(api, engine
                 func.count().filter(Transaction.is_fraud.is_(False)))
                 .where(Transaction.risk_score >= threshold, Transaction.is_fraud.is_not(None))).one()
             assert (rows[threshold]["frauds_caught"], rows[threshold]["legitimate_blocked"]) == (frauds, legitimate)
+            fraud_amount = connection.scalar(select(func.coalesce(func.sum(Transaction.amount), 0)).where(
+                Transaction.risk_score >= threshold, Transaction.is_fraud.is_(True)))
+            expected = Decimal(str(fraud_amount)).quantize(Decimal("0.01"))
+            assert Decimal(rows[threshold]["fraud_amount_caught"]) == expected
     assert body["frauds"] == rows[0.0]["frauds_caught"]
     assert api.get("/staff/what-if", user=STAFF, staff=True, params={"step": 0}).status_code == 422
 

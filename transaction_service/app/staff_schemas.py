@@ -3,40 +3,29 @@ customers (risk score, reasons, model version, decided_by, review band, labels, 
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
-from app.schemas import AmountOut, Contribution, Status
+from app.schemas import AmountOut, Contribution, Status, TransactionStaffView
 
 DecidedBy = Literal["model", "fallback", "analyst"]
 LabelName = Literal["none", "fraud", "legitimate"]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 
-class StaffTransaction(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class StaffTransaction(TransactionStaffView):
+    """The staff view with what the console adds: the review band, the label and an overridden decision."""
 
-    id: uuid.UUID
-    customer_id: str
-    terminal_id: str
-    amount: AmountOut
-    currency: str
-    timestamp: datetime
-    status: Status
-    risk_score: float | None
-    reasons: list[str]
-    model_version: str | None
-    decided_by: DecidedBy | None
     decided_at: datetime | None
-    created_at: datetime
     is_fraud: bool | None = Field(description="The latest label: true fraud, false legitimate, null unlabelled")
     labelled_at: datetime | None
     queued_for_review: bool = Field(exclude=True)
     original_status: Status | None = Field(description="The decision an analyst overrode (release), else null")
     original_decided_by: DecidedBy | None
+    # Given once, beside the transaction in its detail (TransactionDetail.contributions), not on every queue row.
+    contributions: list[Contribution] | None = Field(default=None, exclude=True)
 
     @computed_field(description="APPROVED with a risk score at or above REVIEW_THRESHOLD when decided")
     @property

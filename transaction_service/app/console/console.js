@@ -293,7 +293,13 @@ async function detailView(id) {
         ["Model version", t.model_version || "–"], ["Decided at", fmtTime(t.decided_at)],
         ["Label", labelName(t.is_fraud)],
       ]), el("h2", {}, "Reasons"),
-      el("ul", { id: "reasons" }, t.reasons.length ? t.reasons.map((r) => el("li", {}, r)) : el("li", {}, "none given"))),
+      el("ul", { id: "reasons" }, t.reasons.length ? t.reasons.map((r) => el("li", {}, r)) : el("li", {}, "none given")),
+      d.contributions && d.contributions.length ? [el("h2", {}, "Largest feature contributions"),
+        el("table", { id: "contributions" }, el("thead", {}, el("tr", {}, ["Feature", "Value", "Contribution"]
+          .map((h) => el("th", {}, h)))),
+          el("tbody", {}, d.contributions.slice(0, 8).map((c) => el("tr", {}, el("td", {}, c.feature),
+            el("td", { className: "num" }, fmtNumber(c.value)), el("td", { className: "num" }, fmtNumber(c.contribution))))))]
+        : null),
       el("div", { className: "panel" }, el("h2", {}, "Actions"), actions, message,
         el("h2", {}, `Terminal ${d.terminal.terminal_id}: labelled fraud rate`),
         el("table", { id: "terminal-risk" }, el("thead", {}, el("tr", {}, ["Window", "Labelled", "Fraud", "Rate"]

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from app.auth.jwks import JWKSUnavailable
 from app.auth.tokens import InvalidToken
 from app.core.config import settings
 from app.staff_schemas import LoginCreate, RefreshCreate, StaffSession
+from fastapi_plumbing.problems import Problem
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "console"
 # Every byte the page runs comes from this service: no inline script, no third-party origin.
@@ -46,7 +47,7 @@ def console_page() -> FileResponse:
 @pages.get("/console/static/{name}")
 def console_static(name: str) -> FileResponse:
     if name not in STATIC_FILES:
-        raise HTTPException(404, "Not found")
+        raise Problem(404, "Not found")
     return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
 
 
@@ -54,28 +55,29 @@ def _auth_call(path: str, body: dict, headers: dict | None = None) -> httpx.Resp
     try:
         return httpx.post(settings.AUTH_API_BASE_URL + path, json=body, headers=headers, timeout=AUTH_TIMEOUT)
     except httpx.HTTPError:
-        raise HTTPException(503, "The auth service is unavailable; retry later") from None
+        raise Problem(503, "The auth service is unavailable; retry later") from None
 
 
 def _staff_session(request: Request, answer: httpx.Response, refused: str) -> StaffSession:
     if answer.status_code == 429:
         retry = answer.headers.get("Retry-After", "60")
-        raise HTTPException(429, f"Too many attempts; retry in {retry} s", headers={"Retry-After": retry})
+        raise Problem(429, f"Too many attempts; retry in {retry} s", code="rate_limited",
+                      headers={"Retry-After": retry})
     if answer.status_code in (400, 401, 403, 422):
-        raise HTTPException(401, refused)
+        raise Problem(401, refused, code="invalid_credentials")
     if answer.status_code != 200:
-        raise HTTPException(502, "The auth service answered unexpectedly; retry later")
+        raise Problem(502, "The auth service answered unexpectedly; retry later")
     tokens = answer.json()
     try:
         principal = request.app.state.token_verifier.verify(tokens["access"])
     except (InvalidToken, KeyError, TypeError):
-        raise HTTPException(502, "The auth service issued a token this service cannot verify") from None
+        raise Problem(502, "The auth service issued a token this service cannot verify") from None
     except JWKSUnavailable:
-        raise HTTPException(503, "Token verification keys unavailable; retry later") from None
+        raise Problem(503, "Token verification keys unavailable; retry later") from None
     if not principal.is_staff:
         # Signed out at once: a customer's tokens are of no use here and are not handed to the page.
         _auth_call("logout/", {"refresh": tokens["refresh"]}, {"Authorization": f"Bearer {tokens['access']}"})
-        raise HTTPException(403, "This account is not a staff account; the console is for fraud analysts")
+        raise Problem(403, "This account is not a staff account; the console is for fraud analysts", code="not_staff")
     return StaffSession(access=tokens["access"], refresh=tokens["refresh"], username=principal.username)
 
 

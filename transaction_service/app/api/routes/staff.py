@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api.deps import FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, get_staff_user
 from app.clients.fraud import FraudServiceUnavailable
@@ -45,7 +45,8 @@ Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise HTTPException(422, f"{field} needs a UTC offset (e.g. 2026-11-26T08:00:00Z)")
+        raise Problem(422, f"{field} needs a UTC offset", errors=[
+            {"field": field, "message": "needs a UTC offset (e.g. 2026-11-26T08:00:00Z)"}])
     return value
 
 
@@ -65,13 +66,14 @@ def review_queue(
     """Newest first (transaction time), keyset-paginated; counts per filter value beside the page."""
     since, until = _aware(since, "since"), _aware(until, "until")
     if since is not None and until is not None and since >= until:
-        raise HTTPException(422, "since must be before until")
+        raise Problem(422, "since must be before until", errors=[{"field": "since", "message": "must be before until"}])
     f = review.QueueFilter(status=status, decided_by=decided_by, label=label, customer_id=customer_id,
                            terminal_id=terminal_id, since=since, until=until)
     try:
         rows, next_cursor = review.queue_page(session, f, limit, cursor)
     except review.BadCursor:
-        raise HTTPException(422, "cursor is not a next_cursor returned by this API") from None
+        raise Problem(422, "cursor is not a next_cursor returned by this API", errors=[
+            {"field": "cursor", "message": "not a next_cursor returned by this API"}]) from None
     return QueuePage(items=[StaffTransaction.model_validate(row) for row in rows], next_cursor=next_cursor,
                      limit=limit, counts=review.queue_counts(session, f))
 
@@ -79,7 +81,7 @@ def review_queue(
 def _transaction(session: SessionDep, transaction_id: uuid.UUID) -> Transaction:
     txn = session.get(Transaction, transaction_id)
     if txn is None:
-        raise HTTPException(404, "Transaction not found")
+        raise Problem(404, "Transaction not found")
     return txn
 
 
@@ -146,9 +148,9 @@ async def _fraud_read(fraud: FraudClientDep, path: str) -> tuple[int, str, bytes
     try:
         status, content_type, body = await fraud.aread(path)
     except FraudServiceUnavailable:
-        raise HTTPException(503, "The fraud detection service is unavailable; retry later") from None
+        raise Problem(503, "The fraud detection service is unavailable; retry later") from None
     if status >= 500 or status in (401, 403):
-        raise HTTPException(502, "The fraud detection service did not answer the model card request") from None
+        raise Problem(502, "The fraud detection service did not answer the model card request") from None
     return status, content_type, body
 
 
@@ -158,7 +160,7 @@ async def model_card(fraud: FraudClientDep) -> ModelCard:
     the thresholds in force."""
     status, _, body = await _fraud_read(fraud, "/model-card")
     if status != 200:
-        raise HTTPException(502, "The fraud detection service did not answer the model card request")
+        raise Problem(502, "The fraud detection service did not answer the model card request")
     card: dict[str, Any] = json.loads(body)
     return ModelCard(**card, block_risk_score=BLOCK_RISK_SCORE, review_threshold=settings.REVIEW_THRESHOLD)
 
@@ -174,12 +176,13 @@ async def model_comparison(
     comparison, unchanged): ROC AUC, average precision, precision and recall at each one's threshold, alert
     rate, decisions that would change."""
     if first > last:
-        raise HTTPException(422, "`from` must not be after `to`")
+        raise Problem(422, "`from` must not be after `to`",
+                      errors=[{"field": "from", "message": "must not be after `to`"}])
     status, _, body = await _fraud_read(fraud, "/model/comparison?" + urlencode({"from": first, "to": last}))
     if status == 404:
-        raise HTTPException(404, "No challenger scored any transaction in this period")
+        raise Problem(404, "No challenger scored any transaction in this period")
     if status != 200:
-        raise HTTPException(502, "The fraud detection service did not answer the comparison request")
+        raise Problem(502, "The fraud detection service did not answer the comparison request")
     return Response(body, media_type="application/json")
 
 
@@ -189,7 +192,7 @@ async def model_comparison(
 async def model_plot(plot: Plot, fraud: FraudClientDep) -> Response:
     status, content_type, body = await _fraud_read(fraud, f"/model-card/plots/{plot}")
     if status == 404:
-        raise HTTPException(404, f"The active model's card has no {plot} plot")
+        raise Problem(404, f"The active model's card has no {plot} plot")
     if status != 200 or content_type != "image/png":
-        raise HTTPException(502, "The fraud detection service did not answer the plot request")
+        raise Problem(502, "The fraud detection service did not answer the plot request")
     return Response(body, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})

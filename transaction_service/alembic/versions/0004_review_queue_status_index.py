@@ -1,7 +1,7 @@
 """review queue index per status
 
-Revision ID: 0003_queue_status
-Revises: 0002_console
+Revision ID: 0004_queue_status
+Revises: 0003_contributions
 Create Date: 2026-11-26 08:45:00
 
 With only the (timestamp, id) queue index, a status filter made SQLite and PostgreSQL intersect the
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003_queue_status'
-down_revision = '0002_console'
+revision = '0004_queue_status'
+down_revision = '0003_contributions'
 branch_labels = None
 depends_on = None
 

@@ -19,8 +19,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sqlalchemy import Engine, func, select
 
 from app.db.tables import transactions
+from ml_model.scoring import BLOCKED
 
-BLOCKED = "BLOCKED"
 CHUNK_ROWS = 20_000
 
 

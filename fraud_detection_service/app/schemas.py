@@ -18,6 +18,7 @@ from pydantic import (
 
 from app.core.config import settings
 from ml_model.profile_store import Transaction
+from ml_model.scoring import APPROVED, BLOCKED
 
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
 # Clocks drift; a transaction stamped more than a day ahead is a client bug, not a payment.
@@ -73,7 +74,7 @@ class ContributionOut(BaseModel):
 
 class PredictionOut(BaseModel):
     transaction_id: str
-    decision: Literal["APPROVED", "BLOCKED"]
+    decision: Literal[APPROVED, BLOCKED]  # type: ignore[valid-type] - ml_model.scoring's values
     risk_score: float = Field(ge=0, le=1)
     anomaly_score: float
     threshold: float

@@ -1,17 +1,20 @@
-"""The /predict path judges one transaction with ``RiskEngine.judge_one``; it must answer exactly what
-the batch path (``judge``) answers."""
+"""``RiskEngine.judge_one`` (/predict) and ``judge`` (/predict/batch) run the compiled forest on the scaler
+reduced to two vectors; they must answer what the reference model answers (scikit-learn's scaler and
+forest, scored and decided by ``ml_model.scoring``), and the same as each other."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.risk_engine import RiskEngine
 from ml_model.features import FEATURE_COLUMNS
 from ml_model.profile_store import Transaction
+from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score
 from tests.helpers import DAY0
 
 
-def test_judge_one_gives_the_batch_verdict(model_dir):
+def test_judge_one_answers_what_the_reference_model_answers(model_dir):
     risk = RiskEngine.load(model_dir)
     rng = np.random.default_rng(3)
     # From ordinary rows (scaled near 0) to far-off ones that must be BLOCKED with reasons.
@@ -23,6 +26,14 @@ def test_judge_one_gives_the_batch_verdict(model_dir):
     ]
     full_rows = [{**dict.fromkeys(FEATURE_COLUMNS, 1.0), **row} for row in rows]  # reasons read any feature
     txs = [Transaction(f"t{i}", "c", "T-1", row["tx_amount"], DAY0) for i, row in enumerate(full_rows)]
-    batch = risk.judge(full_rows, txs)
-    assert {v.decision for v in batch} == {"APPROVED", "BLOCKED"}
-    assert [risk.judge_one(row, tx) for row, tx in zip(full_rows, txs, strict=True)] == batch
+
+    verdicts = [risk.judge_one(row, tx) for row, tx in zip(full_rows, txs, strict=True)]
+
+    matrix = np.array([[row[name] for name in risk.feature_columns] for row in full_rows])
+    anomaly = -risk.loaded.model.score_samples(risk.loaded.scaler.transform(matrix))
+    assert [v.anomaly_score for v in verdicts] == pytest.approx(list(anomaly), abs=1e-12)
+    assert [v.decision for v in verdicts] == [str(d) for d in decision(anomaly, risk.threshold)]
+    assert [v.risk_score for v in verdicts] == pytest.approx(list(risk_score(anomaly, risk.calibration)), abs=1e-12)
+    assert {v.decision for v in verdicts} == {APPROVED, BLOCKED}
+    assert all(v.reasons for v in verdicts if v.decision == BLOCKED)
+    assert risk.judge(full_rows, txs) == verdicts

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, transactions
@@ -40,8 +41,15 @@ def test_batch_answers_in_order_and_later_items_see_earlier_ones(client):
     items = daily_habit(customer, terminal, days=3, amount=25.0)
     results = _batch(client, items)
     assert [r["transaction_id"] for r in results] == [i["transaction_id"] for i in items]
-    # The very first payment of a new customer looks unlike the ninth of an established habit.
-    assert results[0]["anomaly_score"] != results[-1]["anomaly_score"]
+    # Each item is scored with the batch's earlier items in its history: the same payments sent one by
+    # one, in order, for a twin customer at a twin terminal get the same scores...
+    twin, twin_terminal = new_id("cust"), new_id("term")
+    one_by_one = [client.post("/predict", json={**item, "transaction_id": new_id("tx"), "customer_id": twin,
+                                                "terminal_id": twin_terminal}).json() for item in items]
+    assert [r["anomaly_score"] for r in results] == pytest.approx([r["anomaly_score"] for r in one_by_one],
+                                                                  abs=1e-12)
+    # ...and that history is visible: the ninth payment of the habit looks more ordinary than the first.
+    assert results[-1]["anomaly_score"] < results[0]["anomaly_score"]
 
 
 def test_retried_prediction_returns_the_first_answer_and_counts_once(client, service_db):

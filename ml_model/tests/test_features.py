@@ -96,8 +96,11 @@ def test_online_features_do_not_record_the_transaction():
 def test_every_feature_has_a_description_and_readable_reason():
     assert list(FEATURE_DESCRIPTIONS) == FEATURE_COLUMNS
     assert describe_feature("amount_to_customer_avg_30d", 6.31) == "amount is 6.3× this customer's 30-day average"
+    # Each phrase carries its value and names its own feature: an analyst can tell any two reasons apart.
     for name in FEATURE_COLUMNS:
-        assert describe_feature(name, 1.0)
+        assert describe_feature(name, 0.0) != describe_feature(name, 1.0), name
+    phrases = [describe_feature(name, 1.0) for name in FEATURE_COLUMNS]
+    assert len(set(phrases)) == len(FEATURE_COLUMNS), phrases
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,16 @@ def trivial(tmp_path_factory):
 
 
 def test_closed_loop_counts_every_answer_and_stops_on_time(trivial):
+    # The load generator's bookkeeping, not the machine's speed: rates belong in the benchmark.
     _, url = trivial
-    began = time.perf_counter()
-    result = run(closed_loop(url, capture, concurrency=4, duration=1.0, expect=201))
-    assert time.perf_counter() - began < 5
-    assert result.ok > 50 and result.errors == 0
-    assert result.statuses[201] == result.ok
-    assert result.summary()["throughput_rps"] > 50
+    result = run(closed_loop(url, capture, concurrency=4, duration=1.0, expect=201, timeout=5))
+    assert result.ok >= 4 and result.errors == 0
+    assert result.statuses == {201: result.ok}
+    # It sends until the deadline, then waits only for the answers in flight (each bounded by the timeout).
+    assert 1.0 <= result.duration_s < 1.0 + 5
+    summary = result.summary()
+    assert summary["requests_ok"] == result.ok
+    assert summary["throughput_rps"] == round(result.ok / result.duration_s, 1)
 
 
 def test_closed_loop_stops_at_the_request_bound(trivial):
@@ -47,21 +49,22 @@ def test_closed_loop_stops_at_the_request_bound(trivial):
 
 
 def test_open_loop_charges_queueing_to_the_request_that_waited(trivial):
-    # One connection, scheduled far faster than it can answer: the queue grows for the whole second, so
-    # latencies from the scheduled send time must be far longer than any single round trip.
+    # One connection, scheduled far faster than it can answer: each request waits for all the earlier
+    # ones, so latencies measured from the scheduled send grow along the run and dwarf one round trip.
     _, url = trivial
     service = run(closed_loop(url, capture, concurrency=1, duration=0.5, expect=201))
     result = run(open_loop(url, capture, rate=5 * service.throughput, duration=1.0, max_in_flight=1, expect=201))
     assert result.errors == 0 and result.ok == int(5 * service.throughput * 1.0)
+    assert result.latencies_s[-1] > result.latencies_s[0]
     assert result.percentile_ms(99) > 10 * service.percentile_ms(50)
-    assert result.percentile_ms(99) > 400  # the last requests waited most of a second for their turn
 
 
-def test_open_loop_at_a_sustainable_rate_keeps_latency_near_the_round_trip(trivial):
+def test_open_loop_sends_on_its_schedule_and_not_before(trivial):
     _, url = trivial
     result = run(open_loop(url, capture, rate=50, duration=1.0, max_in_flight=8, expect=201))
-    assert result.ok == 50 and result.errors == 0
-    assert result.percentile_ms(50) < 100
+    assert result.ok == 50 and result.errors == 0 and result.target_rate == 50
+    # The 50th send is scheduled 49/50 s after the first: a run that ended sooner did not pace its sends.
+    assert result.duration_s >= 49 / 50
 
 
 def test_unexpected_statuses_are_errors_not_latencies(trivial):
@@ -75,7 +78,7 @@ def test_unexpected_statuses_are_errors_not_latencies(trivial):
 def test_refused_connections_are_counted_as_errors():
     result = run(closed_loop(f"http://127.0.0.1:{free_port()}", capture, concurrency=2, duration=0.3, expect=201,
                              max_requests=10))
-    assert result.ok == 0 and result.errors == 10 and result.statuses["ConnectError"] == 10
+    assert result.ok == 0 and result.errors == 10 and result.statuses["ClientConnectorError"] == 10
 
 
 def test_service_memory_is_read_from_its_process_group(trivial):

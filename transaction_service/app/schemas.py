@@ -20,6 +20,7 @@ from pydantic import (
 
 from app.core.config import settings
 from app.currencies import ISO_4217_CODES
+from app.models import BLOCKED, DecidedBy, Status
 from fastapi_plumbing.wire_text import POSITIVE_MONEY_TEXT, StrictAmountText, identifier
 
 # The fraud service refuses timestamps outside these bounds (its schemas.py); checked here before anything
@@ -37,7 +38,6 @@ Amount = Annotated[
 ]
 # Amounts travel as strings ("12.50") so no client parses them as binary floats.
 AmountOut = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
-Status = Literal["PENDING", "APPROVED", "BLOCKED"]
 
 
 class TransactionCreate(BaseModel):
@@ -98,7 +98,7 @@ class TransactionView(BaseModel):
     @computed_field(description="When BLOCKED, one neutral sentence for the customer; null otherwise")
     @property
     def message(self) -> str | None:
-        return BLOCKED_MESSAGE if self.status == "BLOCKED" else None
+        return BLOCKED_MESSAGE if self.status == BLOCKED else None
 
 
 class Contribution(BaseModel):
@@ -115,7 +115,7 @@ class TransactionStaffView(TransactionView):
     risk_score: float | None
     reasons: list[str]
     model_version: str | None
-    decided_by: Literal["model", "fallback", "analyst"] | None
+    decided_by: DecidedBy | None
     contributions: list[Contribution] | None = Field(
         description="every model feature behind risk_score and reasons, largest first; null when no model decided")
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
-from app.schemas import AmountOut, Contribution, Status, TransactionStaffView
+from app.models import APPROVED, DecidedBy, Status
+from app.schemas import AmountOut, Contribution, TransactionStaffView
 
-DecidedBy = Literal["model", "fallback", "analyst"]
 LabelName = Literal["none", "fraud", "legitimate"]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
@@ -30,7 +30,7 @@ class StaffTransaction(TransactionStaffView):
     @computed_field(description="APPROVED with a risk score at or above REVIEW_THRESHOLD when decided")
     @property
     def review_required(self) -> bool:
-        return self.status == "APPROVED" and self.queued_for_review
+        return self.status == APPROVED and self.queued_for_review
 
 
 class QueueCounts(BaseModel):

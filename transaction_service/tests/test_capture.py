@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.models import Transaction
@@ -29,7 +29,7 @@ def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_
     assert staff["decided_by"] == "model"
     assert staff["risk_score"] == 0.07
     assert staff["model_version"] == "test-model-1"
-    assert uuid.UUID(body["id"])
+    assert uuid.UUID(body["id"]).version == 4 and str(uuid.UUID(body["id"])) == body["id"]
     assert response.headers["Location"] == f"/transactions/{body['id']}"
     with engine.connect() as connection:
         row = connection.execute(select(Transaction).where(Transaction.id == uuid.UUID(body["id"]))).one()
@@ -38,8 +38,11 @@ def test_small_payment_is_approved_by_the_model_and_stored(api, engine, healthy_
     headers, sent = healthy_fraud_stub.calls("/predict")[-1]
     assert headers["X-Internal-Token"] == "test-internal-token"
     assert headers["X-Request-ID"] == "req-approve-1"
-    assert sent == {"transaction_id": body["id"], "customer_id": "7", "terminal_id": "T-100",
-                    "amount": 42.5, "timestamp": sent["timestamp"], "currency": "EUR"}
+    assert {key: value for key, value in sent.items() if key != "timestamp"} == {
+        "transaction_id": body["id"], "customer_id": "7", "terminal_id": "T-100", "amount": 42.5, "currency": "EUR"}
+    # The moment of capture, with its UTC offset, as the customer's answer states it.
+    assert datetime.fromisoformat(sent["timestamp"]) == datetime.fromisoformat(body["timestamp"])
+    assert datetime.fromisoformat(sent["timestamp"]).utcoffset() == timedelta(0)
 
 
 def test_large_payment_is_blocked_with_the_model_reasons(api, engine):

@@ -34,7 +34,6 @@ class JWKSCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._last_attempt: float | None = None
-        self.fetch_count = 0
 
     def get_key(self, kid: str, *, may_fetch: bool = True) -> jwt.PyJWK | None:
         """The verifying key for kid, or None when the auth service does not publish it.
@@ -82,6 +81,5 @@ class JWKSCache:
             if not self._keys:
                 raise JWKSUnavailable(str(exc)) from None
             return  # keep serving the keys we have
-        self.fetch_count += 1
         self._keys = keys
         self._fetched_at = now

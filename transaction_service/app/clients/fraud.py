@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 
 from app.clients.circuit_breaker import CircuitBreaker
 from app.core.metrics import FRAUD_SERVICE_ERRORS
+from app.models import APPROVED, BLOCKED
 from fastapi_plumbing.logging import request_id
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class FraudDecision(BaseModel):
     """The part of a /predict answer we rely on; anything else in it is ignored."""
 
     transaction_id: str
-    decision: Literal["APPROVED", "BLOCKED"]
+    decision: Literal[APPROVED, BLOCKED]  # type: ignore[valid-type]
     risk_score: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     reasons: list[Annotated[str, Field(max_length=500)]] = Field(max_length=50)
     model_version: Annotated[str, Field(min_length=1, max_length=128)]
@@ -73,10 +74,10 @@ class FraudClient:
     lifespan, close it with ``aclose``). aiohttp, not httpx: measured here, an httpx.AsyncClient POST cost
     0.8 ms of CPU, an aiohttp one 0.1 ms, and this call is the largest part of a capture.
 
-    The capture route awaits ``apredict``: its fraud call is pure waiting and must not hold a worker thread
-    (measured: 16 threads blocked on sockets made capture GIL-bound). Worker threads (label delivery, the
-    PENDING rescue) call ``predict`` / ``send_feedback``, which run the same coroutines on that loop and wait
-    for them, so both share one connection pool and one retry/deadline/breaker policy.
+    Every decision awaits ``apredict`` on the loop (capture and the PENDING rescue alike): the call is pure
+    waiting and must not hold a worker thread (16 threads blocked on sockets made capture GIL-bound). Worker
+    threads (label delivery) call ``send_feedback``, which runs the same coroutine on that loop and waits for
+    it, so there is one connection pool and one retry/deadline/breaker policy.
     """
 
     def __init__(
@@ -130,10 +131,6 @@ class FraudClient:
                     return response.status, response.content_type, await response.read()
         except _Retryable as exc:
             raise FraudServiceUnavailable(exc.reason) from None
-
-    def predict(self, payload: dict[str, Any]) -> FraudDecision:
-        """apredict for a worker thread: runs on the client's loop, blocks this thread until it is done."""
-        return self._wait(self.apredict, payload)
 
     def send_feedback(self, payload: dict[str, Any]) -> None:
         self._wait(self.asend_feedback, payload)

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import Principal
-from app.models import APPROVED, BLOCKED, AuditEntry, Transaction, utcnow
+from app.models import ANALYST, APPROVED, BLOCKED, AuditEntry, Transaction, utcnow
 from app.services.feedback import queue_label
 from app.services.review_queue import label_name, move_queue_count, move_risk_bucket
 
@@ -84,6 +84,6 @@ def release_transaction(session: Session, txn: Transaction, actor: Principal, co
     if txn.status != BLOCKED:
         raise ActionRefused(409, "not_blocked",
                             f"Only a BLOCKED transaction can be released (this one is {txn.status})")
-    decision = {"status": APPROVED, "decided_by": "analyst", "original_status": txn.status,
+    decision = {"status": APPROVED, "decided_by": ANALYST, "original_status": txn.status,
                 "original_decided_by": txn.decided_by}
     return _apply(session, txn, actor, "release", False, decision, comment, first_retry_after)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from app.models import APPROVED, BLOCKED
+
 POLICY_FORMS = "'block', 'approve' or 'approve_below:<amount>'"
 # The one reason stored on a fallback decision. Why the model gave no answer, and the policy that
 # decided, go to the log: neither belongs in a row that staff screens and exports show.
@@ -42,7 +44,7 @@ class FallbackPolicy:
 
     def decide(self, amount: Decimal) -> str:
         if self.approve_all:
-            return "APPROVED"
+            return APPROVED
         if self.approve_below is not None and amount < self.approve_below:
-            return "APPROVED"
-        return "BLOCKED"
+            return APPROVED
+        return BLOCKED

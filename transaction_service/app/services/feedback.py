@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clients.fraud import FraudClient, FraudServiceUnavailable
 from app.core.metrics import FEEDBACK_DELIVERED
 from app.models import FeedbackOutbox, Transaction, utcnow
-from app.services.scoring import fraud_payload
+from app.services.decisions import fraud_payload
 
 logger = logging.getLogger(__name__)
 SUPERSEDED = "superseded by a newer label"

@@ -21,8 +21,11 @@ from sqlalchemy import case, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import (
+    ANALYST,
     APPROVED,
     BLOCKED,
+    FALLBACK,
+    MODEL,
     AuditEntry,
     FeedbackOutbox,
     ReviewQueueCount,
@@ -137,7 +140,7 @@ def _cells(session: Session, f: QueueFilter) -> dict[tuple[str, str, str], int]:
     rows = session.execute(select(Transaction.status, Transaction.decided_by, label, func.count())
                            .where(*_scope_conditions(f))
                            .group_by(Transaction.status, Transaction.decided_by, label)).all()
-    return {(status, decided_by or "model", lab): n for status, decided_by, lab, n in rows}
+    return {(status, decided_by or MODEL, lab): n for status, decided_by, lab, n in rows}
 
 
 def queue_counts(session: Session, f: QueueFilter) -> QueueCounts:
@@ -216,7 +219,7 @@ def _decision_stats(session: Session, since: datetime) -> DecisionStats:
     approved = sum(n for s, _, _, n in rows if s == APPROVED)
     blocked = sum(n for s, _, _, n in rows if s == BLOCKED)
     band = sum(n for s, _, q, n in rows if s == APPROVED and q)
-    fallback = sum(n for _, d, _, n in rows if d == "fallback")
+    fallback = sum(n for _, d, _, n in rows if d == FALLBACK)
     decisions = approved + blocked
     return DecisionStats(decisions=decisions, approved=approved, blocked=blocked, review_band=band, fallback=fallback,
                          block_rate=blocked / decisions if decisions else None,
@@ -236,7 +239,7 @@ def overview(session: Session, review_threshold: float, block_risk_score: float)
         last_day=_decision_stats(session, now - timedelta(days=1)),
         unlabelled_blocked=sum(n for (s, _, label), n in cells.items() if s == BLOCKED and label == "none"),
         unlabelled_review_band=sum(n for (s, d, label), n in cells.items()
-                                   if s == APPROVED and d != "analyst" and label == "none"),
+                                   if s == APPROVED and d != ANALYST and label == "none"),
         labels=LabelDelivery(delivered=delivered, queued=queued_labels),
         block_risk_score=block_risk_score, review_threshold=review_threshold,
     )

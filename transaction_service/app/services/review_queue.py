@@ -14,13 +14,13 @@ from decimal import Decimal
 
 from sqlalchemy import delete, func, insert, select, true, update
 
-from app.models import APPROVED, BLOCKED, ReviewQueueCount, RiskLabelBucket, Transaction
+from app.models import ANALYST, APPROVED, BLOCKED, FALLBACK, MODEL, ReviewQueueCount, RiskLabelBucket, Transaction
 
 # The scoring contract: risk >= 0.5 is exactly the model's BLOCKED (ml_model/scoring.py).
 BLOCK_RISK_SCORE = 0.5
 RISK_BUCKETS = 1000
 STATUSES = (BLOCKED, APPROVED)
-DECIDED_BY = ("model", "fallback", "analyst")
+DECIDED_BY = (MODEL, FALLBACK, ANALYST)
 LABELS = ("none", "fraud", "legitimate")
 
 
@@ -41,7 +41,7 @@ def risk_bucket(risk_score: float) -> int:
 def move_queue_count(db, status: str, decided_by: str | None, label: str, delta: int) -> None:
     """db: a Session or Connection inside the caller's transaction."""
     db.execute(update(ReviewQueueCount)
-               .where(ReviewQueueCount.status == status, ReviewQueueCount.decided_by == (decided_by or "model"),
+               .where(ReviewQueueCount.status == status, ReviewQueueCount.decided_by == (decided_by or MODEL),
                       ReviewQueueCount.label == label)
                .values(transactions=ReviewQueueCount.transactions + delta))
 
@@ -62,7 +62,7 @@ def rebuild_aggregates(connection) -> None:
             select(Transaction.status, Transaction.decided_by, Transaction.is_fraud, func.count())
             .where(Transaction.queued_for_review == true())
             .group_by(Transaction.status, Transaction.decided_by, Transaction.is_fraud)):
-        key = (status, decided_by or "model", label_name(is_fraud))
+        key = (status, decided_by or MODEL, label_name(is_fraud))
         if key in cells:
             cells[key] += n
     connection.execute(delete(ReviewQueueCount))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.api.deps import FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, get_staff_user
 from app.clients.fraud import FraudServiceUnavailable
 from app.core.config import settings
-from app.models import Transaction
+from app.models import APPROVED, BLOCKED, Transaction
 from app.schemas import Identifier
 from app.services import analyst_actions, review
 from app.services.feedback import deliver
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(get_st
                               403: {"description": "The token is not a staff account's"}})
 
 
-QueueStatus = Literal["BLOCKED", "APPROVED"]
+QueueStatus = Literal[BLOCKED, APPROVED]  # type: ignore[valid-type]
 QueueLabel = Literal["none", "labelled", "fraud", "legitimate"]
 Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 

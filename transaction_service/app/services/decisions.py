@@ -1,7 +1,10 @@
-"""Deciding a stored PENDING transaction: the model's answer, or the fallback policy when there is none."""
+"""Deciding a stored PENDING transaction: the model's answer, or the fallback policy when there is none,
+written onto the row only while it is still PENDING. Capture and the rescue of abandoned rows both decide
+through ``decide``."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -11,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
 from app.core.metrics import DECISIONS
-from app.models import PENDING, Transaction, utcnow
+from app.models import FALLBACK, MODEL, PENDING, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, move_queue_count
+from fastapi_plumbing.database import on_database
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def model_decision(answer: FraudDecision) -> dict:
         "reasons": answer.reasons,
         "model_version": answer.model_version,
         "contributions": answer.contributions,
-        "decided_by": "model",
+        "decided_by": MODEL,
     }
 
 
@@ -56,7 +60,7 @@ def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServic
         "reasons": [FALLBACK_REASON],
         "model_version": None,
         "contributions": None,
-        "decided_by": "fallback",
+        "decided_by": FALLBACK,
     }
 
 
@@ -81,31 +85,36 @@ def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: 
     return txn
 
 
-def decide_transaction(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
-                       txn: Transaction) -> Transaction:
-    """Score txn and store the decision (blocking; the capture route has an async counterpart)."""
+async def decide(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
+                 txn: Transaction) -> Transaction:
+    """Ask the model (awaited: the call is all waiting), fall back when it gives no usable answer, store
+    the decision onto the PENDING row; returns the stored row (another decider may have won)."""
     try:
-        decision = model_decision(fraud.predict(fraud_payload(txn)))
+        decision = model_decision(await fraud.apredict(fraud_payload(txn)))
     except FraudServiceUnavailable as exc:
         decision = fallback_decision(txn, policy, exc)
-    return store_decision(sessions, txn, decision)
+    return await on_database(sessions, store_decision, sessions, txn, decision)
 
 
-def rescue_abandoned(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
-                     older_than_seconds: float, limit: int = 100) -> int:
-    """Re-score rows left PENDING by a process that died mid-call (scoring is idempotent by id).
-
-    Only rows older than the client's whole deadline are touched, so a live request is never raced.
-    """
+def _abandoned(sessions: sessionmaker[Session], older_than_seconds: float, limit: int) -> list[Transaction]:
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     with sessions() as session:
-        abandoned = session.scalars(
+        return list(session.scalars(
             select(Transaction)
             .where(Transaction.status == PENDING, Transaction.created_at < cutoff)
             .order_by(Transaction.created_at)
             .limit(limit)
-        ).all()
+        ).all())
+
+
+async def rescue_abandoned(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
+                           older_than_seconds: float, limit: int = 100) -> int:
+    """Decide rows left PENDING by a process that died mid-call (scoring is idempotent by id).
+
+    Only rows older than the client's whole deadline are touched, so a live request is never raced.
+    """
+    abandoned = await asyncio.to_thread(_abandoned, sessions, older_than_seconds, limit)
     for txn in abandoned:
         logger.info("re-scoring abandoned PENDING transaction %s", txn.id)
-        decide_transaction(sessions, fraud, policy, txn)
+        await decide(sessions, fraud, policy, txn)
     return len(abandoned)

@@ -29,10 +29,9 @@ from ml_model.profile_store import DayTotals, ProfileStore, Transaction
 DEFAULT_LABEL_DELAY_DAYS = 7
 WINDOWS_DAYS = (1, 7, 30)
 BURST_WINDOW = timedelta(hours=1)
-# Cap on the 1-hour count: the store reads at most this many rows per prediction, however hard a card is
-# being hammered. 100 an hour is already far past anything legitimate (the default simulation's maximum
-# is 16), and the forest cannot tell values above its training maximum apart anyway; at 1,000 a burst of
-# card testing made each of its predictions read 1,000 rows (+0.4 ms CPU in the capture benchmark).
+# Cap on the 1-hour count, so a hammered card's prediction reads a bounded number of rows (docs/performance.md).
+# 100 an hour is already far past anything legitimate (the default simulation's maximum is 16), and the
+# forest cannot tell values above its training maximum apart anyway.
 BURST_LIMIT = 100
 MAX_GAP_HOURS = 30 * 24.0  # "no earlier transaction within 30 days" reads as this gap
 NIGHT_END_HOUR = 6

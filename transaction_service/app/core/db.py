@@ -20,14 +20,14 @@ def build_engine(url: str) -> Engine:
             # In WAL mode NORMAL syncs at checkpoints instead of on every commit: a committed transaction
             # survives a crash or kill of the process (what "nothing is lost" is about here), and only a
             # power loss of the machine can roll back the last commits. A capture commits twice (stored,
-            # then decided); the per-commit fsync was a third of its CPU time. Deployments that need
+            # then decided), and an fsync on each was costly (docs/performance.md). Deployments that need
             # power-loss durability run on PostgreSQL (DATABASE_URL), which keeps synchronous commits.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             # The default page cache (2 MiB) holds the random-UUID primary key's pages only while the table
-            # is small; at a million rows most inserts read index pages back through syscalls (capture
-            # median +47% from 10,000 to 1,000,000 rows). Memory-mapped reads and a 64 MiB cache per
-            # connection keep them in memory; both are allocated only as pages are touched.
+            # is small; at a million rows most inserts would read index pages back through syscalls
+            # (docs/performance.md). Memory-mapped reads and a 64 MiB cache per connection keep them in
+            # memory; both are allocated only as pages are touched.
             cursor.execute("PRAGMA cache_size=-65536")
             cursor.execute("PRAGMA mmap_size=268435456")
             cursor.close()

@@ -29,7 +29,7 @@ class RunningApp:
                                         stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_healthy()
 
-    def _wait_until_healthy(self, timeout: float = 30) -> None:
+    def _wait_until_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

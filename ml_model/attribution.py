@@ -104,6 +104,37 @@ def baseline_anomaly_score(baseline: float, c: float) -> float:
     return float(2.0 ** (-baseline / c))
 
 
+def classifier_path_contributions(classifier: Any, rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """Saabas credits of a binary ``HistGradientBoostingClassifier``'s log-odds, (n_rows, n_features), and
+    the log-odds they start from. As for the forest, each node's expectation is the mean leaf value of the
+    training samples under it (by ``count``), which is what shap's ``approximate=True`` uses: scikit-learn's
+    own internal ``value`` is a Newton step, not that mean."""
+    X = np.asarray(rows, dtype=np.float64)
+    n_rows, n_features = X.shape
+    credits = np.zeros((n_rows, n_features))
+    start = float(np.ravel(classifier._baseline_prediction)[0])
+    for (predictor,) in classifier._predictors:
+        nodes = predictor.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        total = np.where(leaf, nodes["value"] * nodes["count"], 0.0)
+        for level in range(int(nodes["depth"].max()), -1, -1):  # children sit one level below
+            inner = np.flatnonzero(~leaf & (nodes["depth"] == level))
+            total[inner] = total[nodes["left"][inner]] + total[nodes["right"][inner]]
+        expected = total / nodes["count"]
+        start += expected[0]
+        at = np.zeros(n_rows, dtype=np.intp)
+        for _ in range(int(nodes["depth"].max())):
+            inner = ~leaf[at]
+            tested = nodes["feature_idx"][at]
+            values = X[np.arange(n_rows), tested]
+            missing_left = nodes["missing_go_to_left"][at].astype(bool)
+            left = (values <= nodes["num_threshold"][at]) | (np.isnan(values) & missing_left)
+            child = np.where(inner, np.where(left, nodes["left"][at], nodes["right"][at]), at).astype(np.intp)
+            np.add.at(credits, (np.arange(n_rows)[inner], tested[inner]), (expected[child] - expected[at])[inner])
+            at = child
+    return credits, start
+
+
 def anomaly_contributions(model: Any, scaled_rows: np.ndarray) -> np.ndarray:
     """(n_rows, n_features) shares of each row's anomaly score above the baseline (batch path)."""
     credits = path_contributions(model, scaled_rows)

@@ -89,6 +89,7 @@ test-postgres: install ## Run the database-backed suites against PostgreSQL at P
 	cd transaction_service && POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST)
 	POSTGRES_URL=$(POSTGRES_URL) $(PYTEST) tests/loop
 	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/standing/test_fault_drill.py
+	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/standing/test_capture_locks.py
 
 lint: install ## Static checks (ruff)
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from app.core.metrics import LATENCY, REQUESTS
 from app.db.engine import make_engine
 from app.model_slots import ModelSlots
 from app.reload_signal import reload_on_hangup, stop_reloading_on_hangup
+from app.terminal_totals import fold_every
 from ml_model.artifacts import ArtifactError
 from ml_model.reasons import ReasonPolicy
 
@@ -45,7 +48,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings.MODEL_DIR, len(risk.feature_columns), risk.threshold,
                 models.challenger.model_version if models.challenger else "none")
     reload_on_hangup(slots)
+    folding = asyncio.create_task(fold_every(app.state.db, settings.TERMINAL_FOLD_SECONDS))
     yield
+    folding.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await folding
     stop_reloading_on_hangup()
     app.state.db.dispose()
 

@@ -5,7 +5,8 @@ read - its customers' and terminals' day totals over every window its rows look 
 transactions around its timestamps - is read in four statements into ml_model's ``InMemoryProfileStore``,
 where the features are computed row after row (a later row sees the earlier ones, as one /predict after
 another would), and the batch is written back in three: its transactions, then the day totals' increments
-summed per customer (or terminal) and day, in key order so concurrent writers lock rows in one order.
+summed per customer and day (in key order, so concurrent writers lock rows in one order) or appended as
+a terminal's changes (app/terminal_totals.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from sqlalchemy import Connection, Executable, Row, Table, bindparam, func, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from app.db.tables import customer_days, terminal_days, transactions
-from app.profile_store import DAY_TOTALS_FIELDS, SCORED_COLUMNS, SHADOW_COLUMNS
+from app.db.tables import customer_days, transactions
+from app.profile_store import (
+    DAY_TOTALS_FIELDS,
+    SCORED_COLUMNS,
+    SHADOW_COLUMNS,
+    add_terminal_changes,
+    terminal_days_query,
+)
 from ml_model.features import BURST_WINDOW, MAX_GAP_HOURS, WINDOWS_DAYS
 from ml_model.profile_store import DayTotals, InMemoryProfileStore, RecentTransaction, Transaction
 
@@ -50,7 +57,7 @@ def _statements(dialect: Dialect) -> dict[str, Executable]:
         "known": select(t.transaction_id, *(t[name] for name in SCORED_COLUMNS)).where(
             t.transaction_id.in_(bindparam("ids", expanding=True))),
         "customer_days": _days_of(customer_days, "customer_id"),
-        "terminal_days": _days_of(terminal_days, "terminal_id"),
+        "terminal_days": terminal_days_query(lambda column: column.in_(bindparam("owners", expanding=True))),
         # Every transaction a row's 1-hour window can hold, oldest first ...
         "recent": select(t.customer_id, t.timestamp, t.amount)
         .where(mine, t.timestamp >= bindparam("since"), t.timestamp <= bindparam("until"))
@@ -62,7 +69,7 @@ def _statements(dialect: Dialect) -> dict[str, Executable]:
         "insert": insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"])
         .returning(t.transaction_id),
         "add_customer_days": _add_days(insert, customer_days, "customer_id"),
-        "add_terminal_days": _add_days(insert, terminal_days, "terminal_id"),
+        "add_terminal_days": add_terminal_changes(),
     }
 
 

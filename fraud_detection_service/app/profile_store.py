@@ -17,12 +17,25 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Float, Integer, Row, Table, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Float,
+    Integer,
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from app.db.prepared import Prepared
-from app.db.tables import customer_days, terminal_days, transactions
+from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 
 # What /predict stores with a transaction and answers again on a retry.
@@ -39,6 +52,24 @@ def _days_query(table: Table, key: str) -> Executable:
         .where(table.c[key] == bindparam("owner"), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
         .order_by(table.c.day)
     )
+
+
+def terminal_days_query(owners: Any) -> Executable:
+    """A terminal's totals per day: the folded ones plus the changes not folded yet (app/terminal_totals.py),
+    in one statement, hence one snapshot (a fold committing meanwhile is seen whole or not at all).
+    ``owners``: the condition on ``terminal_id`` (one terminal, or a batch's)."""
+    parts = [select(table.c.terminal_id, *(table.c[name] for name in DAY_TOTALS_FIELDS))
+             .where(owners(table.c.terminal_id), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
+             for table in (terminal_days, terminal_day_changes)]
+    both = union_all(*parts).subquery()
+    sums = [func.sum(both.c[name], type_=both.c[name].type).label(name) for name in DAY_TOTALS_FIELDS[1:]]
+    return (select(both.c.terminal_id, both.c.day, *sums).group_by(both.c.terminal_id, both.c.day)
+            .order_by(both.c.terminal_id, both.c.day))
+
+
+def add_terminal_changes() -> Executable:
+    """Appends increments of terminal day totals (a capture's, a label's, a batch's)."""
+    return insert(terminal_day_changes)
 
 
 def _activity_query() -> Executable:
@@ -99,23 +130,26 @@ class _Statements:
 @cache
 def _statements(dialect: Dialect) -> _Statements:
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect.name]
-    t, days = transactions.c, terminal_days.c
+    t = transactions.c
     by_id = t.transaction_id == bindparam("tx_id")  # not "transaction_id": reserved for VALUES/SET
     return _Statements(
         customer_days=Prepared.compile(_days_query(customer_days, "customer_id"), dialect),
-        terminal_days=Prepared.compile(_days_query(terminal_days, "terminal_id"), dialect),
+        terminal_days=Prepared.compile(terminal_days_query(lambda column: column == bindparam("owner")), dialect),
         customer_activity=Prepared.compile(_activity_query(), dialect),
         insert_transaction=Prepared.compile(
             insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"]), dialect, _INSERTED_COLUMNS
         ),
         add_customer_day=Prepared.compile(_add_to_day(insert, customer_days, "customer_id"), dialect),
-        add_terminal_day=Prepared.compile(_add_to_day(insert, terminal_days, "terminal_id"), dialect),
+        add_terminal_day=Prepared.compile(
+            add_terminal_changes().values(terminal_id=bindparam("owner"), day=bindparam("day"), tx_count=1,
+                                          amount_sum=bindparam("amount"), amount_sq_sum=bindparam("amount_sq"),
+                                          fraud_count=0), dialect),
         # A concurrent label for the same transaction waits for this one (PostgreSQL; SQLite has one writer).
         lock_for_label=select(t.terminal_id, t.timestamp, t.is_fraud).where(by_id).with_for_update(),
         set_label=update(transactions).where(by_id).values(is_fraud=bindparam("is_fraud")),
-        add_terminal_frauds=update(terminal_days)
-        .where(days.terminal_id == bindparam("owner"), days.day == bindparam("on_day"))
-        .values(fraud_count=days.fraud_count + bindparam("change")),
+        add_terminal_frauds=add_terminal_changes().values(
+            terminal_id=bindparam("owner"), day=bindparam("on_day"), tx_count=0, amount_sum=0.0, amount_sq_sum=0.0,
+            fraud_count=bindparam("change")),
         scored_result=select(*(t[name] for name in SCORED_COLUMNS)).where(by_id),
     )
 
@@ -131,7 +165,7 @@ class SqlProfileStore:
 
     def terminal_days(self, terminal_id: str, first: date, last: date) -> list[DayTotals]:
         rows = self._sql.terminal_days.rows(self._conn, {"owner": terminal_id, "first": first, "last": last})
-        return [DayTotals(*row) for row in rows]
+        return [DayTotals(*row[1:]) for row in rows]
 
     def customer_activity(self, customer_id: str, until: datetime, *, since: datetime, limit: int,
                           latest_since: datetime) -> RecentActivity:

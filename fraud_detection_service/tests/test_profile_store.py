@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from app.db.tables import customer_days, terminal_days, transactions
+from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from app.profile_store import SqlProfileStore
+from app.terminal_totals import fold
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
@@ -34,7 +36,10 @@ def _views(store, day_first: date, day_last: date):
     """Everything the feature code can read from a store, for comparison."""
     return (
         [store.customer_days(f"c{i}", day_first, day_last) for i in range(6)],
-        [store.terminal_days(f"t{i}", day_first, day_last) for i in range(4)],
+        # A terminal's amounts are summed from appended changes in the database's grouping (and no feature
+        # reads them): equal to far below a cent.
+        [[replace(d, amount_sum=round(d.amount_sum, 6), amount_sq_sum=round(d.amount_sq_sum, 4))
+          for d in store.terminal_days(f"t{i}", day_first, day_last)] for i in range(4)],
         [_activity(store, f"c{i}", until_days, window_hours, limit)
          for i in range(6)
          for until_days, window_hours, limit in ((20.5, 72, 25), (30, 240, 3), (41, 2, 1000), (0, 1, 5))],
@@ -71,6 +76,29 @@ def test_sql_store_reads_like_the_in_memory_store_after_transactions_and_labels(
     assert sum(d.fraud_count for d in frauds) > 0  # the comparison above covered labelled days
 
 
+def test_folding_terminal_changes_keeps_every_read_and_empties_the_changes(profile_engine):
+    history, reference = _random_history(400, seed=8), InMemoryProfileStore()
+    rng = random.Random(2)
+    for part in (history[:200], history[200:]):
+        with profile_engine.begin() as conn:
+            store = SqlProfileStore(conn)
+            for tx in part:
+                store.record_transaction(tx)
+                reference.record_transaction(tx)
+            for tx in rng.sample(history[:200], 30):  # labels of folded and unfolded days
+                label = rng.random() < 0.6
+                store.record_label(tx.transaction_id, label)
+                reference.record_label(tx.transaction_id, label)
+        span = (date(2026, 3, 1), date(2026, 4, 15))
+        with profile_engine.connect() as conn:
+            assert _views(SqlProfileStore(conn), *span) == _views(reference, *span)
+        assert fold(profile_engine) > 0
+        with profile_engine.connect() as conn:
+            assert _views(SqlProfileStore(conn), *span) == _views(reference, *span)
+            assert conn.execute(select(func.count()).select_from(terminal_day_changes)).scalar_one() == 0
+    assert fold(profile_engine) == 0  # nothing left to fold
+
+
 def test_recording_a_transaction_twice_counts_it_once(profile_engine):
     tx = _random_history(1)[0]
     with profile_engine.begin() as conn:
@@ -89,7 +117,7 @@ def test_label_for_an_unknown_transaction_changes_nothing(profile_engine):
     with profile_engine.begin() as conn:
         assert SqlProfileStore(conn).record_label("never-seen", True) is False
     with profile_engine.connect() as conn:
-        for table in (transactions, customer_days, terminal_days):
+        for table in (transactions, customer_days, terminal_days, terminal_day_changes):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
 
 
@@ -115,7 +143,7 @@ def test_a_failed_write_leaves_no_half_recorded_transaction(profile_engine):
     except RuntimeError:
         pass
     with profile_engine.connect() as conn:
-        for table in (transactions, customer_days, terminal_days):
+        for table in (transactions, customer_days, terminal_days, terminal_day_changes):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
 
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     MAX_BATCH_SIZE: int = Field(default=1000, gt=0)
     # Drift monitoring (app/drift.py): PSI over the last DRIFT_WINDOW predictions, once there are at least
     # DRIFT_MIN_SAMPLES of them.
+    # Terminal day totals: appended changes are folded into the totals this often (app/terminal_totals.py).
+    TERMINAL_FOLD_SECONDS: float = Field(default=1.0, gt=0)
     DRIFT_WINDOW: int = Field(default=10_000, ge=100)
     DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)
     # At most this many reasons (groups of features that pushed the score up most) per decision.

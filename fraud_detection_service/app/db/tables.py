@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -64,6 +65,20 @@ def _day_totals_table(name: str, key: str) -> Table:
     )
 
 
-# Per-day totals, updated in the same transaction as the insert: a window read costs O(window days).
+# Per-day totals: a window read costs O(window days). A customer's are updated in the same transaction as
+# the insert; a terminal's grow by appended changes, folded in the background (app/terminal_totals.py), so
+# captures of different customers at one terminal never update one row.
 customer_days = _day_totals_table("customer_days", "customer_id")
 terminal_days = _day_totals_table("terminal_days", "terminal_id")
+terminal_day_changes = Table(
+    "terminal_day_changes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("terminal_id", String(128), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("tx_count", Integer, nullable=False),
+    Column("amount_sum", Float, nullable=False),
+    Column("amount_sq_sum", Float, nullable=False),
+    Column("fraud_count", Integer, nullable=False),
+    Index("ix_terminal_day_changes_terminal_day", "terminal_id", "day"),
+)

@@ -32,7 +32,8 @@ EXIT_BAD_ARTIFACTS = 3
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     reasons = ReasonPolicy(max_reasons=settings.MAX_REASONS, from_risk=settings.REASONS_FROM_RISK)
-    slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, reasons=reasons)
+    slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, reasons=reasons,
+                       champion_metadata_sha256=settings.MODEL_METADATA_SHA256)
     try:
         models = slots.start()
     except ArtifactError as exc:
@@ -44,8 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = make_engine(settings.database_url)
     app.state.model_slots = slots
     risk = models.champion
-    logger.info("model %s loaded from %s (%d features, threshold %.4f); challenger: %s", risk.model_version,
-                settings.MODEL_DIR, len(risk.feature_columns), risk.threshold,
+    logger.info("model %s (%s) loaded from %s (%d features, threshold %.4f); challenger: %s", risk.model_version,
+                risk.kind, settings.MODEL_DIR, len(risk.feature_columns), risk.threshold,
                 models.challenger.model_version if models.challenger else "none")
     reload_on_hangup(slots)
     folding = asyncio.create_task(fold_every(app.state.db, settings.TERMINAL_FOLD_SECONDS))

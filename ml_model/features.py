@@ -7,7 +7,9 @@ Both compute every feature from history strictly before the transaction: rows ea
 the same timestamp ordered by input row order. Day windows follow ``ml_model.profile_store``: "the
 N-day window" of a transaction on day d is the earlier transactions on days d-N+1 .. d. Terminal
 fraud rates only use labels old enough to be known: a transaction of day k is assumed labelled from
-day k + label_delay_days, so the N-day terminal window is days d-delay-N+1 .. d-delay.
+day k + label_delay_days, so the N-day terminal window is days d-delay-N+1 .. d-delay. A terminal's
+fraud rate is frauds ÷ *labelled* transactions of that window: unlabelled ones are not evidence either
+way, and counting them would let anyone dilute a terminal's rate by padding it with small captures.
 ``ml_model.testing.assert_online_matches_batch`` proves the two paths agree.
 
 Online, "earlier" means "already recorded in the store". The paths agree when transactions are
@@ -70,7 +72,8 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "customer_prev_tx_recency": "exp(-hours since this customer's previous transaction / 24); 0 if none in 30 days",
     **_per_window(
         ("terminal_tx_count_{w}d", "this terminal's transactions over {w} day(s) with known labels"),
-        ("terminal_fraud_rate_{w}d", "share of confirmed fraud at this terminal over {w} day(s) with known labels"),
+        ("terminal_fraud_rate_{w}d", "share of fraud among this terminal's labelled transactions over {w} day(s) "
+                                     "with known labels (unlabelled ones not counted)"),
     ),
 }
 FEATURE_COLUMNS: list[str] = list(FEATURE_DESCRIPTIONS)
@@ -127,7 +130,7 @@ def online_features(
 
     longest = max(WINDOWS_DAYS)
     customer_days = store.customer_days(tx.customer_id, day - timedelta(days=longest - 1), day)
-    for w, (count, amount_sum, _) in _window_sums(customer_days, day).items():
+    for w, (count, amount_sum, _, _) in _window_sums(customer_days, day).items():
         features[f"customer_tx_count_{w}d"] = float(count)
         features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else TYPICAL_AMOUNT
     for w in (7, 30):
@@ -146,9 +149,9 @@ def online_features(
 
     newest_known = day - timedelta(days=label_delay_days)
     terminal_days = store.terminal_days(tx.terminal_id, newest_known - timedelta(days=longest - 1), newest_known)
-    for w, (count, _, frauds) in _window_sums(terminal_days, newest_known).items():
+    for w, (count, _, frauds, labelled) in _window_sums(terminal_days, newest_known).items():
         features[f"terminal_tx_count_{w}d"] = float(count)
-        features[f"terminal_fraud_rate_{w}d"] = frauds / count if count else 0.0
+        features[f"terminal_fraud_rate_{w}d"] = frauds / labelled if labelled else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}
 
 
@@ -161,13 +164,14 @@ def _recency_to_hours(recency: float) -> float:
     return MAX_GAP_HOURS if recency <= 0 else min(-RECENCY_HOURS * float(np.log(recency)), MAX_GAP_HOURS)
 
 
-def _window_sums(days: list[DayTotals], last: date) -> dict[int, tuple[int, float, int]]:
-    """(count, amount sum, fraud count) of every window in WINDOWS_DAYS ending on ``last``, in one pass.
+def _window_sums(days: list[DayTotals], last: date) -> dict[int, tuple[int, float, int, int]]:
+    """(count, amount sum, fraud count, labelled count) of every window in WINDOWS_DAYS ending on
+    ``last``, in one pass.
 
     Amounts are added in day order, as the batch path's cumulative sums add them, so both paths give
     the same floats."""
     firsts = {w: last - timedelta(days=w - 1) for w in WINDOWS_DAYS}
-    sums = {w: [0, 0.0, 0] for w in WINDOWS_DAYS}
+    sums = {w: [0, 0.0, 0, 0] for w in WINDOWS_DAYS}
     for d in sorted(days, key=lambda d: d.day):
         for w, first in firsts.items():
             if first <= d.day <= last:
@@ -175,7 +179,8 @@ def _window_sums(days: list[DayTotals], last: date) -> dict[int, tuple[int, floa
                 acc[0] += d.tx_count
                 acc[1] += d.amount_sum
                 acc[2] += d.fraud_count
-    return {w: (acc[0], acc[1], acc[2]) for w, acc in sums.items()}
+                acc[3] += d.labelled_count
+    return {w: (acc[0], acc[1], acc[2], acc[3]) for w, acc in sums.items()}
 
 
 def _time_features(t: datetime) -> dict[str, float]:
@@ -196,7 +201,7 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
     """One feature row per raw row (same index), columns ``FEATURE_COLUMNS``.
 
     ``raw`` needs ``tx_datetime, customer_id, terminal_id, tx_amount`` and optionally ``tx_fraud``
-    (1 = confirmed fraud; 0 or missing = not known as fraud).
+    (1 = confirmed fraud, 0 = confirmed legitimate, missing = unlabelled).
     """
     _check_delay(label_delay_days)
     n = len(raw)
@@ -204,11 +209,13 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
     order = np.argsort(ts, kind="stable")  # time order, ties by row order
     ts = ts[order]
     amount = raw["tx_amount"].to_numpy(dtype=np.float64)[order]
-    fraud = (
-        pd.to_numeric(raw["tx_fraud"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)[order]
+    label = (
+        pd.to_numeric(raw["tx_fraud"], errors="coerce").to_numpy(dtype=np.float64)[order]
         if "tx_fraud" in raw
-        else np.zeros(n)
+        else np.full(n, np.nan)
     )
+    labelled = (~np.isnan(label)).astype(np.float64)
+    fraud = np.where(labelled > 0, label, 0.0)
     customer = pd.factorize(raw["customer_id"].astype(str).to_numpy()[order])[0]
     terminal = pd.factorize(raw["terminal_id"].astype(str).to_numpy()[order])[0]
     day_ns = ts.astype("datetime64[D]")
@@ -242,12 +249,12 @@ def build_features(raw: pd.DataFrame, *, label_delay_days: int = DEFAULT_LABEL_D
     out["hours_since_customer_prev_tx"] = gap_hours
     out["customer_prev_tx_recency"] = _recency(gap_hours)
 
-    terminal_windows = _DayWindows(terminal, day, {"count": np.ones(n), "fraud": fraud})
+    terminal_windows = _DayWindows(terminal, day, {"count": np.ones(n), "fraud": fraud, "labelled": labelled})
     for w in WINDOWS_DAYS:
         sums = terminal_windows.sums(label_delay_days + w - 1, label_delay_days)
-        count = sums["count"]
-        out[f"terminal_tx_count_{w}d"] = count
-        out[f"terminal_fraud_rate_{w}d"] = np.divide(sums["fraud"], count, out=np.zeros(n), where=count > 0)
+        out[f"terminal_tx_count_{w}d"] = sums["count"]
+        out[f"terminal_fraud_rate_{w}d"] = np.divide(sums["fraud"], sums["labelled"], out=np.zeros(n),
+                                                     where=sums["labelled"] > 0)
 
     frame = np.empty((n, len(FEATURE_COLUMNS)))
     for j, name in enumerate(FEATURE_COLUMNS):

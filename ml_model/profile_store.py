@@ -45,6 +45,7 @@ class DayTotals:
     amount_sum: float = 0.0
     amount_sq_sum: float = 0.0
     fraud_count: int = 0  # transactions of that day confirmed as fraud so far
+    labelled_count: int = 0  # transactions of that day with a label (fraud or not); terminals only
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class ProfileStore(Protocol):
 
     def record_label(self, transaction_id: str, is_fraud: bool) -> bool:
         """Record a confirmed label for a recorded transaction, replacing any earlier label (the
-        terminal's fraud_count follows). Returns False when the transaction is unknown."""
+        terminal's fraud_count and labelled_count follow). Returns False when the transaction is unknown."""
 
 
 @dataclass
@@ -162,9 +163,12 @@ class InMemoryProfileStore:
         if recorded is None:
             return False
         before = 1 if recorded.is_fraud else 0
+        newly_labelled = recorded.is_fraud is None
         recorded.is_fraud = is_fraud
         tx = recorded.tx
-        self._terminal_days[tx.terminal_id][tx.timestamp.date()].fraud_count += int(is_fraud) - before
+        totals = self._terminal_days[tx.terminal_id][tx.timestamp.date()]
+        totals.fraud_count += int(is_fraud) - before
+        totals.labelled_count += int(newly_labelled)
         return True
 
 

@@ -186,10 +186,11 @@ def worked_example(loaded: LoadedModel, start: datetime) -> list[tuple[float, st
         tx = Transaction(f"example-{i}", "example-customer", terminal, amount, start + timedelta(seconds=4 * i), "EUR")
         features = online_features(tx, store, label_delay_days=loaded.label_delay_days)
         store.record_transaction(tx)
-        scaled = loaded.scaler.transform(np.array([[features[name] for name in loaded.feature_columns]]))
-        anomaly = float(scoring.anomaly_score(loaded.model, scaled)[0])
-        risk = float(scoring.risk_score(anomaly, loaded.calibration))
-        outcome = str(scoring.decision(anomaly, loaded.threshold))
+        row = np.array([[features[name] for name in loaded.feature_columns]])
+        scaled = loaded.scaler.transform(row)
+        score = float(scoring.model_score(loaded, row)[0])  # a hybrid's fraud probability, else the anomaly score
+        risk = float(scoring.risk_score(score, loaded.calibration))
+        outcome = str(scoring.decision(score, loaded.threshold))
         shares = anomaly_contributions(loaded.model, scaled)[0]
         reasons = reasons_for(dict(zip(loaded.feature_columns, shares.tolist(), strict=True)), features,
                               decision=outcome, risk=risk, terminal_id=terminal, timestamp=tx.timestamp,

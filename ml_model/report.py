@@ -29,8 +29,13 @@ def summary_lines(metadata: dict[str, Any]) -> list[str]:
     m = metadata["metrics"]
     data = metadata["data_summary"]
     periods = metadata["periods"]
+    hybrid = "forest_evaluation" in m
+    described = (f"{metadata['model_type']} (forest {metadata['hyper_parameters']}, classifier "
+                 f"{metadata['classifier_hyper_parameters']['n_iter_']} trees on "
+                 f"{metadata['classifier_training']['labelled']:,} labelled rows)") if hybrid \
+        else f"IsolationForest {metadata['hyper_parameters']}"
     lines = [
-        f"model {metadata['model_version']}: IsolationForest {metadata['hyper_parameters']}",
+        f"model {metadata['model_version']}: {described}",
         f"training {periods['train_from']}..{periods['train_to']}: {data['training']['transactions']:,} "
         f"transactions ({data['training']['frauds']:,} fraud)",
         f"evaluation {periods['eval_from']}..{periods['eval_to']}: {data['evaluation']['transactions']:,} "
@@ -43,19 +48,21 @@ def summary_lines(metadata: dict[str, Any]) -> list[str]:
         if "alert_rate" in evaluation:
             lines.append(f"  alert rate at threshold: {evaluation['alert_rate']:.2%}")
         return lines
-    baseline = m["amount_rule_evaluation"]
-    lines.append(f"{'metric (evaluation)':<26}{'model':>10}{'amount rule':>14}")
+    columns = [("forest alone", m["forest_evaluation"])] if hybrid else []
+    columns.append(("amount rule", m["amount_rule_evaluation"]))
+    lines.append(f"{'metric (evaluation)':<26}{'model':>10}" + "".join(f"{name:>14}" for name, _ in columns))
     for key, label in METRIC_LABELS.items():
         if key in evaluation:
-            rule = f"{baseline[key]:.4f}" if key in baseline else "-"
-            lines.append(f"{label:<26}{evaluation[key]:>10.4f}{rule:>14}")
+            others = "".join(f"{other[key]:>14.4f}" if key in other else f"{'-':>14}" for _, other in columns)
+            lines.append(f"{label:<26}{evaluation[key]:>10.4f}{others}")
     return lines
 
 
 def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: pd.DataFrame,
                  examples: dict[str, list[tuple[float, str, float, list[str]]]] | None = None) -> list[Path]:
     """Plots (ROC, precision-recall, score distributions) and model_card.md into ``report_dir``;
-    ``evaluation`` has ``anomaly_score`` and ``tx_fraud`` (NaN = unlabelled) per evaluation row;
+    ``evaluation`` has ``score`` (the model's), ``anomaly_score`` (the forest's) and ``tx_fraud``
+    (NaN = unlabelled) per evaluation row; a hybrid model's curves are drawn beside the forest's;
     ``examples``: the worked example's answers (``ml_model.reasons.worked_example``) per start time."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -63,42 +70,51 @@ def write_report(report_dir: Path | str, metadata: dict[str, Any], evaluation: p
     labels = evaluation["tx_fraud"].to_numpy(dtype=np.float64)
     labelled = ~np.isnan(labels)
     y = labels[labelled].astype(int)
-    score = evaluation["anomaly_score"].to_numpy()[labelled]
+    score = evaluation["score"].to_numpy()[labelled]
+    curves = {_MODEL_NAMES.get(metadata.get("model_kind"), "model"): score}
+    if "forest_evaluation" in metadata["metrics"]:
+        curves["Isolation Forest alone"] = evaluation["anomaly_score"].to_numpy()[labelled]
+    score_label = "fraud probability" if "forest_evaluation" in metadata["metrics"] else "anomaly score"
     if len(y) and y.min() != y.max():
-        written += [_roc_plot(report_dir, y, score), _pr_plot(report_dir, y, score),
-                    _distribution_plot(report_dir, y, score, metadata["threshold"])]
+        written += [_roc_plot(report_dir, y, curves), _pr_plot(report_dir, y, curves),
+                    _distribution_plot(report_dir, y, score, metadata["threshold"], score_label)]
     card = report_dir / "model_card.md"
     card.write_text(_model_card(metadata, [p.name for p in written], examples or {}))
     return [*written, card]
 
 
-def _roc_plot(folder: Path, y, score) -> Path:
-    fpr, tpr, _ = roc_curve(y, score)
+_MODEL_NAMES = {"isolation_forest": "Isolation Forest", "hybrid": "hybrid (boosted trees + forest score)"}
+
+
+def _roc_plot(folder: Path, y, curves: dict[str, np.ndarray]) -> Path:
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr, label="Isolation Forest")
+    for name, score in curves.items():
+        fpr, tpr, _ = roc_curve(y, score)
+        ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (evaluation period)")
     ax.legend(loc="lower right")
     return _save(fig, folder / "roc_curve.png")
 
 
-def _pr_plot(folder: Path, y, score) -> Path:
-    precision, recall, _ = precision_recall_curve(y, score)
+def _pr_plot(folder: Path, y, curves: dict[str, np.ndarray]) -> Path:
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(recall, precision)
+    for name, score in curves.items():
+        precision, recall, _ = precision_recall_curve(y, score)
+        ax.plot(recall, precision, label=name)
     ax.axhline(y.mean(), linestyle="--", color="grey", label=f"fraud rate {y.mean():.2%}")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (evaluation period)")
-    ax.legend()
+    ax.legend(loc="upper right")  # "best" scans every curve point: slow on a million rows
     return _save(fig, folder / "precision_recall_curve.png")
 
 
-def _distribution_plot(folder: Path, y, score, threshold: float) -> Path:
+def _distribution_plot(folder: Path, y, score, threshold: float, score_label: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(score.min(), score.max(), 60)
     ax.hist(score[y == 0], bins=bins, density=True, alpha=0.6, label="legitimate")
     ax.hist(score[y == 1], bins=bins, density=True, alpha=0.6, label="fraud")
     ax.axvline(threshold, color="black", linestyle="--", label="threshold")
-    ax.set(xlabel="anomaly score", ylabel="density", title="Score distribution by class")
+    ax.set(xlabel=score_label, ylabel="density", title="Score distribution by class")
     ax.legend()
     return _save(fig, folder / "score_distribution.png")
 
@@ -132,12 +148,17 @@ def _explanation_lines(examples: dict[str, list[tuple[float, str, float, list[st
 
 def _model_card(metadata: dict[str, Any], plots: list[str],
                 examples: dict[str, list[tuple[float, str, float, list[str]]]]) -> str:
+    behaviour = ("behavioural features of a payment (amount against the customer's own habits, short "
+                 f"bursts, terminal fraud rates from labels at least {metadata['label_delay_days']} days old, "
+                 "time of day)")
+    summary = (f"Gradient-boosted trees (HistGradientBoostingClassifier) learnt from labelled transactions over "
+               f"{behaviour} plus an Isolation Forest's anomaly score. Score = fraud probability."
+               if "forest_evaluation" in metadata["metrics"]
+               else f"Unsupervised Isolation Forest over {behaviour}. Higher anomaly score = riskier.")
     lines = [
         f"# Model card — {metadata['model_version']}",
         "",
-        "Unsupervised Isolation Forest over behavioural features of a payment (amount against the "
-        "customer's own habits, short bursts, terminal fraud rates from labels at least "
-        f"{metadata['label_delay_days']} days old, time of day). Higher anomaly score = riskier.",
+        summary,
         "",
         f"- Created: {metadata['created_at']}",
         f"- Features: {', '.join(metadata['feature_columns'])}",

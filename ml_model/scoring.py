@@ -2,14 +2,17 @@
 
 * ``anomaly_score`` is the Isolation Forest score s(x, n) of Liu et al.: ``-model.score_samples``
   (scikit-learn returns its opposite); in (0, 1], higher = more anomalous.
-* ``decision``: BLOCKED iff anomaly_score >= threshold.
-* ``risk_score`` maps the anomaly score to [0, 1] with a logistic curve centred on the threshold:
-  ``1 / (1 + exp(-(anomaly_score - threshold) / scale))``. It is strictly increasing, exactly 0.5 at
+* ``model_score`` is what the threshold applies to: the anomaly score for an ``isolation_forest``
+  model; for a ``hybrid`` model the classifier's fraud probability (``predict_proba[:, 1]``) over
+  the features followed by the anomaly score (``fraud_probability``).
+* ``decision``: BLOCKED iff model score >= threshold.
+* ``risk_score`` maps the model score to [0, 1] with a logistic curve centred on the threshold:
+  ``1 / (1 + exp(-(score - threshold) / scale))``. It is strictly increasing, exactly 0.5 at
   the threshold (so risk >= 0.5 ⇔ BLOCKED), and ``scale`` is fitted at training so the median
   training score maps to 0.01.
 
-All functions take and return numpy arrays so the service can apply them to anomaly scores it
-computes itself (e.g. with a compiled forest).
+All functions take and return numpy arrays so the service can apply them to scores it computes
+itself (e.g. with a compiled forest and compiled boosted trees).
 """
 
 from __future__ import annotations
@@ -29,6 +32,21 @@ def anomaly_score(model: Any, scaled_features: np.ndarray) -> np.ndarray:
     return -model.score_samples(scaled_features)
 
 
+def fraud_probability(classifier: Any, features: np.ndarray, anomaly_scores: np.ndarray) -> np.ndarray:
+    """A hybrid model's score: P(fraud) from the classifier, whose inputs are the raw (unscaled)
+    features followed by the Isolation Forest's anomaly score."""
+    return classifier.predict_proba(np.column_stack([features, anomaly_scores]))[:, 1]
+
+
+def model_score(loaded: Any, features: np.ndarray) -> np.ndarray:
+    """The score the threshold of ``loaded`` (an ``ml_model.artifacts.LoadedModel``) applies to, for
+    rows of raw features in ``loaded.feature_columns`` order: scikit-learn's reference computation."""
+    anomaly = anomaly_score(loaded.model, loaded.scaler.transform(features))
+    if loaded.classifier is None:
+        return anomaly
+    return fraud_probability(loaded.classifier, features, anomaly)
+
+
 def fit_calibration(training_scores: np.ndarray, threshold: float) -> dict[str, float]:
     """Calibration for ``risk_score``: the threshold and a scale putting the median score at 1%."""
     median = float(np.median(training_scores))
@@ -38,12 +56,12 @@ def fit_calibration(training_scores: np.ndarray, threshold: float) -> dict[str, 
     return {"threshold": float(threshold), "scale": spread / math.log(1 / MEDIAN_RISK - 1)}
 
 
-def risk_score(anomaly_scores: np.ndarray | float, calibration: dict[str, float]) -> np.ndarray:
-    """Risk in [0, 1], monotone in the anomaly score, 0.5 exactly at ``calibration['threshold']``."""
-    z = (np.asarray(anomaly_scores, dtype=np.float64) - calibration["threshold"]) / calibration["scale"]
+def risk_score(scores: np.ndarray | float, calibration: dict[str, float]) -> np.ndarray:
+    """Risk in [0, 1], monotone in the model score, 0.5 exactly at ``calibration['threshold']``."""
+    z = (np.asarray(scores, dtype=np.float64) - calibration["threshold"]) / calibration["scale"]
     return 0.5 * (1.0 + np.tanh(z / 2))  # = logistic(z), without overflow warnings for large |z|
 
 
-def decision(anomaly_scores: np.ndarray | float, threshold: float) -> np.ndarray:
-    """'BLOCKED' where anomaly_score >= threshold, else 'APPROVED'."""
-    return np.where(np.asarray(anomaly_scores) >= threshold, BLOCKED, APPROVED)
+def decision(scores: np.ndarray | float, threshold: float) -> np.ndarray:
+    """'BLOCKED' where the model score >= threshold, else 'APPROVED'."""
+    return np.where(np.asarray(scores) >= threshold, BLOCKED, APPROVED)

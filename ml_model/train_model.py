@@ -1,5 +1,7 @@
 """Train the fraud model: ``python ml_model/train_model.py [options]`` (or ``python -m ml_model.train_model``).
 
+``--model isolation_forest`` (default) is unsupervised; ``--model hybrid`` adds a gradient-boosted
+classifier learnt from the labelled rows, and needs at least 50 frauds among them (else exit 2).
 Data comes from the simulator (``--days/--customers/--terminals/--seed``) or a CSV in the raw schema
 (``--data``). Writes the artifact folder (``--output-dir``), a report with plots and a model card
 (``--report-dir``) and optionally the evaluation scores (``--scores-out``). Bad data stops with a
@@ -19,7 +21,7 @@ if __package__ in (None, ""):  # run as a script: make `ml_model` importable fro
 
 from tqdm import tqdm  # noqa: E402
 
-from ml_model.artifacts import load_verified  # noqa: E402
+from ml_model.artifacts import ISOLATION_FOREST, MODEL_KINDS, load_verified  # noqa: E402
 from ml_model.dataset import DataError, load_transactions_csv  # noqa: E402
 from ml_model.features import DEFAULT_LABEL_DELAY_DAYS  # noqa: E402
 from ml_model.reasons import worked_example  # noqa: E402
@@ -44,6 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("train-from", "train-to", "eval-from", "eval-to"):
         split.add_argument(f"--{name}", type=date.fromisoformat, metavar="YYYY-MM-DD")
     model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODEL_KINDS, default=ISOLATION_FOREST,
+                       help="isolation_forest (default, unsupervised) or hybrid (a classifier on the labelled "
+                            "rows, the forest's anomaly score one of its inputs; needs >= 50 labelled frauds)")
     model.add_argument("--label-delay-days", type=int, default=DEFAULT_LABEL_DELAY_DAYS,
                        help="days before a fraud label is known (default 7)")
     model.add_argument("--alert-rate", type=float, default=DEFAULT_ALERT_RATE,
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             source = {"simulated": {"days": args.days, "customers": args.customers,
                                     "terminals": args.terminals, "seed": args.seed}}
         steps.update()
-        result = train(raw, label_delay_days=args.label_delay_days, periods=resolve_periods(args, raw),
+        result = train(raw, kind=args.model, label_delay_days=args.label_delay_days, periods=resolve_periods(args, raw),
                        alert_rate=args.alert_rate, seed=args.seed,
                        progress=lambda message: (steps.set_postfix_str(message), steps.refresh()))
         steps.update()

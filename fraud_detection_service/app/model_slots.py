@@ -8,7 +8,11 @@ that fails verification is refused whole and the serving set stays, with the rea
 the log. Reloads and promotions are serialised by one lock.
 
 Promotion copies the challenger's folder over the champion's (atomically, the way training writes it) and
-empties the challenger slot, so a restart or a later reload serves what was promoted.
+empties the challenger slot, so a restart or a later reload serves what was promoted. With the champion
+pinned (``MODEL_METADATA_SHA256``) every champion load checks that digest. The pin guards the folder
+against changes from outside the service; a promotion is the service's own, authenticated change, so it
+moves this process's pin to the promoted model and logs a warning: the configured pin must be updated
+to that digest before the next start, which otherwise refuses the promoted model (DEPLOYMENT.md).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from app.core.metrics import CHALLENGER_INFO, MODEL_INFO, MODEL_SWAPS
 from app.risk_engine import RiskEngine
-from ml_model.artifacts import CHECKSUMMED_FILES, METADATA_FILE, ArtifactError, install_artifacts
+from ml_model.artifacts import ALL_ARTIFACT_FILES, METADATA_FILE, ArtifactError, install_artifacts, sha256_of
 from ml_model.reasons import ReasonPolicy
 
 logger = logging.getLogger("app.models")
@@ -67,9 +71,11 @@ def load_challenger(folder: Path | None, champion: RiskEngine, *, reasons: Reaso
 class ModelSlots:
     """Owns ``state.models`` (and ``state.risk_engine``, the champion, for the code that reads only it)."""
 
-    def __init__(self, state: Any, champion_dir: Path, challenger_dir: Path | None, *, reasons: ReasonPolicy) -> None:
+    def __init__(self, state: Any, champion_dir: Path, challenger_dir: Path | None, *, reasons: ReasonPolicy,
+                 champion_metadata_sha256: str | None = None) -> None:
         self.state = state
         self.champion_dir = champion_dir
+        self.champion_metadata_sha256 = champion_metadata_sha256
         self.challenger_dir = challenger_dir
         self.reasons = reasons
         self._lock = threading.Lock()
@@ -81,7 +87,7 @@ class ModelSlots:
     def start(self) -> ModelSet:
         """At startup: the champion must load (``ArtifactError`` otherwise); a challenger that fails is
         logged and left out (it never decides, so it does not stop the service)."""
-        champion = RiskEngine.load(self.champion_dir, reasons=self.reasons)
+        champion = self._load_champion()
         try:
             challenger = load_challenger(self.challenger_dir, champion, reasons=self.reasons)
         except ArtifactError as exc:
@@ -95,7 +101,7 @@ class ModelSlots:
         with self._lock:
             previous = self.current
             try:
-                champion = RiskEngine.load(self.champion_dir, reasons=self.reasons)
+                champion = self._load_champion()
                 challenger = load_challenger(self.challenger_dir, champion, reasons=self.reasons)
             except ArtifactError as exc:
                 MODEL_SWAPS.labels("reload", "refused").inc()
@@ -129,11 +135,19 @@ class ModelSlots:
                 MODEL_SWAPS.labels("promote", "refused").inc()
                 logger.error("promotion of %s refused: %s", challenger.model_version, exc)
                 raise ModelRefused(f"cannot install the challenger into {self.champion_dir}: {exc}") from None
+            if self.champion_metadata_sha256:
+                self.champion_metadata_sha256 = sha256_of(self.champion_dir / METADATA_FILE)
+                logger.warning("MODEL_METADATA_SHA256 still pins the previous champion; set it to %s before the "
+                               "next start, which refuses any other model", self.champion_metadata_sha256)
             new = self._swap(ModelSet(challenger, None))
             MODEL_SWAPS.labels("promote", "applied").inc()
             logger.info("challenger %s promoted to champion (was %s)", challenger.model_version,
                         previous.champion.model_version)
             return previous, new
+
+    def _load_champion(self) -> RiskEngine:
+        return RiskEngine.load(self.champion_dir, reasons=self.reasons,
+                               metadata_sha256=self.champion_metadata_sha256)
 
     def _swap(self, models: ModelSet) -> ModelSet:
         # One attribute assignment: a request sees the old set or the new one, never a mixture.
@@ -155,5 +169,5 @@ def _version(engine: RiskEngine | None) -> str:
 def _empty_slot(folder: Path) -> None:
     """Remove the artifacts from the challenger slot, the metadata first: without it the slot reads as
     empty even if removing the rest fails halfway. The folder itself stays (it may be a mount point)."""
-    for name in (METADATA_FILE, *CHECKSUMMED_FILES):
+    for name in (METADATA_FILE, *ALL_ARTIFACT_FILES):
         (folder / name).unlink(missing_ok=True)

@@ -43,12 +43,13 @@ SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reaso
                   "contributions")
 # The challenger's answer, stored beside it and never answered (app/shadow.py).
 SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_model_version")
-DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
+# In DayTotals' field order; terminals also read labelled_count (their fraud rate's denominator).
+DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count", "labelled_count")
 
 
 def _days_query(table: Table, key: str) -> Executable:
     return (
-        select(*(table.c[name] for name in DAY_TOTALS_FIELDS))
+        select(*(table.c[name] for name in DAY_TOTALS_FIELDS if name in table.c))
         .where(table.c[key] == bindparam("owner"), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
         .order_by(table.c.day)
     )
@@ -123,7 +124,7 @@ class _Statements:
     add_terminal_day: Prepared
     lock_for_label: Executable
     set_label: Executable
-    add_terminal_frauds: Executable
+    add_terminal_labels: Executable
     scored_result: Executable
 
 
@@ -147,9 +148,9 @@ def _statements(dialect: Dialect) -> _Statements:
         # A concurrent label for the same transaction waits for this one (PostgreSQL; SQLite has one writer).
         lock_for_label=select(t.terminal_id, t.timestamp, t.is_fraud).where(by_id).with_for_update(),
         set_label=update(transactions).where(by_id).values(is_fraud=bindparam("is_fraud")),
-        add_terminal_frauds=add_terminal_changes().values(
+        add_terminal_labels=add_terminal_changes().values(
             terminal_id=bindparam("owner"), day=bindparam("on_day"), tx_count=0, amount_sum=0.0, amount_sq_sum=0.0,
-            fraud_count=bindparam("change")),
+            fraud_count=bindparam("change"), labelled_count=bindparam("newly_labelled")),
         scored_result=select(*(t[name] for name in SCORED_COLUMNS)).where(by_id),
     )
 
@@ -207,10 +208,12 @@ class SqlProfileStore:
             return False
         self._conn.execute(self._sql.set_label, {"tx_id": transaction_id, "is_fraud": is_fraud})
         change = int(is_fraud) - int(bool(row.is_fraud))
-        if change:
+        newly_labelled = int(row.is_fraud is None)
+        if change or newly_labelled:
             self._conn.execute(
-                self._sql.add_terminal_frauds,
-                {"owner": row.terminal_id, "on_day": row.timestamp.date(), "change": change},
+                self._sql.add_terminal_labels,
+                {"owner": row.terminal_id, "on_day": row.timestamp.date(), "change": change,
+                 "newly_labelled": newly_labelled},
             )
         return True
 

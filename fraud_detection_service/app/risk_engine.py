@@ -1,10 +1,19 @@
-"""The loaded model, ready for the request path: verified artifacts, the forest compiled into arrays,
-the scaler reduced to two vectors, each feature's contribution to the score, and the reasons.
+"""The loaded model, ready for the request path: verified artifacts, the forest (and a hybrid model's
+classifier) compiled into arrays, the scaler reduced to two vectors, each feature's contribution to the
+score, and the reasons.
 
-Scores and decisions follow ``ml_model.scoring`` exactly (anomaly = -score_samples, BLOCKED iff
-anomaly >= threshold, logistic risk centred on the threshold), contributions ``ml_model.attribution``
-and reasons ``ml_model.reasons``; only the forest traversal (score and path attribution in one walk)
-and the scaling are re-implemented here, for speed, and tested for equality with the reference.
+``RiskEngine.load(model_dir)`` is the one way the service turns an artifact folder into a scorer, for
+either model kind (``isolation_forest`` or ``hybrid``, from the metadata).
+
+Scores and decisions follow ``ml_model.scoring`` exactly (anomaly = -score_samples; a hybrid's score =
+the classifier's fraud probability over [features, anomaly]; BLOCKED iff score >= threshold, logistic
+risk centred on the threshold), contributions ``ml_model.attribution`` and reasons ``ml_model.reasons``;
+only the tree traversals (the forest's score and path attribution in one walk) and the scaling are
+re-implemented here, for speed, and tested for equality with the reference.
+
+A hybrid's verdict carries no per-feature contributions yet (they would have to explain the classifier's
+log-odds, not the forest's anomaly score); its reasons come from the forest's contributions, i.e. from
+what made the transaction anomalous, one of the classifier's inputs.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from app.compiled_boosting import CompiledBoostedTrees
 from app.compiled_forest import CompiledForest
-from ml_model.artifacts import LoadedModel, load_verified
+from ml_model.artifacts import HYBRID, LoadedModel, load_verified
 from ml_model.attribution import baseline_anomaly_score, to_anomaly_units
 from ml_model.profile_store import Transaction
 from ml_model.reasons import ReasonPolicy, reasons_for
@@ -27,12 +37,15 @@ from ml_model.scoring import decision, risk_score
 class Verdict:
     decision: str
     risk_score: float
+    # The score ``threshold`` applies to: the forest's anomaly score, or a hybrid's fraud probability
+    # (the wire field keeps its name: CONVENTIONS.md).
     anomaly_score: float
     threshold: float
     reasons: list[str]
     model_version: str
     # Every model feature as {"feature", "value", "contribution"}, largest contribution first; the
     # contributions add up to anomaly_score minus the model's baseline anomaly score (see /model).
+    # Empty for a hybrid model (see the module docstring).
     contributions: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,8 +63,11 @@ class Verdict:
 class RiskEngine:
     def __init__(self, loaded: LoadedModel, *, reasons: ReasonPolicy = ReasonPolicy()) -> None:
         self.loaded = loaded
+        self.kind = loaded.kind
         self.feature_columns = list(loaded.feature_columns)
         self.forest = CompiledForest.from_sklearn(loaded.model)
+        self.classifier = (CompiledBoostedTrees.from_sklearn(loaded.classifier)
+                           if loaded.kind == HYBRID else None)
         scaler = loaded.scaler
         # StandardScaler.transform is (x - mean_) / scale_ (scale_ already has 1 for constant features).
         width = len(self.feature_columns)
@@ -68,13 +84,22 @@ class RiskEngine:
         self.baseline_anomaly_score = baseline_anomaly_score(self.baseline_path_length, self.path_normaliser)
 
     @classmethod
-    def load(cls, model_dir: Path, *, reasons: ReasonPolicy = ReasonPolicy()) -> RiskEngine:
-        """Raises ``ml_model.artifacts.ArtifactError`` naming the file and the problem."""
-        return cls(load_verified(model_dir), reasons=reasons)
+    def load(cls, model_dir: Path, *, reasons: ReasonPolicy = ReasonPolicy(),
+             metadata_sha256: str | None = None) -> RiskEngine:
+        """Verify and load the artifact folder ``model_dir`` (either kind); ``metadata_sha256`` pins the
+        metadata file's digest. Raises ``ml_model.artifacts.ArtifactError`` naming the file and the problem."""
+        return cls(load_verified(model_dir, metadata_sha256=metadata_sha256), reasons=reasons)
 
     def scale_rows(self, features: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
         raw = np.array([[row[name] for name in self.feature_columns] for row in features], dtype=np.float64)
         return raw, (raw - self.mean) / self.scale
+
+    def scores(self, raw: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """The model score of each row (raw and scaled features in ``feature_columns`` order)."""
+        anomaly = -self.forest.score_samples(scaled)
+        if self.classifier is None:
+            return anomaly
+        return self.classifier.fraud_probability(np.column_stack([raw, anomaly]))
 
     def judge(self, features: list[dict[str, float]], txs: list[Transaction]) -> list[Verdict]:
         """Verdicts of many transactions (``features[i]`` are ``txs[i]``'s) by the batch traversal."""
@@ -82,16 +107,17 @@ class RiskEngine:
         scores, credits = self.forest.explain_samples(scaled)
         anomaly = -scores
         shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
-        return [self._verdict(features[i], txs[i], raw[i], float(anomaly[i]), shares[i])
+        score = anomaly if self.classifier is None else \
+            self.classifier.fraud_probability(np.column_stack([raw, anomaly]))
+        return [self._verdict(features[i], txs[i], raw[i], float(score[i]), shares[i])
                 for i in range(len(features))]
 
     def decide_many(self, features: list[dict[str, float]]) -> tuple[list[str], list[float]]:
         """Decisions and risk scores of many rows, without reasons (the challenger in shadow of a batch)."""
         if not features:
             return [], []
-        _, scaled = self.scale_rows(features)
-        anomaly = -self.forest.score_samples(scaled)
-        return decision(anomaly, self.threshold).tolist(), risk_score(anomaly, self.calibration).tolist()
+        score = self.scores(*self.scale_rows(features))
+        return decision(score, self.threshold).tolist(), risk_score(score, self.calibration).tolist()
 
     def judge_one(self, features: dict[str, float], tx: Transaction) -> Verdict:
         """``judge([features], [tx])[0]`` without the batch machinery (the /predict path):
@@ -99,18 +125,24 @@ class RiskEngine:
         raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
         score, credits = self.forest.explain_one((raw - self.mean) / self.scale)
         shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
-        return self._verdict(features, tx, raw, -score, shares)
+        anomaly = -score
+        if self.classifier is not None:
+            return self._verdict(features, tx, raw, self.classifier.fraud_probability_one(np.append(raw, anomaly)),
+                                 shares)
+        return self._verdict(features, tx, raw, anomaly, shares)
 
     def decide_one(self, features: dict[str, float]) -> tuple[str, float]:
         """(decision, risk score) only: the challenger's shadow answer, which nobody reads reasons of."""
         raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
-        anomaly = -self.forest.score_one((raw - self.mean) / self.scale)
-        return decision(anomaly, self.threshold).item(), float(risk_score(anomaly, self.calibration))
+        score = -self.forest.score_one((raw - self.mean) / self.scale)
+        if self.classifier is not None:
+            score = self.classifier.fraud_probability_one(np.append(raw, score))
+        return decision(score, self.threshold).item(), float(risk_score(score, self.calibration))
 
-    def _verdict(self, features: dict[str, float], tx: Transaction, raw: np.ndarray, anomaly: float,
+    def _verdict(self, features: dict[str, float], tx: Transaction, raw: np.ndarray, score: float,
                  shares: np.ndarray) -> Verdict:
-        outcome = decision(anomaly, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
-        risk = float(risk_score(anomaly, self.calibration))
+        outcome = decision(score, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
+        risk = float(risk_score(score, self.calibration))
         columns, values, contributions = self.feature_columns, raw.tolist(), shares.tolist()
         reasons = reasons_for(
             dict(zip(columns, contributions, strict=True)), features, decision=outcome, risk=risk,
@@ -121,10 +153,10 @@ class RiskEngine:
         return Verdict(
             decision=outcome,
             risk_score=risk,
-            anomaly_score=anomaly,
+            anomaly_score=score,
             threshold=self.threshold,
             reasons=reasons,
             model_version=self.model_version,
-            contributions=[{"feature": columns[j], "value": values[j], "contribution": contributions[j]}
-                           for j in order],
+            contributions=[] if self.classifier is not None else
+            [{"feature": columns[j], "value": values[j], "contribution": contributions[j]} for j in order],
         )

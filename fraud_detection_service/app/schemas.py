@@ -76,13 +76,15 @@ class PredictionOut(BaseModel):
     transaction_id: str
     decision: Literal[APPROVED, BLOCKED]  # type: ignore[valid-type] - ml_model.scoring's values
     risk_score: float = Field(ge=0, le=1)
-    anomaly_score: float
+    anomaly_score: float = Field(description="the model's score, compared with threshold: the Isolation "
+                                             "Forest's anomaly score, or a hybrid model's fraud probability")
     threshold: float
     reasons: list[str]
     model_version: str
     contributions: list[ContributionOut] = Field(description=(
         "every model feature, largest contribution first; the contributions add up to anomaly_score minus "
-        "the model's baseline_anomaly_score (GET /model); positive = pushed towards BLOCKED"))
+        "the model's baseline_anomaly_score (GET /model); positive = pushed towards BLOCKED. Empty for a "
+        "hybrid model (its reasons come from the forest's contributions)"))
 
 
 class BatchOut(BaseModel):
@@ -134,6 +136,7 @@ class FeatureOut(BaseModel):
 class ModelOut(BaseModel):
     model_version: str
     created_at: str | None
+    model_kind: str = Field(description="isolation_forest or hybrid")
     model_type: str | None
     threshold: float
     risk_calibration: dict[str, float]

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
+from ml_model.artifacts import METADATA_FILE, sha256_of
 from ml_model.training import train_and_save
 from tests.databases import Databases
 from tests.service_process import ServiceProcess, service_env
@@ -50,6 +51,14 @@ def second_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hybrid_model_dir(tmp_path_factory) -> Path:
+    """A real hybrid model (classifier + forest) on 45 simulated days: 58 labelled frauds to learn from."""
+    path = tmp_path_factory.mktemp("artifacts") / "hybrid"
+    train_and_save(path, kind="hybrid")
+    return path
+
+
+@pytest.fixture(scope="session")
 def service_database_url(databases) -> str:
     return databases.create("service")
 
@@ -57,8 +66,10 @@ def service_database_url(databases) -> str:
 @pytest.fixture(scope="session")
 def service(tmp_path_factory, model_dir, service_database_url) -> Iterator[ServiceProcess]:
     data_dir = tmp_path_factory.mktemp("service-data")
+    # Started as production is: the metadata's digest pinned from outside the folder.
     env = service_env(model_dir=model_dir, data_dir=data_dir, database_url=service_database_url,
-                      token=secrets.token_urlsafe(24), port=free_port())
+                      token=secrets.token_urlsafe(24), port=free_port(),
+                      MODEL_METADATA_SHA256=sha256_of(model_dir / METADATA_FILE))
     process = ServiceProcess.start(env, data_dir / "service.log")
     try:
         process.wait_ready()

@@ -15,12 +15,15 @@ import httpx
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
 
-def service_env(*, model_dir: Path, data_dir: Path, database_url: str, token: str, port: int) -> dict[str, str]:
+def service_env(*, model_dir: Path, data_dir: Path, database_url: str, token: str, port: int,
+                **settings: str) -> dict[str, str]:
+    """The environment of a service process; ``settings`` adds or overrides variables."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POSTGRES_URL")}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         ENVIRONMENT="test", MODEL_DIR=str(model_dir), DATA_DIR=str(data_dir), DATABASE_URL=database_url,
         INTERNAL_TOKEN=token, HOST="127.0.0.1", PORT=str(port), WORKERS="1", LOG_FORMAT="json",
+        **settings,
     )
     return env
 

@@ -65,14 +65,28 @@ def test_broken_artifacts_stop_the_service_with_one_clear_line(
     broken = tmp_path / "model"
     shutil.copytree(model_dir, broken)
     break_artifacts(broken)
-    env = service_env(model_dir=broken, data_dir=tmp_path, database_url=service_database_url,
-                      token=secrets.token_urlsafe(24), port=free_port())
+    _assert_refused(tmp_path, broken, service_database_url, file_name, problem)
+
+
+def test_metadata_not_matching_the_pinned_digest_stops_the_service(tmp_path, model_dir, service_database_url):
+    # A consistent folder (the altered file's checksum updated in the metadata): only the pin catches it.
+    altered = tmp_path / "model"
+    shutil.copytree(model_dir, altered)
+    pinned = hashlib.sha256((altered / "model_metadata.json").read_bytes()).hexdigest()
+    _width_mismatch(altered)
+    _assert_refused(tmp_path, altered, service_database_url, "model_metadata.json",
+                    "differs from the pinned MODEL_METADATA_SHA256", MODEL_METADATA_SHA256=pinned)
+
+
+def _assert_refused(tmp_path, broken, database_url, file_name, problem, **settings):
+    env = service_env(model_dir=broken, data_dir=tmp_path, database_url=database_url,
+                      token=secrets.token_urlsafe(24), port=free_port(), **settings)
     process = ServiceProcess.start(env, tmp_path / "service.log")
     try:
         exit_code = process.wait_exit(timeout=60)
     finally:
         process.stop()
-    assert exit_code != 0
+    assert exit_code == 3
     refusals = [json.loads(line) for line in process.log().splitlines() if "refusing to start" in line]
     assert len(refusals) == 1, process.log()
     assert refusals[0]["level"] == "CRITICAL"

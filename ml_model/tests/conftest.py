@@ -20,3 +20,11 @@ def trained_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model") / "models"
     train_and_save(folder)  # the defaults: 45 days, 300 customers, 600 terminals
     return folder
+
+
+@pytest.fixture(scope="session")
+def hybrid_dir(tmp_path_factory):
+    """A small hybrid model (same data as ``trained_dir``: 58 labelled frauds in its training period)."""
+    folder = tmp_path_factory.mktemp("hybrid") / "models"
+    train_and_save(folder, kind="hybrid")
+    return folder

@@ -102,3 +102,44 @@ def test_threshold_and_calibration_round_trip(trained_dir):
     assert loaded.calibration["threshold"] == loaded.threshold
     assert np.isfinite(loaded.threshold) and loaded.calibration["scale"] > 0
     assert loaded.label_delay_days == 7
+
+
+def test_a_pickle_swapped_after_its_check_is_never_loaded(model_dir, monkeypatch):
+    # The attack of a checked-then-reopened file: replace the pickle between the hash and the load.
+    import builtins
+    import io
+
+    real_open = io.open
+    opened = []
+
+    def open_and_swap(file, mode="r", *args, **kwargs):
+        if str(file) == str(model_dir / MODEL_FILE) and "r" in mode:
+            opened.append(file)
+            if len(opened) == 2:  # a second read of the same file: swap its content first
+                joblib.dump({"not": "the verified model"}, model_dir / MODEL_FILE)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_and_swap)
+    monkeypatch.setattr(io, "open", open_and_swap)  # pathlib's reads
+    loaded = load_verified(model_dir)
+    assert hasattr(loaded.model, "score_samples")
+    assert len(opened) == 1
+
+
+def test_pinned_metadata_digest_accepts_the_folder_it_names(model_dir):
+    digest = sha256_of(model_dir / METADATA_FILE)
+    assert load_verified(model_dir, metadata_sha256=digest.upper()).metadata["sha256"]
+
+
+def test_a_consistently_rewritten_folder_is_refused_when_the_metadata_is_pinned(model_dir):
+    pinned = sha256_of(model_dir / METADATA_FILE)
+    # Someone with write access to the folder replaces a file AND its recorded checksum: without a pin
+    # the folder verifies; with the digest pinned from outside it does not.
+    columns = _metadata(model_dir)["feature_columns"]
+    (model_dir / FEATURES_FILE).write_text(json.dumps(columns, indent=4))
+    metadata = _metadata(model_dir)
+    _rewrite_metadata(model_dir, sha256={**metadata["sha256"], FEATURES_FILE: sha256_of(model_dir / FEATURES_FILE)})
+    load_verified(model_dir)
+    refused = f"{METADATA_FILE}: SHA-256 .* differs from the pinned MODEL_METADATA_SHA256"
+    with pytest.raises(ArtifactError, match=refused):
+        load_verified(model_dir, metadata_sha256=pinned)

@@ -81,6 +81,27 @@ def test_terminal_fraud_rate_ignores_labels_younger_than_the_delay():
     assert (f0 == 0).all()  # one transaction per day: nothing earlier on the same day
 
 
+def test_padding_a_terminal_with_unlabelled_captures_does_not_dilute_its_fraud_rate():
+    # Two confirmed frauds and two confirmed legitimate payments on 1 March; then 200 small captures
+    # nobody labelled, the padding a fraudster controlling the terminal id would send.
+    labelled = [(f"l{i}", f"2025-03-01 1{i}:00", f"c{i}", "t1", 50.0, i % 2) for i in range(4)]
+    padding = [(f"p{i}", f"2025-03-01 20:{i % 60:02d}", f"p{i}", "t1", 1.0, None) for i in range(200)]
+    probe = [("probe", "2025-03-09 12:00", "c9", "t1", 40.0, None)]
+    raw = _raw(labelled + padding + probe)
+    batch = build_features(raw, label_delay_days=7).loc[raw.index[-1]]
+    assert batch["terminal_tx_count_7d"] == 204  # every transaction is still counted as activity
+    assert batch["terminal_fraud_rate_7d"] == 0.5  # 2 frauds of 4 labelled, not 2 of 204
+
+    store = InMemoryProfileStore()
+    for tx_id, when, customer, terminal, amount, label in labelled + padding:
+        store.record_transaction(Transaction(tx_id, customer, terminal, amount, datetime.fromisoformat(when)))
+        if label is not None:
+            store.record_label(tx_id, bool(label))
+    online = online_features(Transaction("probe", "c9", "t1", 40.0, datetime(2025, 3, 9, 12)), store)
+    assert online["terminal_fraud_rate_7d"] == 0.5 and online["terminal_tx_count_7d"] == 204
+    assert "labelled" in FEATURE_DESCRIPTIONS["terminal_fraud_rate_7d"]
+
+
 def test_online_features_do_not_record_the_transaction():
     store = InMemoryProfileStore()
     tx = Transaction("t-1", "c1", "t1", 12.5, datetime(2025, 1, 1, 8))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi_plumbing.database import sqlalchemy_url
 from fastapi_plumbing.internal_token import DEV_INTERNAL_TOKEN, check_internal_token_setting
 from fastapi_plumbing.secret_files import read_secret_files
-from pydantic import Field, computed_field, model_validator
+from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_model.reasons import DEFAULT_REASONS_FROM_RISK
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # The training report (model_card.md and its plots) of the model in MODEL_DIR; default: `reports`
     # beside MODEL_DIR, where ml_model/train_model.py writes it. Served only if the card names that model.
     MODEL_REPORT_DIR: Path | None = None
+    # SHA-256 of MODEL_DIR/model_metadata.json, set from outside the folder (Compose/Kubernetes config):
+    # the metadata holds the other files' digests, so this pins the whole artifact set.
+    MODEL_METADATA_SHA256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     INTERNAL_TOKEN: str = DEV_INTERNAL_TOKEN
     LOG_FORMAT: Literal["text", "json"] = "text"
     LOG_LEVEL: str = "INFO"
@@ -56,6 +59,12 @@ class Settings(BaseSettings):
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
         return read_secret_files(data) if isinstance(data, dict) else data
+
+    @field_validator("MODEL_METADATA_SHA256", mode="before")
+    @classmethod
+    def _empty_pin_is_no_pin(cls, value: object) -> object:
+        # Compose passes "${MODEL_METADATA_SHA256:-}": an empty value means "not pinned".
+        return value.strip() or None if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -52,7 +52,7 @@ transactions = Table(
 )
 
 
-def _day_totals_table(name: str, key: str) -> Table:
+def _day_totals_table(name: str, key: str, *extra: Column) -> Table:
     return Table(
         name,
         metadata,
@@ -62,6 +62,7 @@ def _day_totals_table(name: str, key: str) -> Table:
         Column("amount_sum", Float, nullable=False, default=0.0),
         Column("amount_sq_sum", Float, nullable=False, default=0.0),
         Column("fraud_count", Integer, nullable=False, default=0),
+        *extra,
     )
 
 
@@ -69,7 +70,9 @@ def _day_totals_table(name: str, key: str) -> Table:
 # the insert; a terminal's grow by appended changes, folded in the background (app/terminal_totals.py), so
 # captures of different customers at one terminal never update one row.
 customer_days = _day_totals_table("customer_days", "customer_id")
-terminal_days = _day_totals_table("terminal_days", "terminal_id")
+# labelled_count: the denominator of the terminal's fraud rate (frauds ÷ labelled transactions).
+terminal_days = _day_totals_table("terminal_days", "terminal_id",
+                                  Column("labelled_count", Integer, nullable=False, server_default="0"))
 terminal_day_changes = Table(
     "terminal_day_changes",
     metadata,
@@ -80,5 +83,6 @@ terminal_day_changes = Table(
     Column("amount_sum", Float, nullable=False),
     Column("amount_sq_sum", Float, nullable=False),
     Column("fraud_count", Integer, nullable=False),
+    Column("labelled_count", Integer, nullable=False, server_default="0"),
     Index("ix_terminal_day_changes_terminal_day", "terminal_id", "day"),
 )

@@ -19,6 +19,7 @@ def model_info(models: ModelSetDep) -> ModelOut:
     return ModelOut(
         model_version=risk.model_version,
         created_at=meta.get("created_at"),
+        model_kind=risk.kind,
         model_type=meta.get("model_type"),
         threshold=risk.threshold,
         risk_calibration=risk.calibration,

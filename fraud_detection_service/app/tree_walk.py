@@ -1,0 +1,37 @@
+"""Traversal of trees flattened into arrays (the compiled forest and the compiled classifier).
+
+Every tree's nodes sit in one set of flat arrays: the column tested, the threshold (go left iff
+``x <= threshold``), the children as global node indices, with leaves pointing at themselves and a
+``+inf`` threshold, so walking ``max_depth`` rounds leaves every row on its leaf in every tree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def leaves(X: np.ndarray, *, roots: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
+           right: np.ndarray, missing_left: np.ndarray, max_depth: int) -> np.ndarray:
+    """(n_rows, n_trees) leaf node of each row in each tree; NaN follows each node's ``missing_left``."""
+    row_index = np.arange(X.shape[0])[:, None]
+    nodes = np.broadcast_to(roots, (X.shape[0], roots.size))
+    for _ in range(max_depth):
+        values = X[row_index, feature[nodes]]
+        go_left = (values <= threshold[nodes]) | (np.isnan(values) & missing_left[nodes])
+        nodes = np.where(go_left, left[nodes], right[nodes])
+    return nodes
+
+
+def leaves_one(x: np.ndarray, *, roots: np.ndarray, children: np.ndarray, feature: np.ndarray,
+               threshold: np.ndarray, max_depth: int) -> np.ndarray:
+    """(n_trees,) leaf node of one row without NaN: each round is a handful of numpy calls on the node
+    vector. "Go right" is ``x > threshold`` (the negation of ``x <= threshold`` for every non-NaN
+    value, ±inf included), picked from ``children`` (left and right child of node i at 2i and 2i+1)."""
+    nodes = roots
+    for _ in range(max_depth):
+        nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
+    return nodes
+
+
+def interleaved_children(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.column_stack([left, right]).reshape(-1)

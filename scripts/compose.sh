@@ -9,7 +9,8 @@ Usage: scripts/compose.sh test [--keep]
          \`docker compose up --build\` there, wait until PostgreSQL and the three services are healthy,
          check the stack is in production mode with generated secrets, create a staff account, run
          scripts/test_services.sh (APPROVED and BLOCKED decisions, a staff label), restart the transaction
-         service and check its transactions are still there, then \`docker compose down -v\` (also on
+         service and check its transactions are still there, check that the fraud service refuses a wrong
+         MODEL_METADATA_SHA256 and serves pinned to its own, then \`docker compose down -v\` (also on
          failure; --keep leaves the stack and the clone to investigate).
 
 Isolation on a shared machine only, never configuration: the stack runs as its own Compose project
@@ -127,6 +128,22 @@ if "$PYTHON" "$ROOT/deploy/check_persistence.py" record --state "$state" --auth-
   && "$PYTHON" "$ROOT/deploy/check_persistence.py" verify --state "$state" --auth-url "$auth" --transaction-url "$transactions"
 then :; else failed+=("transactions kept across a restart"); fi
 rm -f "$state"
+
+log "model pin: the fraud service refuses another model's digest and serves with its own"
+digest="$(docker compose exec -T fraud-detection-service sh -c 'sha256sum "$MODEL_DIR/model_metadata.json"' | cut -d' ' -f1)"
+wrong="$(printf '%064d' 0)"
+status=0
+MODEL_METADATA_SHA256="$wrong" timeout 180 docker compose run --rm --no-deps fraud-detection-service \
+  >"$clone/wrong-pin.log" 2>&1 || status=$?
+if [[ $status == 0 || $status == 124 ]]; then  # exited cleanly, or still serving when timed out
+  failed+=("the fraud service started with a wrong MODEL_METADATA_SHA256")
+elif ! grep -q "MODEL_METADATA_SHA256" "$clone/wrong-pin.log"; then
+  tail -n 5 "$clone/wrong-pin.log" >&2; failed+=("the refusal of a wrong pin does not name MODEL_METADATA_SHA256")
+fi
+# The digest from .env (here: the environment) recreates the container with the pin; it must become healthy.
+MODEL_METADATA_SHA256="$digest" docker compose up -d --wait --wait-timeout 300 --no-deps --no-build fraud-detection-service \
+  && [[ "$(docker compose exec -T fraud-detection-service printenv MODEL_METADATA_SHA256)" == "$digest" ]] \
+  || failed+=("the fraud service pinned to its own model's digest")
 
 if [[ ${#failed[@]} -gt 0 ]]; then
   printf 'FAILED: %s\n' "${failed[@]}" >&2

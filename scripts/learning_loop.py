@@ -18,7 +18,6 @@ passes; each step prints what it did.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -47,7 +46,6 @@ from ml_model.simulate import simulate_transactions  # noqa: E402
 from ml_model.training import train_and_save  # noqa: E402
 
 STAFF_USER = "loop_analyst"
-EXPORT_COLUMNS = ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount", "tx_fraud"]
 
 
 def cents(amount: float) -> str:
@@ -163,18 +161,15 @@ def label(staff: Staff, raw: pd.DataFrame, replayed: Replayed, share: float, see
     return chosen
 
 
-def export(raw: pd.DataFrame, replayed: Replayed, labels: dict[int, bool], path: Path) -> int:
-    """The fraud service's history as the raw CSV schema. Stand-in until the export command of issue 15 §1
-    lands: the rows the service recorded (its transaction ids, the replayed fields) and the labels sent."""
-    with path.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(EXPORT_COLUMNS)
-        for i, r in raw.iterrows():
-            if i in replayed.captures:
-                label_value = "" if i not in labels else int(labels[i])
-                out.writerow([replayed.captures[i]["id"], r.tx_datetime.isoformat(), r.customer_id, r.terminal_id,
-                              cents(r.tx_amount), label_value])
-    return len(replayed.captures)
+def export(stack: LocalStack, path: Path, last_day: pd.Timestamp) -> pd.DataFrame:
+    """The fraud service's recorded history up to ``last_day`` with its latest labels, by the export command
+    (scripts/export_history.sh, the raw CSV schema train_model.py --data reads)."""
+    database_url = stack.database_urls.get("fraud") or f"sqlite:///{stack.data_dir / 'fraud.sqlite3'}"
+    result = subprocess.run([str(ROOT / "scripts" / "export_history.sh"), "--out", str(path),
+                             "--to", f"{last_day:%Y-%m-%d}", "--database-url", database_url],
+                            capture_output=True, text=True, timeout=1800)
+    check(result.returncode == 0, f"export failed ({result.returncode}): {result.stderr[-2000:]}")
+    return pd.read_csv(path, dtype={"transaction_id": str, "customer_id": str, "terminal_id": str})
 
 
 def fraud(stack: LocalStack, method: str, path: str, **kwargs) -> httpx.Response:
@@ -240,9 +235,15 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         labels = label(staff, history, replayed, args.legit_label_share, args.seed, args.workers)
         print(f"   {len(labels):,} labels, {sum(labels.values())} frauds")
 
-        step("export the history")
+        step("export the history (scripts/export_history.sh)")
         csv_path = work / "history.csv"
-        print(f"   {export(history, replayed, labels, csv_path):,} rows -> {csv_path}")
+        exported = export(stack, csv_path, shadow_from - pd.Timedelta(days=1))
+        sent = {replayed.captures[i]["id"]: labels.get(i) for i in history.index}
+        check(set(exported["transaction_id"]) == set(sent), "the export is not the replayed history")
+        exported_labels = dict(zip(exported["transaction_id"], exported["tx_fraud"], strict=True))
+        check(all((sent[t] is None and pd.isna(v)) or (sent[t] is not None and v == int(sent[t]))
+                  for t, v in exported_labels.items()), "the export's labels are not the ones sent")
+        print(f"   {len(exported):,} rows, {int(exported['tx_fraud'].notna().sum()):,} labelled -> {csv_path}")
 
         step(f"train a {args.model} challenger on it")
         trained = work / "trained"
@@ -254,12 +255,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                    "--train-from", f"{start + pd.Timedelta(days=7):%Y-%m-%d}",
                    "--train-to", f"{eval_from - pd.Timedelta(days=1):%Y-%m-%d}",
                    "--eval-from", f"{eval_from:%Y-%m-%d}", "--eval-to", f"{eval_to:%Y-%m-%d}"]
-        if args.model != "isolation_forest":
-            command += ["--model", args.model]
+        command += ["--model", args.model]
         result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
         check(result.returncode == 0, f"training failed ({result.returncode}): {result.stderr[-2000:]}")
-        challenger_version = json.loads((trained / "model_metadata.json").read_text())["model_version"]
-        print(f"   {challenger_version}")
+        trained_metadata = json.loads((trained / "model_metadata.json").read_text())
+        challenger_version = trained_metadata["model_version"]
+        summary["challenger_kind"] = trained_metadata.get("model_kind", "isolation_forest")
+        print(f"   {challenger_version} ({trained_metadata.get('model_type')})")
 
         step("load it as challenger (hot reload while captures flow)")
         shadow_rows = shadow.index
@@ -376,7 +378,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--final-days", type=int, default=2, help="days replayed across promotion and reload")
     parser.add_argument("--legit-label-share", type=float, default=0.2,
                         help="share of legitimate transactions labelled (every fraud is)")
-    parser.add_argument("--model", default="isolation_forest", help="challenger kind for train_model.py --model")
+    parser.add_argument("--model", default="hybrid", choices=("hybrid", "isolation_forest"),
+                        help="challenger kind (train_model.py --model; default hybrid)")
     parser.add_argument("--champion-dir", type=Path, help="champion artifacts (default: a small model trained here)")
     parser.add_argument("--postgres", metavar="URL", help="run the three services on fresh databases of this server")
     parser.add_argument("--workers", type=int, default=4, help="concurrent API clients")

@@ -18,10 +18,10 @@ from fastapi_plumbing.problems import install_problem_handlers
 from app.api.routes import feedback, model, model_admin, model_card, predict, probes
 from app.core.config import settings
 from app.core.metrics import LATENCY, REQUESTS
+from app.core.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from app.db.engine import make_engine
-from app.model_slots import ModelSlots
-from app.reload_signal import reload_on_hangup, stop_reloading_on_hangup
-from app.terminal_totals import fold_every
+from app.services.model_slots import ModelSlots
+from app.services.terminal_totals import fold_every
 from ml_model.artifacts import ArtifactError
 from ml_model.reasons import ReasonPolicy
 

@@ -18,7 +18,7 @@ pushed towards BLOCKED), ranking is kept, and the contributions add up to ``anom
 baseline_anomaly_score``.
 
 ``path_contributions`` is the batch path over the fitted scikit-learn forest (training report, tests);
-the fraud service computes the same on its compiled forest (``app/compiled_forest.py``), tested equal.
+the fraud service computes the same on its compiled forest (``app/services/compiled_forest.py``), tested equal.
 """
 
 from __future__ import annotations

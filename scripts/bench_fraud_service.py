@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICE_DIR = ROOT / "fraud_detection_service"
 sys.path[:0] = [str(ROOT), str(SERVICE_DIR)]
 
-from app.compiled_forest import CompiledForest  # noqa: E402
 from app.db.engine import make_engine  # noqa: E402
 from app.db.migrations import upgrade_to_head  # noqa: E402
-from app.profile_store import SqlProfileStore  # noqa: E402
+from app.services.compiled_forest import CompiledForest  # noqa: E402
+from app.services.profile_store import SqlProfileStore  # noqa: E402
 from tests.service_process import ServiceProcess, service_env  # noqa: E402
 
 from fastapi_plumbing.testing import free_port  # noqa: E402

@@ -2,7 +2,7 @@
 
     cd fraud_detection_service && python -m app.compare_models --from 2026-11-01 --to 2026-11-30
 
-Same numbers as ``GET /model/comparison`` (app/comparison.py). Exit 2 when nothing can be compared.
+Same numbers as ``GET /model/comparison`` (app/services/comparison.py). Exit 2 when nothing can be compared.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import sys
 from datetime import date
 
-from app.comparison import busiest_challenger, compare
 from app.core.config import settings
 from app.db.engine import make_engine
+from app.services.comparison import busiest_challenger, compare
 
 ROWS = (("ROC AUC", "roc_auc"), ("average precision", "average_precision"),
         ("precision at threshold", "precision_at_threshold"), ("recall at threshold", "recall_at_threshold"),

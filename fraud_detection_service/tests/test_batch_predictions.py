@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
-from app.risk_engine import RiskEngine, Verdict
 from app.services.predictions import predict, predict_many
+from app.services.risk_engine import RiskEngine, Verdict
 from ml_model.profile_store import Transaction
 from ml_model.simulate import simulate_transactions
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from app.compiled_boosting import CompiledBoostedTrees
+from app.services.compiled_boosting import CompiledBoostedTrees
 
 
 def _fitted(rng: np.random.Generator, n: int = 4000, n_features: int = 6, missing: bool = True, **params):

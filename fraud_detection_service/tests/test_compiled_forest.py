@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from app.compiled_forest import CompiledForest
+from app.services.compiled_forest import CompiledForest
 
 
 def _edge_rows(forest: CompiledForest, rng: np.random.Generator, n_features: int) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 import shap
 from sklearn.ensemble import IsolationForest
 
-from app.compiled_forest import CompiledForest
-from app.risk_engine import RiskEngine
+from app.services.compiled_forest import CompiledForest
+from app.services.risk_engine import RiskEngine
 from ml_model import attribution
 from ml_model.features import build_features
 from ml_model.profile_store import InMemoryProfileStore, Transaction

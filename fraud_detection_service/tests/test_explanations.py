@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.risk_engine import RiskEngine, Verdict
+from app.services.risk_engine import RiskEngine, Verdict
 from ml_model.features import online_features
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.reasons import GROUP_OF, NOTHING_STANDS_OUT, ReasonPolicy

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi_plumbing.testing import free_port
 
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 from ml_model.artifacts import load_verified
 from ml_model.features import build_features
 from ml_model.profile_store import Transaction

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.model_slots import ModelRefused, ModelSlots
+from app.services.model_slots import ModelRefused, ModelSlots
 from ml_model.artifacts import CLASSIFIER_FILE, METADATA_FILE, ArtifactError, sha256_of
 from ml_model.reasons import ReasonPolicy
 

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
-from app.profile_store import SqlProfileStore
-from app.terminal_totals import fold
+from app.services.profile_store import SqlProfileStore
+from app.services.terminal_totals import fold
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch

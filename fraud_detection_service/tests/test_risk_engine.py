@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 from ml_model.features import FEATURE_COLUMNS
 from ml_model.profile_store import Transaction
 from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score

@@ -18,7 +18,7 @@ def upgrade() -> None:
     for table in ("terminal_days", "terminal_day_changes"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("labelled_count", sa.Integer, nullable=False, server_default="0"))
-    # Labels already recorded count too: appended as changes (app/terminal_totals.py), so they land on the
+    # Labels already recorded count too: appended as changes (app/services/terminal_totals.py), so they land on the
     # right day whether that day's totals are folded yet or not.
     day_of = "CAST(timestamp AS DATE)" if op.get_bind().dialect.name == "postgresql" else "date(timestamp)"
     op.execute(

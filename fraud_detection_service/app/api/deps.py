@@ -15,8 +15,8 @@ from fastapi_plumbing.problems import Problem
 from sqlalchemy import Engine
 
 from app.core.config import settings
-from app.model_slots import ModelSet, ModelSlots
-from app.risk_engine import RiskEngine
+from app.services.model_slots import ModelSet, ModelSlots
+from app.services.risk_engine import RiskEngine
 
 
 async def _risk_engine(request: Request) -> RiskEngine:

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     DATA_DIR: Path = REPO_ROOT / "data"
     DATABASE_URL: str | None = None
     MODEL_DIR: Path = REPO_ROOT / "ml_model" / "models"
-    # A second model scored in shadow (app/shadow.py); unset, or a folder without a model, means none.
+    # A second model scored in shadow (app/services/shadow.py); unset, or a folder without a model, means none.
     CHALLENGER_MODEL_DIR: Path | None = None
     # The training report (model_card.md and its plots) of the model in MODEL_DIR; default: `reports`
     # beside MODEL_DIR, where ml_model/train_model.py writes it. Served only if the card names that model.
@@ -37,9 +37,9 @@ class Settings(BaseSettings):
     # A batch of 1000 transactions is ~200 KB of JSON; anything far above that is not a client of ours.
     MAX_BODY_BYTES: int = Field(default=1_048_576, gt=0)
     MAX_BATCH_SIZE: int = Field(default=1000, gt=0)
-    # Drift monitoring (app/drift.py): PSI over the last DRIFT_WINDOW predictions, once there are at least
+    # Drift monitoring (app/services/drift.py): PSI over the last DRIFT_WINDOW predictions, once there are at least
     # DRIFT_MIN_SAMPLES of them.
-    # Terminal day totals: appended changes are folded into the totals this often (app/terminal_totals.py).
+    # Terminal day totals: appended changes are folded into the totals this often (app/services/terminal_totals.py).
     TERMINAL_FOLD_SECONDS: float = Field(default=1.0, gt=0)
     DRIFT_WINDOW: int = Field(default=10_000, ge=100)
     DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)

@@ -40,7 +40,7 @@ transactions = Table(
     Column("threshold", Float, nullable=True),
     Column("reasons", JSON, nullable=True),
     Column("model_version", String(64), nullable=True),
-    # The challenger's shadow answer (app/shadow.py), never returned; None when no challenger was loaded.
+    # The challenger's shadow answer (app/services/shadow.py), never returned; None when no challenger was loaded.
     Column("challenger_decision", String(16), nullable=True),
     Column("challenger_risk_score", Float, nullable=True),
     Column("challenger_model_version", String(64), nullable=True),
@@ -67,7 +67,7 @@ def _day_totals_table(name: str, key: str, *extra: Column) -> Table:
 
 
 # Per-day totals: a window read costs O(window days). A customer's are updated in the same transaction as
-# the insert; a terminal's grow by appended changes, folded in the background (app/terminal_totals.py), so
+# the insert; a terminal's grow by appended changes, folded in the background (app/services/terminal_totals.py), so
 # captures of different customers at one terminal never update one row.
 customer_days = _day_totals_table("customer_days", "customer_id")
 # labelled_count: the denominator of the terminal's fraud rate (frauds ÷ labelled transactions).

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, Row
 
-from app import batch_store
 from app.core.metrics import DECISIONS, FEEDBACK
-from app.drift import MONITOR as DRIFT
-from app.profile_store import SCORED_COLUMNS, SqlProfileStore
-from app.risk_engine import RiskEngine, Verdict
-from app.shadow import count as shadow_count
-from app.shadow import shadow_answer, shadow_answers
+from app.services import batch_store
+from app.services.drift import MONITOR as DRIFT
+from app.services.profile_store import SCORED_COLUMNS, SqlProfileStore
+from app.services.risk_engine import RiskEngine, Verdict
+from app.services.shadow import count as shadow_count
+from app.services.shadow import shadow_answer, shadow_answers
 from ml_model.features import online_features
 from ml_model.profile_store import Transaction
 
@@ -34,7 +34,7 @@ class UnknownTransaction(Exception):
 
 
 def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
-    """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/shadow.py)."""
+    """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
     with db.begin() as conn:
         store = SqlProfileStore(conn)
         features = online_features(tx, store, label_delay_days=risk.label_delay_days)
@@ -53,7 +53,7 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
                  challenger: RiskEngine | None = None) -> list[Verdict]:
     """The answers ``predict`` gives the transactions one after another (a later one sees the earlier ones
     in its history; a known id gets its first answer), in one database transaction: the history read in
-    bulk (app/batch_store.py), every row scored at once, the batch written in three statements."""
+    bulk (app/services/batch_store.py), every row scored at once, the batch written in three statements."""
     try:
         return _predict_together(db, risk, txs, challenger)
     except _Raced:

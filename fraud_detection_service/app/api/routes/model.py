@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import InternalCaller, ModelSetDep
-from app.drift import MONITOR as DRIFT
 from app.schemas import FeatureOut, ModelOut
+from app.services.drift import MONITOR as DRIFT
 from ml_model.attribution import METHOD
 from ml_model.features import FEATURE_DESCRIPTIONS
 

@@ -1,7 +1,7 @@
 """Internal model operations (X-Internal-Token): hot reload, promotion, champion-challenger comparison.
 
 Reload and promotion load and verify in the threadpool while the event loop keeps serving; the swap
-itself is one assignment (app/model_slots.py). A refused model answers 409 with the reason and the
+itself is one assignment (app/services/model_slots.py). A refused model answers 409 with the reason and the
 serving models stay.
 """
 
@@ -15,8 +15,8 @@ from fastapi_plumbing.problems import Problem
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSlotsDep
-from app.comparison import busiest_challenger, compare
-from app.model_slots import ModelRefused
+from app.services.comparison import busiest_challenger, compare
+from app.services.model_slots import ModelRefused
 
 router = APIRouter(prefix="/model", tags=["model operations"], dependencies=[InternalCaller])
 

@@ -12,7 +12,7 @@ from fastapi_plumbing.problems import Problem
 
 from app.api.deps import InternalCaller, RiskEngineDep
 from app.core.config import settings
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 
 router = APIRouter(prefix="/model-card", tags=["model"], dependencies=[InternalCaller])
 PLOTS = ("roc_curve", "precision_recall_curve", "score_distribution")

@@ -1,7 +1,7 @@
 """SIGHUP reloads the models (``kill -HUP <pid>``), like the internal ``POST /model/reload``.
 
 The reload runs in the threadpool (verifying and unpickling take a fraction of a second) while the
-event loop keeps serving; a refused model is logged and the serving one stays (app/model_slots.py).
+event loop keeps serving; a refused model is logged and the serving one stays (app/services/model_slots.py).
 With ``WORKERS`` > 1, send the signal to each worker process: the uvicorn supervisor answers SIGHUP by
 restarting its workers, which reload at start-up.
 """
@@ -13,7 +13,7 @@ import signal
 
 from starlette.concurrency import run_in_threadpool
 
-from app.model_slots import ModelRefused, ModelSlots
+from app.services.model_slots import ModelRefused, ModelSlots
 
 _pending: set[asyncio.Task] = set()  # a task nobody references can be collected before it runs
 

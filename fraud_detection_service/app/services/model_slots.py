@@ -1,5 +1,5 @@
 """The models the service holds: the champion (it decides) and an optional challenger (scored in shadow,
-app/shadow.py), loaded from ``MODEL_DIR`` and ``CHALLENGER_MODEL_DIR`` and swapped while serving.
+app/services/shadow.py), loaded from ``MODEL_DIR`` and ``CHALLENGER_MODEL_DIR`` and swapped while serving.
 
 A request reads ``app.state.models`` once and keeps that ``ModelSet`` to its end, so a swap never changes
 the model under a request that has started: in-flight requests finish on the models they started with and
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.metrics import CHALLENGER_INFO, MODEL_INFO, MODEL_SWAPS
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 from ml_model.artifacts import ALL_ARTIFACT_FILES, METADATA_FILE, ArtifactError, install_artifacts, sha256_of
 from ml_model.reasons import ReasonPolicy
 

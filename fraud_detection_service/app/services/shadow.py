@@ -1,7 +1,7 @@
 """The challenger in shadow: every prediction's features are also scored by the challenger, and its
 decision, risk score and version are stored beside the champion's answer (``SHADOW_COLUMNS`` of
-app/profile_store.py). Never returned and never the decision: it only feeds the comparison
-(app/comparison.py) that tells whether promoting it would be better.
+app/services/profile_store.py). Never returned and never the decision: it only feeds the comparison
+(app/services/comparison.py) that tells whether promoting it would be better.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.metrics import SHADOW_DECISIONS
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 
 
 def shadow_answer(challenger: RiskEngine | None, features: dict[str, float]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from app.core.config import settings
-from app.risk_engine import RiskEngine
+from app.services.risk_engine import RiskEngine
 from ml_model.drift import PSI_ALERT, SCORE, psi, shares
 
 

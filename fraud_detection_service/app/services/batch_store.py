@@ -6,7 +6,7 @@ transactions around its timestamps - is read in four statements into ml_model's 
 where the features are computed row after row (a later row sees the earlier ones, as one /predict after
 another would), and the batch is written back in three: its transactions, then the day totals' increments
 summed per customer and day (in key order, so concurrent writers lock rows in one order) or appended as
-a terminal's changes (app/terminal_totals.py).
+a terminal's changes (app/services/terminal_totals.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from app.db.tables import customer_days, transactions
-from app.profile_store import (
+from app.services.profile_store import (
     DAY_TOTALS_FIELDS,
     SCORED_COLUMNS,
     SHADOW_COLUMNS,

@@ -41,7 +41,7 @@ from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 # What /predict stores with a transaction and answers again on a retry.
 SCORED_COLUMNS = ("decision", "risk_score", "anomaly_score", "threshold", "reasons", "model_version",
                   "contributions")
-# The challenger's answer, stored beside it and never answered (app/shadow.py).
+# The challenger's answer, stored beside it and never answered (app/services/shadow.py).
 SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_model_version")
 # In DayTotals' field order; terminals also read labelled_count (their fraud rate's denominator).
 DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count", "labelled_count")
@@ -56,7 +56,7 @@ def _days_query(table: Table, key: str) -> Executable:
 
 
 def terminal_days_query(owners: Any) -> Executable:
-    """A terminal's totals per day: the folded ones plus the changes not folded yet (app/terminal_totals.py),
+    """A terminal's totals per day: the folded ones plus the changes not folded yet (app/services/terminal_totals.py),
     in one statement, hence one snapshot (a fold committing meanwhile is seen whole or not at all).
     ``owners``: the condition on ``terminal_id`` (one terminal, or a batch's)."""
     parts = [select(table.c.terminal_id, *(table.c[name] for name in DAY_TOTALS_FIELDS))

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from app.tree_walk import interleaved_children, leaves
+from app.services.tree_walk import interleaved_children, leaves
 
 
 @dataclass(frozen=True)

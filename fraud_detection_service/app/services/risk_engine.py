@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from app.compiled_boosting import CompiledBoostedTrees
-from app.compiled_forest import CompiledForest
+from app.services.compiled_boosting import CompiledBoostedTrees
+from app.services.compiled_forest import CompiledForest
 from ml_model.artifacts import HYBRID, LoadedModel, load_verified
 from ml_model.attribution import baseline_anomaly_score, to_anomaly_units
 from ml_model.profile_store import Transaction

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -42,3 +44,14 @@ def assert_openapi_declares_problems(document: dict[str, Any]) -> None:
                 if status != "default" and int(status) >= 400:
                     assert response["content"] == problem, (method, path, status)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def eventually(check: Callable[[], object], timeout: float = 10, interval: float = 0.1):
+    """Poll until check() returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, f"condition not met within {timeout}s (last value {result!r})"
+            return result
+        time.sleep(interval)

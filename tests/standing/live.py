@@ -9,7 +9,6 @@ import os
 import secrets
 import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +16,12 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import bench.databases as databases  # noqa: E402
 from stack import LocalStack  # noqa: E402
+
+from fastapi_plumbing.testing import eventually  # noqa: E402,F401 (the drill polls with it)
 
 STAFF_USERNAME = "standing_analyst"
 
@@ -110,14 +111,3 @@ def stop_live(live: Live) -> None:
     live.stack.stop_all()
     if live.dbs is not None:
         live.dbs.drop()
-
-
-def eventually(check, timeout: float, interval: float = 0.3):
-    """Poll until check() is truthy; fail with its last value otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            assert result, f"condition not met within {timeout}s (last value {result!r})"
-            return result
-        time.sleep(interval)

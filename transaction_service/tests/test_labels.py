@@ -8,7 +8,7 @@ from app.models import FeedbackOutbox, Transaction
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.support.api import eventually
+from fastapi_plumbing.testing import eventually
 
 
 def _label(api, transaction_id: str, is_fraud: bool):

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from fastapi_plumbing.problems import install_problem_handlers
-from tests.support.api import eventually
+from fastapi_plumbing.testing import eventually
 
 
 def test_health_and_ready(api):

@@ -14,7 +14,8 @@ from app.services.fallback import FALLBACK_REASON
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.support.api import Api, eventually
+from fastapi_plumbing.testing import eventually
+from tests.support.api import Api
 
 FAULTS = {
     "down": lambda stub: stub.stop(),

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tests.support.api import eventually
+from fastapi_plumbing.testing import eventually
 from tests.support.stubs import PLOT_BYTES
 
 STAFF = 990

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import httpx
 
 from tests.support.tokens import SigningKey, claims_for
@@ -43,14 +40,3 @@ class Api:
         response = self.get(f"/transactions/{transaction_id}", user=1000, staff=True)
         assert response.status_code == 200, response.text
         return response.json()
-
-
-def eventually(check: Callable[[], object], timeout: float = 10, interval: float = 0.1):
-    """Poll until check() returns something truthy; fail with the last value otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            assert result, f"condition not met within {timeout}s (last value {result!r})"
-            return result
-        time.sleep(interval)

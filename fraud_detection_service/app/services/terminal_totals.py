@@ -20,36 +20,29 @@ from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
 _FOLD_LOCK = 1_701_720_417  # pg advisory lock key of the fold ("terminal" folds, any stable number)
+# Adds the summed changes of {source} to the folded totals (the same upsert on both databases).
+_ADD_TO_TOTALS = """
+    INSERT INTO terminal_days (terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count)
+    SELECT terminal_id, day, sum(tx_count), sum(amount_sum), sum(amount_sq_sum), sum(fraud_count),
+           sum(labelled_count)
+    FROM {source} GROUP BY terminal_id, day
+    ON CONFLICT (terminal_id, day) DO UPDATE SET
+        tx_count = terminal_days.tx_count + excluded.tx_count,
+        amount_sum = terminal_days.amount_sum + excluded.amount_sum,
+        amount_sq_sum = terminal_days.amount_sq_sum + excluded.amount_sq_sum,
+        fraud_count = terminal_days.fraud_count + excluded.fraud_count,
+        labelled_count = terminal_days.labelled_count + excluded.labelled_count
+"""
 # PostgreSQL: the changes deleted and added to the totals in one statement, so a change committed meanwhile
 # is either moved or left for the next fold, never deleted unfolded.
-_FOLD_POSTGRES = text("""
+_MOVE_CHANGES = """
     WITH moved AS (DELETE FROM terminal_day_changes
                    RETURNING terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count)
-    INSERT INTO terminal_days (terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count)
-    SELECT terminal_id, day, sum(tx_count), sum(amount_sum), sum(amount_sq_sum), sum(fraud_count),
-           sum(labelled_count)
-    FROM moved GROUP BY terminal_id, day
-    ON CONFLICT (terminal_id, day) DO UPDATE SET
-        tx_count = terminal_days.tx_count + excluded.tx_count,
-        amount_sum = terminal_days.amount_sum + excluded.amount_sum,
-        amount_sq_sum = terminal_days.amount_sq_sum + excluded.amount_sq_sum,
-        fraud_count = terminal_days.fraud_count + excluded.fraud_count,
-        labelled_count = terminal_days.labelled_count + excluded.labelled_count
-""")
+"""
+_FOLD_POSTGRES = text(_MOVE_CHANGES + _ADD_TO_TOTALS.format(source="moved"))  # noqa: S608 (module constants)
 # SQLite has one writer: inside the write transaction nothing commits between the two statements.
 _FOLD_SQLITE = (
-    text("""
-    INSERT INTO terminal_days (terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count)
-    SELECT terminal_id, day, sum(tx_count), sum(amount_sum), sum(amount_sq_sum), sum(fraud_count),
-           sum(labelled_count)
-    FROM terminal_day_changes WHERE id <= :last GROUP BY terminal_id, day
-    ON CONFLICT (terminal_id, day) DO UPDATE SET
-        tx_count = terminal_days.tx_count + excluded.tx_count,
-        amount_sum = terminal_days.amount_sum + excluded.amount_sum,
-        amount_sq_sum = terminal_days.amount_sq_sum + excluded.amount_sq_sum,
-        fraud_count = terminal_days.fraud_count + excluded.fraud_count,
-        labelled_count = terminal_days.labelled_count + excluded.labelled_count
-    """),
+    text(_ADD_TO_TOTALS.format(source="terminal_day_changes WHERE id <= :last")),  # noqa: S608 (constants)
     text("DELETE FROM terminal_day_changes WHERE id <= :last"),
 )
 

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import bench.report as report  # noqa: E402
-from bench.loadgen import LoadResult, closed_loop, interleaved, open_loop, run  # noqa: E402
+from bench.loadgen import LoadResult, interleaved, open_loop, run  # noqa: E402
 from bench.processes import group_stats, serve_trivial, stop_group  # noqa: E402
 from stack import free_port  # noqa: E402
 
@@ -29,30 +29,11 @@ def trivial(tmp_path_factory):
     stop_group(process)
 
 
-def test_closed_loop_counts_every_answer_and_stops_on_time(trivial):
-    # The load generator's bookkeeping, not the machine's speed: rates belong in the benchmark.
-    _, url = trivial
-    result = run(closed_loop(url, capture, concurrency=4, duration=1.0, expect=201, timeout=5))
-    assert result.ok >= 4 and result.errors == 0
-    assert result.statuses == {201: result.ok}
-    # It sends until the deadline, then waits only for the answers in flight (each bounded by the timeout).
-    assert 1.0 <= result.duration_s < 1.0 + 5
-    summary = result.summary()
-    assert summary["requests_ok"] == result.ok
-    assert summary["throughput_rps"] == round(result.ok / result.duration_s, 1)
-
-
-def test_closed_loop_stops_at_the_request_bound(trivial):
-    _, url = trivial
-    result = run(closed_loop(url, capture, concurrency=3, duration=30, expect=201, max_requests=40))
-    assert sum(result.statuses.values()) == 40
-
-
 def test_open_loop_charges_queueing_to_the_request_that_waited(trivial):
     # One connection, scheduled far faster than it can answer: each request waits for all the earlier
     # ones, so latencies measured from the scheduled send grow along the run and dwarf one round trip.
     _, url = trivial
-    service = run(closed_loop(url, capture, concurrency=1, duration=0.5, expect=201))
+    service = interleaved(url, {"one": capture}, rounds=50, time_budget=10, expect={"one": 201})["one"]
     result = run(open_loop(url, capture, rate=5 * service.throughput, duration=1.0, max_in_flight=1, expect=201))
     assert result.errors == 0 and result.ok == int(5 * service.throughput * 1.0)
     assert result.latencies_s[-1] > result.latencies_s[0]
@@ -76,8 +57,8 @@ def test_unexpected_statuses_are_errors_not_latencies(trivial):
 
 
 def test_refused_connections_are_counted_as_errors():
-    result = run(closed_loop(f"http://127.0.0.1:{free_port()}", capture, concurrency=2, duration=0.3, expect=201,
-                             max_requests=10))
+    result = run(open_loop(f"http://127.0.0.1:{free_port()}", capture, rate=20, duration=0.5, max_in_flight=2,
+                           expect=201))
     assert result.ok == 0 and result.errors == 10 and result.statuses["ClientConnectorError"] == 10
 
 

@@ -30,6 +30,10 @@ SERVICES = {
     "fraud": ("fraud_detection_service", "/ready"),
     "transactions": ("transaction_service", "/ready"),
 }
+# The services that `workers` applies to (the auth service keeps one: the benchmark measures these two).
+SCALED = ("fraud", "transactions")
+# uvicorn logs this once per worker when its lifespan startup has finished.
+WORKER_STARTED = b"Application startup complete"
 
 
 def stop_group(process: subprocess.Popen, timeout: float = 15) -> None:
@@ -53,6 +57,8 @@ class LocalStack:
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    workers: int = 1  # WORKERS of the transaction and fraud services
+    _log_offsets: dict[str, int] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -66,7 +72,7 @@ class LocalStack:
             MODEL_DIR=str(self.model_dir),
             HOST="127.0.0.1",
             PORT=str(self.ports[name]),
-            WORKERS="1",
+            WORKERS=str(self.workers if name in SCALED else 1),
             INTERNAL_TOKEN=self.internal_token,
             AUTH_JWKS_URL=f"{self.url('auth')}/api/auth/jwks/",
             FRAUD_SERVICE_URL=self.url("fraud"),
@@ -91,6 +97,7 @@ class LocalStack:
         folder, _ = SERVICES[name]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path(name).open("ab")
+        self._log_offsets[name] = log.tell()
         self.processes[name] = subprocess.Popen(
             [str(ROOT / folder / "start.sh")], cwd=ROOT, env=self.env(name),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -98,19 +105,29 @@ class LocalStack:
         self.wait_ready(name, timeout)
 
     def wait_ready(self, name: str, timeout: float) -> None:
+        """Until /ready answers 200 and, with several workers, every worker has started: /ready is
+        answered by whichever worker is up first, and a measurement must not start on half of them."""
         _, ready_path = SERVICES[name]
+        workers = int(self.env(name)["WORKERS"]) if name in SCALED else 1  # auth: gunicorn, not uvicorn
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes[name]
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}; log:\n{self.tail(name)}")
             try:
-                if httpx.get(self.url(name) + ready_path, timeout=2).status_code == 200:
+                if (httpx.get(self.url(name) + ready_path, timeout=2).status_code == 200
+                        and (workers == 1 or self.workers_started(name) >= workers)):
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"{name} not ready after {timeout}s; log:\n{self.tail(name)}")
+
+    def workers_started(self, name: str) -> int:
+        """Workers of this start of ``name`` that have finished their startup (from its log)."""
+        with self.log_path(name).open("rb") as log:
+            log.seek(self._log_offsets.get(name, 0))
+            return log.read().count(WORKER_STARTED)
 
     def stop(self, name: str, timeout: float = 15) -> None:
         process = self.processes.pop(name, None)

@@ -47,7 +47,9 @@ def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
         status, risk, kind = _decision(rng)
         labelled = rng.random() < LABELLED_SHARE[kind]
         rows.append({
-            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+            # Not from rng: its seed repeats when the table grows to the same size twice (growth_table, then
+            # console), and ids drawn from it would collide with the seeded rows still there.
+            "id": uuid.uuid4(),
             "customer_id": f"seed-{rng.randrange(50_000)}",
             "terminal_id": f"T-{rng.randrange(10_000):05d}",
             "amount": Decimal(rng.randrange(100, 50_000)) / 100,
@@ -68,7 +70,8 @@ def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
 
 
 def main(target: int) -> int:
-    engine = create_engine(settings.SQLALCHEMY_DATABASE_URL)
+    # hide_parameters: a failed insert would otherwise print 10,000 rows and bury the error's first line.
+    engine = create_engine(settings.SQLALCHEMY_DATABASE_URL, hide_parameters=True)
     rng = random.Random(target)
     now = datetime.now(UTC)
     with engine.begin() as conn:

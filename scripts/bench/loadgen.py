@@ -9,7 +9,9 @@
   latency ratios.
 
 Both take ``make_request(i) -> (method, path, kwargs)`` so the caller decides bodies and headers. The
-maximum sustained rate is measured with wrk (bench.wrk), whose client cost is a few microseconds.
+maximum sustained rate and the latency at 70 % of it are measured with wrk (bench.wrk), whose client cost
+is tens of microseconds; ``open_loop`` here drives the soak (captures and auth reads side by side), at
+rates a Python client keeps up with.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)  # HTTP status (or exception name) -> count
     target_rate: float | None = None
     unsent: int = 0  # scheduled requests dropped because the time budget ran out
+    load_generator: str = "python"
+    client_cpu_s: float | None = None  # the load generator's own CPU, when it is a process of its own (wrk)
+    send_lag_ms: dict[str, float] | None = None  # paced sends that left after their time on a free connection
+    behind_at_end: int | None = None  # paced sends due by the end but never sent (the server fell behind)
 
     @property
     def ok(self) -> int:
@@ -65,6 +71,11 @@ class LoadResult:
             "target_rate_rps": None if self.target_rate is None else round(self.target_rate, 1),
             **{f"p{q}_ms": _round(self.percentile_ms(q)) for q in (50, 90, 99)},
             "max_ms": _round(max(self.latencies_s) * 1000.0 if self.latencies_s else None),
+            "load_generator": self.load_generator,
+            **({} if self.client_cpu_s is None else
+               {"load_generator_cpu_ms_per_request": round(self.client_cpu_s * 1000 / max(1, self.ok), 4)}),
+            **({} if self.send_lag_ms is None else {"send_lag_ms": self.send_lag_ms}),
+            **({} if self.behind_at_end is None else {"behind_at_end": self.behind_at_end}),
         }
 
 

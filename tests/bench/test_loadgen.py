@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,15 @@ def test_report_marks_missed_targets_and_failed_phases(tmp_path):
     assert "| 6 | train (s) | 40 | reported | – |" in table
     assert "memory (RuntimeError: boom)" in table
     assert all(path.stat().st_size > 0 for path in written)
+
+
+def test_phase_results_are_plain_json_that_the_soak_reads_its_rate_from():
+    import benchmark
+    from bench.wrk import WrkResult
+
+    peak = WrkResult(label="max", duration_s=2.0, statuses=Counter({201: 400}), latency_ms={"p99": 3.0})
+    loaded = LoadResult(label="70%", duration_s=1.0, latencies_s=[0.001])
+    phases = {"capture": {"capture": benchmark.summarise({"max": peak, "at_fraction": loaded, "cpu": {"x": 1}})}}
+    json.dumps(phases)  # results.json used to hold the WrkResult's repr, and the soak failed reading it
+    assert benchmark.soak_rate(phases) == 100.0  # half of 200 req/s
+    assert benchmark.soak_rate({}) == 50.0

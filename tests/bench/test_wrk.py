@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,11 +20,14 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[tuple[str, str, dict]] = []
     fail_every = 0  # answer 503 to every n-th request when set
+    stall = (0, 0.0)  # (request number, seconds): hold that one request this long before answering
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Recorder.seen.append((self.path, self.headers.get("Authorization", ""), body))
         status = 503 if Recorder.fail_every and len(Recorder.seen) % Recorder.fail_every == 0 else 201
+        if len(Recorder.seen) == Recorder.stall[0]:
+            time.sleep(Recorder.stall[1])
         payload = b"{}"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -44,6 +48,7 @@ class QuietServer(ThreadingHTTPServer):
 def recorder():
     Recorder.seen = []
     Recorder.fail_every = 0
+    Recorder.stall = (0, 0.0)
     server = QuietServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -99,3 +104,25 @@ def test_parse_reads_the_result_line_among_wrks_own_output():
     assert result.percentile_ms(99) == 4.0 and result.socket_errors == {"timeout": 2}
     with pytest.raises(RuntimeError, match="no result line"):
         wrk.parse("wrk: usage", "x", expect=201)
+
+
+def test_the_open_loop_keeps_to_its_rate_and_records_every_answer(recorder):
+    result = wrk.open_loop(recorder, tokens=["tok-a"], rate=40, duration=2, connections=4)
+    # Never ahead of its schedule: 80 sends due in 2 s, plus the one each connection sends at its start.
+    assert 40 <= len(Recorder.seen) <= 80 + 4
+    assert result.ok == len(result.latencies_s) == result.statuses[201] and result.errors == 0
+    assert len(Recorder.seen) - 4 <= result.ok <= len(Recorder.seen)
+    assert result.target_rate == 40 and result.load_generator == "wrk" and result.client_cpu_s > 0
+    assert {auth for _, auth, _ in Recorder.seen} == {"Bearer tok-a"}
+    assert set(result.send_lag_ms) == {"p50", "p99", "max"} and result.behind_at_end is not None
+
+
+def test_the_open_loop_charges_a_stall_to_every_request_it_delayed(recorder):
+    # One connection, a request every 50 ms, the 5th held for 600 ms: the ~12 requests due meanwhile
+    # leave late, and each counts from when it was due. Timed from its actual send (wrk's own latency,
+    # coordinated omission) only the held one would look slow.
+    Recorder.stall = (5, 0.6)
+    result = wrk.open_loop(recorder, tokens=[], rate=20, duration=2, connections=1)
+    slow = [latency for latency in result.latencies_s if latency > 0.25]
+    assert len(slow) >= 5 and max(result.latencies_s) >= 0.6
+    assert result.percentile_ms(90) > 250

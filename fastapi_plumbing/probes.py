@@ -7,19 +7,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
+from fastapi_plumbing.metrics import exposition
 from fastapi_plumbing.problems import problem_response
 
 # name -> (check of the running app, word for its failure), e.g. "database" -> (..., "unreachable")
 ReadinessChecks = Mapping[str, tuple[Callable[[Request], bool], str]]
 
 
-def probes_router(checks: ReadinessChecks) -> APIRouter:
+def probes_router(checks: ReadinessChecks, per_process_metrics: Iterable[Collector] = ()) -> APIRouter:
+    """``per_process_metrics``: collectors answered by the worker that serves /metrics, not summed over
+    workers (fastapi_plumbing/metrics.py)."""
+    per_process = tuple(per_process_metrics)
     router = APIRouter(tags=["probes"])
 
     @router.get("/health")
@@ -38,6 +43,6 @@ def probes_router(checks: ReadinessChecks) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(per_process), media_type=CONTENT_TYPE_LATEST)
 
     return router

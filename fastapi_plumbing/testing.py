@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,3 +57,20 @@ def eventually(check: Callable[[], object], timeout: float = 10, interval: float
             assert result, f"condition not met within {timeout}s (last value {result!r})"
             return result
         time.sleep(interval)
+
+
+def uvicorn_workers(supervisor: int) -> list[int]:
+    """The worker processes of a uvicorn started with --workers (Linux): the supervisor's children that it
+    spawned to serve, not its multiprocessing resource tracker."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` in a /metrics text whose labels include ``labels`` (0 if none)."""
+    total = 0.0
+    for found in re.finditer(rf"^{name}(?:{{(.*)}})? (\S+)$", text, re.MULTILINE):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1) or ""))
+        if labels.items() <= have.items():
+            total += float(found.group(2))
+    return total

@@ -21,6 +21,7 @@ from app.core.metrics import LATENCY, REQUESTS
 from app.core.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from app.db.engine import make_engine
 from app.services.model_slots import ModelSlots
+from app.services.model_sync import ModelSync
 from app.services.terminal_totals import fold_every
 from ml_model.artifacts import ArtifactError
 from ml_model.reasons import ReasonPolicy
@@ -34,6 +35,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     reasons = ReasonPolicy(max_reasons=settings.MAX_REASONS, from_risk=settings.REASONS_FROM_RISK)
     slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, reasons=reasons,
                        champion_metadata_sha256=settings.MODEL_METADATA_SHA256)
+    # Several workers: a model change in one reaches all. Created before loading: the generation it
+    # reads now is the one the folders about to be loaded already reflect.
+    sync = ModelSync(settings.WORKERS_SHARED_DIR, slots) if settings.WORKERS_SHARED_DIR is not None else None
     try:
         models = slots.start()
     except ArtifactError as exc:
@@ -49,11 +53,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 risk.kind, settings.MODEL_DIR, len(risk.feature_columns), risk.threshold,
                 models.challenger.model_version if models.challenger else "none")
     reload_on_hangup(slots)
-    folding = asyncio.create_task(fold_every(app.state.db, settings.TERMINAL_FOLD_SECONDS))
+    background = [asyncio.create_task(fold_every(app.state.db, settings.TERMINAL_FOLD_SECONDS))]
+    if sync is not None:
+        slots.announce = sync.publish
+        background.append(asyncio.create_task(sync.follow(settings.MODEL_SYNC_SECONDS)))
     yield
-    folding.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await folding
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     stop_reloading_on_hangup()
     app.state.db.dispose()
 

@@ -23,8 +23,8 @@ def service_env(*, model_dir: Path, data_dir: Path, database_url: str, token: st
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         ENVIRONMENT="test", MODEL_DIR=str(model_dir), DATA_DIR=str(data_dir), DATABASE_URL=database_url,
         INTERNAL_TOKEN=token, HOST="127.0.0.1", PORT=str(port), WORKERS="1", LOG_FORMAT="json",
-        **settings,
     )
+    env.update(settings)
     return env
 
 
@@ -42,13 +42,15 @@ class ServiceProcess:
                                    stderr=subprocess.STDOUT, start_new_session=True)
         return cls(process, f"http://127.0.0.1:{env['PORT']}", env["INTERNAL_TOKEN"], log_path)
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60, workers: int = 1) -> None:
+        """Until /ready answers and ``workers`` workers have finished their startup (uvicorn logs it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"fraud service exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                if (httpx.get(f"{self.url}/ready", timeout=2).status_code == 200
+                        and self.log().count("Application startup complete") >= workers):
                     return
             except httpx.HTTPError:
                 pass

@@ -1,5 +1,6 @@
 """Champion and challenger over HTTP against real service processes: shadow scoring, comparison (endpoint
-and command), hot reload (endpoint and SIGHUP), refusal of a broken model, promotion, swaps under load."""
+and command), hot reload (endpoint and SIGHUP), refusal of a broken model, promotion, swaps under load;
+with two workers, metrics summed over both and a promotion or reload reaching both."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi_plumbing.testing import free_port
+from fastapi_plumbing.testing import eventually, free_port, metric_value, uvicorn_workers
 from sqlalchemy import select
 
 from app.db.engine import make_engine
 from app.db.tables import transactions
-from ml_model.artifacts import install_artifacts
+from ml_model.artifacts import METADATA_FILE, install_artifacts, sha256_of
 from tests.helpers import DAY0, daily_habit, new_id, transaction
 from tests.service_process import SERVICE_DIR, ServiceProcess, service_env
 
@@ -45,9 +46,9 @@ def slots(tmp_path, model_dir, second_model_dir) -> tuple[Path, Path]:
 
 
 class Running:
-    def __init__(self, tmp_path: Path, database_url: str, champion: Path, challenger: Path) -> None:
+    def __init__(self, tmp_path: Path, database_url: str, champion: Path, challenger: Path, **settings: str) -> None:
         self.env = service_env(model_dir=champion, data_dir=tmp_path, database_url=database_url,
-                               token=secrets.token_urlsafe(24), port=free_port())
+                               token=secrets.token_urlsafe(24), port=free_port(), **settings)
         self.env["CHALLENGER_MODEL_DIR"] = str(challenger)
         self.log_path = tmp_path / "service.log"
         self.database_url = database_url
@@ -55,7 +56,7 @@ class Running:
 
     def start(self) -> None:
         self.process = ServiceProcess.start(self.env, self.log_path)
-        self.process.wait_ready()
+        self.process.wait_ready(workers=int(self.env["WORKERS"]))
         self.client = httpx.Client(base_url=self.process.url, headers={"X-Internal-Token": self.process.token},
                                    timeout=30)
 
@@ -267,3 +268,71 @@ def test_swaps_under_a_stream_of_predictions_fail_no_request_and_stamp_every_dec
         assert answer["threshold"] == thresholds[answer["model_version"]]
     for answer in answers[::25]:
         assert running.stored(answer["transaction_id"])["model_version"] == answer["model_version"]
+
+
+@pytest.fixture
+def two_workers(tmp_path, databases, slots):
+    champion, challenger = slots
+    # Pinned, as in production: the worker that did not promote must accept the promoted model too.
+    service = Running(tmp_path, databases.create("workers"), champion, challenger, WORKERS="2",
+                      WORKERS_SHARED_DIR=str(tmp_path / "shared"),
+                      MODEL_METADATA_SHA256=sha256_of(champion / METADATA_FILE))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _scrape(service: Running) -> str:
+    return httpx.get(f"{service.process.url}/metrics").text  # a new connection: either worker may answer
+
+
+def _predict_anew(service: Running) -> dict:
+    """One /predict on a new connection, so that successive ones are spread over the workers."""
+    tx = transaction(new_id("cust"), new_id("term"), 42.0, DAY0)
+    response = httpx.post(f"{service.process.url}/predict", json=tx,
+                          headers={"X-Internal-Token": service.process.token})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_two_workers_metrics_count_every_prediction_whichever_worker_answers(two_workers, slots):
+    champion, challenger = slots
+    eventually(lambda: metric_value(_scrape(two_workers), "fraud_workers") == 2, timeout=30)
+
+    for _ in range(30):
+        _predict_anew(two_workers)
+
+    for text in [_scrape(two_workers) for _ in range(8)]:
+        assert metric_value(text, "fraud_decisions_total") == 30
+        assert metric_value(text, "fraud_http_requests_total", route="/predict", status="200") == 30
+        assert metric_value(text, "fraud_http_request_duration_seconds_count", route="/predict") == 30
+        assert metric_value(text, "fraud_model_info", version=_version(champion)) == 2  # both workers serve it
+        assert metric_value(text, "fraud_challenger_info", version=_version(challenger)) == 2
+        assert "fraud_drift_window_samples" in text  # the answering worker's own window
+
+
+def test_two_workers_a_promotion_or_reload_through_one_reaches_both(two_workers, slots, model_dir):
+    champion, challenger = slots
+    old, new = _version(champion), _version(challenger)
+
+    assert two_workers.client.post("/model/promote").status_code == 200
+
+    def serving(version: str, metric: str = "fraud_model_info") -> float:
+        return metric_value(_scrape(two_workers), metric, version=version)
+
+    eventually(lambda: serving(new) == 2 and serving(old) == 0, timeout=30)
+    assert {_predict_anew(two_workers)["model_version"] for _ in range(40)} == {new}
+
+    install_artifacts(model_dir, challenger)  # the previous champion, now in the challenger slot
+    reloaded = two_workers.client.post("/model/reload")
+    assert reloaded.status_code == 200 and reloaded.json()["challenger"]["model_version"] == old
+    eventually(lambda: serving(old, "fraud_challenger_info") == 2, timeout=30)
+
+    # SIGHUP to one worker reaches the other as well.
+    (challenger / METADATA_FILE).unlink()  # an empty slot: no challenger
+    workers = uvicorn_workers(two_workers.process.process.pid)
+    os.kill(workers[0], signal.SIGHUP)
+    eventually(lambda: serving(old, "fraud_challenger_info") == 0, timeout=30)
+    assert {_predict_anew(two_workers)["model_version"] for _ in range(20)} == {new}
+    assert uvicorn_workers(two_workers.process.process.pid) == workers  # reloaded in place, not restarted

@@ -117,5 +117,6 @@ def test_dockerignore_keeps_tests_and_local_state_out_of_every_context():
 @pytest.mark.parametrize("service", ["transaction-service", "fraud-detection-service"])
 def test_fastapi_images_carry_the_shared_plumbing_beside_the_service(service):
     copies = [args for op, args in instructions(DOCKERFILES[service]) if op == "COPY"]
-    assert "fastapi_plumbing/*.py /app/fastapi_plumbing/" in copies
-    assert "!fastapi_plumbing/*.py" in ignore_patterns(".")
+    # start.sh sources fastapi_plumbing/workers.sh (the folder several workers share).
+    assert "fastapi_plumbing/*.py fastapi_plumbing/*.sh /app/fastapi_plumbing/" in copies
+    assert "!fastapi_plumbing/*.py" in ignore_patterns(".") and "!fastapi_plumbing/*.sh" in ignore_patterns(".")

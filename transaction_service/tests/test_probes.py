@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from fastapi_plumbing.problems import install_problem_handlers
-from fastapi_plumbing.testing import eventually
+from fastapi_plumbing.testing import eventually, metric_value, uvicorn_workers
 
 
 def test_health_and_ready(api):
@@ -79,3 +81,27 @@ async def test_ready_is_a_503_problem_when_the_database_is_unreachable():
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "not_ready" and response.json()["database"] == "unreachable"
     assert response.json()["detail"] == "Not ready: database unreachable."
+
+
+
+def test_metrics_with_two_workers_count_every_request_whichever_worker_answers(start_app):
+    app = start_app(WORKERS="2")  # start.sh runs uvicorn itself (exec): its pid is the supervisor's
+    eventually(lambda: metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=60)
+
+    def counted() -> set[float]:
+        # A new connection each time: either worker may answer; every answer must be the sum of both.
+        return {metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_http_requests_total",
+                             method="GET", route="/health", status="200") for _ in range(10)}
+
+    before = counted()
+    assert len(before) == 1
+    for _ in range(40):
+        assert httpx.get(f"{app.url}/health").status_code == 200
+    assert counted() == {before.pop() + 40}
+
+    # A worker killed and replaced: its requests stay counted, it no longer counts as a worker.
+    total = counted()
+    os.kill(uvicorn_workers(app.process.pid)[0], signal.SIGKILL)
+    eventually(lambda: len(uvicorn_workers(app.process.pid)) == 2 and httpx.get(f"{app.url}/ready").status_code
+               == 200 and metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=60)
+    assert counted() == total

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # DRIFT_MIN_SAMPLES of them.
     # Terminal day totals: appended changes are folded into the totals this often (app/services/terminal_totals.py).
     TERMINAL_FOLD_SECONDS: float = Field(default=1.0, gt=0)
+    # Set by start.sh when WORKERS > 1 (fastapi_plumbing/workers.sh): the folder this server's workers share.
+    WORKERS_SHARED_DIR: Path | None = None
+    # How often each worker checks whether another one reloaded or promoted (app/services/model_sync.py).
+    MODEL_SYNC_SECONDS: float = Field(default=0.5, gt=0)
     DRIFT_WINDOW: int = Field(default=10_000, ge=100)
     DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)
     # At most this many reasons (groups of features that pushed the score up most) per decision.

@@ -1,8 +1,13 @@
-"""Prometheus metrics of the fraud service (exposed at /metrics)."""
+"""Prometheus metrics of the fraud service (exposed at /metrics; with several workers, summed over them:
+fastapi_plumbing/metrics.py)."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+# Each worker counts 1 while it lives (imported once per worker): how many /metrics is summed over.
+WORKERS = Gauge("fraud_workers", "Worker processes serving", multiprocess_mode="livesum")
+WORKERS.set(1)
 
 REQUESTS = Counter(
     "fraud_http_requests_total", "HTTP requests by route template and status", ["method", "route", "status"]
@@ -15,9 +20,12 @@ LATENCY = Histogram(
 )
 DECISIONS = Counter("fraud_decisions_total", "Model decisions by outcome", ["decision"])
 FEEDBACK = Counter("fraud_feedback_total", "Confirmed labels received", ["is_fraud"])
-MODEL_INFO = Gauge("fraud_model_info", "The loaded model (value 1)", ["version", "sklearn_version"])
-CHALLENGER_INFO = Gauge("fraud_challenger_info", "The challenger scored in shadow (value 1; absent without one)",
-                        ["version"])
+# Summed over the live workers: the value is how many serve that model, so a reload that has not reached
+# every worker yet shows as two versions (a version no longer served stays at 0 until the next start).
+MODEL_INFO = Gauge("fraud_model_info", "The loaded model: how many workers serve it",
+                   ["version", "sklearn_version"], multiprocess_mode="livesum")
+CHALLENGER_INFO = Gauge("fraud_challenger_info", "The challenger scored in shadow: how many workers score it "
+                        "(absent, or 0, without one)", ["version"], multiprocess_mode="livesum")
 SHADOW_DECISIONS = Counter("fraud_shadow_decisions_total",
                            "Challenger decisions in shadow, and whether they differ from the champion's",
                            ["decision", "differs"])

@@ -2,8 +2,9 @@
 
 The reload runs in the threadpool (verifying and unpickling take a fraction of a second) while the
 event loop keeps serving; a refused model is logged and the serving one stays (app/services/model_slots.py).
-With ``WORKERS`` > 1, send the signal to each worker process: the uvicorn supervisor answers SIGHUP by
-restarting its workers, which reload at start-up.
+With ``WORKERS`` > 1, signal any one worker: like the endpoint, its reload reaches the others
+(app/services/model_sync.py). The uvicorn supervisor answers SIGHUP by restarting its workers one by one,
+which load the folders at start-up.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ predictions (one row copy per prediction); the population stability index per fe
 is computed when asked (``/metrics`` scrape, ``/model``): the window is binned with the reference cut
 points stored in the artifact metadata. Below ``DRIFT_MIN_SAMPLES`` predictions the PSI is not reported
 (a handful of rows gives a large PSI by chance). The window restarts when the champion changes (its
-features and references may differ). Per process, like the other metrics.
+features and references may differ). The window is the process's own: with several workers each sees
+its share of the traffic, and /metrics and /model report the window of the worker that answers (a sample
+of the traffic like any other; the counters, by contrast, are summed over the workers).
 """
 
 from __future__ import annotations
@@ -99,4 +101,5 @@ class _DriftCollector(Collector):
 
 
 MONITOR = DriftMonitor(settings.DRIFT_WINDOW, settings.DRIFT_MIN_SAMPLES)
-REGISTRY.register(_DriftCollector(MONITOR))
+DRIFT_METRICS = _DriftCollector(MONITOR)
+REGISTRY.register(DRIFT_METRICS)

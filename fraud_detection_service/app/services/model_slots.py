@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ class ModelSlots:
         self.challenger_dir = challenger_dir
         self.reasons = reasons
         self._lock = threading.Lock()
+        # Told of every reload or promotion applied here (action, the new champion's metadata digest):
+        # the other workers follow (app/services/model_sync.py). None with one worker.
+        self.announce: Callable[[str, str | None], None] | None = None
 
     @property
     def current(self) -> ModelSet:
@@ -95,9 +99,9 @@ class ModelSlots:
             challenger = None
         return self._swap(ModelSet(champion, challenger))
 
-    def reload(self) -> tuple[ModelSet, ModelSet]:
+    def reload(self, *, announce: bool = True) -> tuple[ModelSet, ModelSet]:
         """Load both folders again and swap them in; returns (previous, new). ``ModelRefused`` keeps the
-        serving set."""
+        serving set. ``announce=False``: a worker following another's change (which was announced)."""
         with self._lock:
             previous = self.current
             try:
@@ -112,6 +116,8 @@ class ModelSlots:
             logger.info("models reloaded: champion %s -> %s, challenger %s -> %s",
                         previous.champion.model_version, champion.model_version,
                         _version(previous.challenger), _version(challenger))
+            if announce and self.announce is not None:
+                self.announce("reload", None)
             return previous, new
 
     def promote(self) -> tuple[ModelSet, ModelSet]:
@@ -143,6 +149,8 @@ class ModelSlots:
             MODEL_SWAPS.labels("promote", "applied").inc()
             logger.info("challenger %s promoted to champion (was %s)", challenger.model_version,
                         previous.champion.model_version)
+            if self.announce is not None:
+                self.announce("promote", sha256_of(self.champion_dir / METADATA_FILE))
             return previous, new
 
     def _load_champion(self) -> RiskEngine:
@@ -150,16 +158,25 @@ class ModelSlots:
                                metadata_sha256=self.champion_metadata_sha256)
 
     def _swap(self, models: ModelSet) -> ModelSet:
+        previous: ModelSet | None = getattr(self.state, "models", None)
         # One attribute assignment: a request sees the old set or the new one, never a mixture.
         self.state.models = models
         self.state.risk_engine = models.champion
+        # Zeroed before clear(): with several workers the value lives in a file clear() leaves alone.
+        if previous is not None:
+            MODEL_INFO.labels(*_info_labels(previous.champion)).set(0)
+            if previous.challenger is not None:
+                CHALLENGER_INFO.labels(previous.challenger.model_version).set(0)
         MODEL_INFO.clear()
-        meta = models.champion.loaded.metadata
-        MODEL_INFO.labels(models.champion.model_version, meta["library_versions"]["scikit-learn"]).set(1)
+        MODEL_INFO.labels(*_info_labels(models.champion)).set(1)
         CHALLENGER_INFO.clear()
         if models.challenger is not None:
             CHALLENGER_INFO.labels(models.challenger.model_version).set(1)
         return models
+
+
+def _info_labels(engine: RiskEngine) -> tuple[str, str]:
+    return engine.model_version, engine.loaded.metadata["library_versions"]["scikit-learn"]
 
 
 def _version(engine: RiskEngine | None) -> str:

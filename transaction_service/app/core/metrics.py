@@ -1,6 +1,6 @@
-"""Prometheus metrics exposed at /metrics."""
+"""Prometheus metrics exposed at /metrics (with several workers, summed over them: fastapi_plumbing/metrics.py)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "transaction_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
@@ -17,3 +17,6 @@ FRAUD_SERVICE_ERRORS = Counter(
 FEEDBACK_DELIVERED = Counter(
     "transaction_feedback_delivered_total", "Labels accepted by the fraud service"
 )
+# Each worker counts 1 while it lives (imported once per worker): how many /metrics is summed over.
+WORKERS = Gauge("transaction_workers", "Worker processes serving", multiprocess_mode="livesum")
+WORKERS.set(1)

@@ -20,7 +20,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install train run demo test test-ml test-plumbing test-auth test-transaction test-fraud test-e2e test-drill test-fuzz \
-        test-loop loop test-deploy test-bench test-postgres lint bench images compose-up compose-down compose-test clean
+        test-loop loop test-deploy test-bench test-postgres lint bench bench-all images compose-up compose-down compose-test clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +96,19 @@ lint: install ## Static checks (ruff)
 
 bench: install train ## Benchmarks (scripts/benchmark.py); writes bench/results.json and a table
 	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+
+# Full runs one after the other (never side by side: they share the machine), each into its own folder; the
+# table is written even when a run reports a failed phase, and the target then fails. ~50 minutes on 2 cores.
+BENCH := $(BIN)/python scripts/benchmark.py
+bench-all: install train ## SQLite and PostgreSQL (POSTGRES_URL) full runs, then capture with WORKERS=2 on both; bench/combined.md side by side
+	@failed=0; \
+	$(BENCH) --out bench/sqlite $(BENCH_ARGS) || failed=1; \
+	$(BENCH) --out bench/postgres --postgres "$(POSTGRES_URL)" $(BENCH_ARGS) || failed=1; \
+	$(BENCH) --out bench/sqlite-workers2 --workers 2 --only capture $(BENCH_ARGS) || failed=1; \
+	$(BENCH) --out bench/postgres-workers2 --workers 2 --only capture --postgres "$(POSTGRES_URL)" $(BENCH_ARGS) || failed=1; \
+	$(BIN)/python scripts/bench/report.py combine bench/sqlite/results.json bench/postgres/results.json \
+	  bench/sqlite-workers2/results.json bench/postgres-workers2/results.json --out bench/combined.md; \
+	exit $$failed
 
 images: ## Build the three images, tagged with the commit (trains first when artifacts are missing)
 	scripts/build_images.sh

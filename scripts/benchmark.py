@@ -7,8 +7,12 @@ per-user rate limits turned off (RATE_LIMIT_*_PER_MINUTE=0): ten customers carry
 number that has a target is a ratio of two measurements taken side by side in this run, because absolute
 numbers on a shared machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
 
-    python scripts/benchmark.py            # full run, ~12 minutes
-    python scripts/benchmark.py --quick    # smoke run, ~2-3 minutes
+    python scripts/benchmark.py                 # full run, ~20 minutes on 2 cores (1M-row tables, 5-minute soak)
+    python scripts/benchmark.py --quick         # smoke run, ~5 minutes
+    python scripts/benchmark.py --workers 2 --only capture   # the services (and the reference) with 2 workers
+
+`make bench-all` runs SQLite, PostgreSQL and WORKERS=2 one after the other and puts them side by side
+(scripts/bench/report.py combine).
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the max-rate runs (16)")
     parser.add_argument("--quick", action="store_true", help="small sizes and short steps: a 2-3 minute smoke run")
     parser.add_argument("--postgres", metavar="URL", help="run the services on fresh databases of this server")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn workers of the transaction and fraud services, and of the trivial reference (1)")
     parser.add_argument("--soak-seconds", type=float, help="memory soak length (default 300; quick 30)")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "ml_model" / "models")
     parser.add_argument("--out", type=Path, default=ROOT / "bench", help="output folder (default bench/)")
@@ -132,8 +138,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "wall time including waits (default) or CPU only")
     parser.add_argument("--only", nargs="+", choices=list(PHASES), help="run only these phases")
     args = parser.parse_args(argv)
-    if args.concurrency < 1 or (args.duration is not None and args.duration <= 0):
-        parser.error("--concurrency and --duration must be positive")
+    if args.concurrency < 1 or args.workers < 1 or (args.duration is not None and args.duration <= 0):
+        parser.error("--concurrency, --workers and --duration must be positive")
     if not (args.model_dir / "model_metadata.json").exists():
         parser.error(f"no trained model in {args.model_dir} (run `make train`)")
     return args
@@ -215,7 +221,8 @@ def phase_capture(run_: Run) -> dict:
     plan, stack = run_.plan, run_.stack
     tokens = [caller.headers["Authorization"].removeprefix("Bearer ") for caller in run_.customers]
     port = free_port()
-    trivial = serve_trivial(port, workers=1, log_path=run_.work_dir / "trivial.log")
+    # As many workers as the services: the reference is what this framework and server do with that setting.
+    trivial = serve_trivial(port, workers=run_.args.workers, log_path=run_.work_dir / "trivial.log")
     try:
         ceiling = _max_then_open(f"http://127.0.0.1:{port}", tokens, "trivial FastAPI", plan,
                                  CpuMeter({"trivial": trivial.pid}), expect=201)
@@ -494,6 +501,7 @@ def run_phase(run_: Run, name: str) -> None:
 
 def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
     stack = LocalStack(data_dir=run_.work_dir / "data", model_dir=run_.args.model_dir, database_urls=database_urls,
+                       workers=run_.args.workers,
                        # tokens must outlive the whole run; the default 5 minutes would expire mid-soak.
                        # Per-user rate limits off: ten customers send every capture of the load runs, far
                        # beyond what one person does (the limits are a defence, not part of what is measured).
@@ -513,7 +521,7 @@ def meta(args: argparse.Namespace, started: datetime, load_at_start: float) -> d
     return {
         "commit": commit, "python": platform.python_version(),
         "machine": f"{os.cpu_count()} cores, {mem_gib} GiB, {platform.system()} {platform.release()}",
-        "database": "PostgreSQL" if args.postgres else "SQLite", "quick": args.quick,
+        "database": "PostgreSQL" if args.postgres else "SQLite", "quick": args.quick, "workers": args.workers,
         "started_at": started.isoformat(timespec="seconds"),
         # Other work on a shared machine shifts absolute numbers; the ratios are taken side by side for that.
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],

@@ -1,18 +1,31 @@
-"""results.json, the markdown table and the latency plot."""
+"""results.json, the markdown table and the latency plot; and several runs' results side by side:
+
+    python scripts/bench/report.py combine bench/sqlite/results.json bench/postgres/results.json [...]
+
+prints one markdown table, a column per run (SQLite | PostgreSQL | ..., WORKERS=N when not 1), for the
+README (`make bench-all` runs the set and writes bench/combined.md).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+if __package__ in (None, ""):  # run as a script: bench/ is a package of scripts/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # no display on CI or over SSH
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.loadgen import LoadResult  # noqa: E402
+
+MET = {True: "", False: " **✗**", None: ""}
 
 
 def check(item: str, measure: str, value: float | None, target: str, met: bool | None, detail: str = "") -> dict:
@@ -28,11 +41,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _workers(meta: dict[str, Any]) -> str:
+    """"WORKERS=2, " when the services ran several workers (runs before --workers had one)."""
+    return f"WORKERS={meta['workers']}, " if meta.get("workers", 1) != 1 else ""
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
         f"Benchmark of {meta['commit']} on {meta['machine']} (Python {meta['python']}, "
-        f"{meta['database']}, {'quick' if meta['quick'] else 'full'} run, {meta['finished_at']}; "
+        f"{meta['database']}, {_workers(meta)}{'quick' if meta['quick'] else 'full'} run, {meta['finished_at']}; "
         f"1-minute load average {meta.get('load_average_at_start', 0):.1f} at start, "
         f"{meta.get('load_average_at_end', 0):.1f} at end).",
         "",
@@ -76,3 +94,61 @@ def write(results: dict[str, Any], out_dir: Path, runs: list[LoadResult]) -> lis
     paths[1].write_text(markdown(results))
     latency_plot(runs, paths[2], "POST /transactions vs trivial FastAPI endpoint, open loop at 70% of max")
     return paths
+
+
+def column_name(meta: dict[str, Any]) -> str:
+    return f"{meta['database']}{', ' + _workers(meta).rstrip(', ') if _workers(meta) else ''}" + (
+        " (quick)" if meta.get("quick") else "")
+
+
+def combine(runs: list[dict[str, Any]]) -> str:
+    """One table, a row per measure (in the order the runs first report them), a column per run; a value
+    that misses its target is marked ✗. A run that did not report a measure shows –. Details stay in each
+    run's own results.md."""
+    metas = [run["meta"] for run in runs]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for column, run in enumerate(runs):
+        for check_ in run["checks"]:
+            row = rows.setdefault((check_["item"], check_["measure"]), {"target": check_["target"], "cells": {}})
+            # A reported figure without a single value (memory per service, load generator CPU) is its detail.
+            value = check_["detail"] if check_["value"] is None and check_["detail"] else _cell(check_["value"])
+            row["cells"][column] = value + MET[check_["met"]]
+    commits = sorted({meta["commit"] for meta in metas})
+    lines = [
+        f"Benchmark of {', '.join(commits)} on {metas[0]['machine']} (Python {metas[0]['python']}; "
+        + "; ".join(f"{column_name(meta)} {meta['finished_at']}, load average "
+                    f"{meta.get('load_average_at_start', 0):.1f} → {meta.get('load_average_at_end', 0):.1f}"
+                    for meta in metas) + ").",
+        "",
+        "| # | measure | target | " + " | ".join(column_name(meta) for meta in metas) + " |",
+        "|---|---|---|" + "---|" * len(metas),
+    ]
+    for (item, measure), row in rows.items():
+        cells = [row["cells"].get(column, "–") for column in range(len(runs))]
+        lines.append(f"| {item} | {measure} | {row['target']} | " + " | ".join(cells) + " |")
+    failed = [f"{column_name(run['meta'])}: {name} ({phase['error'][:200]})"
+              for run in runs for name, phase in run["phases"].items() if "error" in phase]
+    if failed:
+        lines += ["", "Phases that failed: " + "; ".join(failed)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Several benchmark runs side by side, as one markdown table.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    combined = sub.add_parser("combine", help="results.json files, one column each, in this order")
+    combined.add_argument("results", nargs="+", type=Path)
+    combined.add_argument("--out", type=Path, help="also write the table here")
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.results if not path.exists()]
+    if missing:
+        parser.error("no such results: " + ", ".join(missing))
+    table = combine([json.loads(path.read_text()) for path in args.results])
+    if args.out:
+        args.out.write_text(table)
+    print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

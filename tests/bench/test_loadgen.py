@@ -98,3 +98,23 @@ def test_phase_results_are_plain_json_that_the_soak_reads_its_rate_from():
     json.dumps(phases)  # results.json used to hold the WrkResult's repr, and the soak failed reading it
     assert benchmark.soak_rate(phases) == 100.0  # half of 200 req/s
     assert benchmark.soak_rate({}) == 50.0
+
+
+def test_combined_report_puts_runs_side_by_side(tmp_path, capsys):
+    def results(database: str, workers: int, share: float, phases: dict) -> Path:
+        meta = {"commit": "abc", "machine": "2 cores", "python": "3.11", "database": database, "quick": False,
+                "workers": workers, "finished_at": "now"}
+        checks = [report.check("3", "share", share, "≥ 0.25", share >= 0.25),
+                  report.check("5", "memory (MiB)", None, "reported", None, "auth 98, fraud 230")]
+        path = tmp_path / f"{database}-{workers}.json"
+        path.write_text(json.dumps({"meta": meta, "checks": checks, "phases": phases}))
+        return path
+
+    paths = [results("SQLite", 1, 0.3, {}), results("PostgreSQL", 2, 0.2, {"growth_table": {"error": "boom"}})]
+    assert report.main(["combine", *map(str, paths), "--out", str(tmp_path / "combined.md")]) == 0
+    table = capsys.readouterr().out
+    assert table == (tmp_path / "combined.md").read_text()
+    assert "| # | measure | target | SQLite | PostgreSQL, WORKERS=2 |" in table
+    assert "| 3 | share | ≥ 0.25 | 0.3 | 0.2 **✗** |" in table
+    assert "| 5 | memory (MiB) | reported | auth 98, fraud 230 | auth 98, fraud 230 |" in table
+    assert "PostgreSQL, WORKERS=2: growth_table (boom)" in table

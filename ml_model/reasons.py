@@ -23,7 +23,7 @@ import numpy as np
 
 from ml_model import scoring
 from ml_model.artifacts import LoadedModel
-from ml_model.attribution import anomaly_contributions
+from ml_model.attribution import model_contributions
 from ml_model.features import FEATURE_COLUMNS, MAX_GAP_HOURS, WINDOWS_DAYS, online_features
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.scoring import APPROVED
@@ -67,7 +67,7 @@ def reasons_for(
     currency: str | None = None,
     policy: ReasonPolicy = ReasonPolicy(),
 ) -> list[str]:
-    """The reasons of one decision. ``contributions``: feature → share of the anomaly score (positive =
+    """The reasons of one decision. ``contributions``: feature → share of the model's score (positive =
     towards BLOCKED), model features only; ``features``: every feature's value (``online_features``)."""
     if decision == APPROVED and risk < policy.from_risk:
         return [NOTHING_STANDS_OUT]
@@ -187,11 +187,10 @@ def worked_example(loaded: LoadedModel, start: datetime) -> list[tuple[float, st
         features = online_features(tx, store, label_delay_days=loaded.label_delay_days)
         store.record_transaction(tx)
         row = np.array([[features[name] for name in loaded.feature_columns]])
-        scaled = loaded.scaler.transform(row)
         score = float(scoring.model_score(loaded, row)[0])  # a hybrid's fraud probability, else the anomaly score
         risk = float(scoring.risk_score(score, loaded.calibration))
         outcome = str(scoring.decision(score, loaded.threshold))
-        shares = anomaly_contributions(loaded.model, scaled)[0]
+        shares = model_contributions(loaded, row)[0][0]
         reasons = reasons_for(dict(zip(loaded.feature_columns, shares.tolist(), strict=True)), features,
                               decision=outcome, risk=risk, terminal_id=terminal, timestamp=tx.timestamp,
                               label_delay_days=loaded.label_delay_days, currency=tx.currency)

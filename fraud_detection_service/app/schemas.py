@@ -69,7 +69,8 @@ class BatchIn(BaseModel):
 class ContributionOut(BaseModel):
     feature: str
     value: float = Field(description="the feature's value for this transaction")
-    contribution: float = Field(description="its share of the anomaly score (Saabas path attribution)")
+    contribution: float = Field(description="its share of the model's score above the baseline (Saabas path "
+                                            "attribution; explanation_method of GET /model)")
 
 
 class PredictionOut(BaseModel):
@@ -83,8 +84,8 @@ class PredictionOut(BaseModel):
     model_version: str
     contributions: list[ContributionOut] = Field(description=(
         "every model feature, largest contribution first; the contributions add up to anomaly_score minus "
-        "the model's baseline_anomaly_score (GET /model); positive = pushed towards BLOCKED. Empty for a "
-        "hybrid model (its reasons come from the forest's contributions)"))
+        "the model's baseline_anomaly_score (GET /model); positive = pushed towards BLOCKED. For a hybrid "
+        "model, shares of its fraud probability (the anomaly score's share spread over the features)"))
 
 
 class BatchOut(BaseModel):
@@ -145,7 +146,9 @@ class ModelOut(BaseModel):
     library_versions: dict[str, str]
     features: list[FeatureOut]
     explanation_method: str
-    baseline_anomaly_score: float = Field(description="where every prediction's contributions start from")
+    baseline_anomaly_score: float = Field(description="where every prediction's contributions start from: the "
+                                          "forest's anomaly score at its expected path length, or a hybrid's "
+                                          "fraud probability at its classifier's expected log-odds")
     hyper_parameters: dict[str, Any]
     metrics: dict[str, Any]
     data_summary: dict[str, Any]

@@ -62,9 +62,12 @@ def _answer(row) -> dict:
     return {**answer, "contributions": [(c["feature"], c["contribution"]) for c in row.contributions or []]}
 
 
-def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_engines, model_dir, second_model_dir):
+@pytest.mark.parametrize(("champion", "challenger"), [("model_dir", "second_model_dir"),
+                                                     ("hybrid_model_dir", "model_dir")])
+def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_engines, request, champion,
+                                                                           challenger):
     single_db, batch_db = two_engines
-    risk, challenger = RiskEngine.load(model_dir), RiskEngine.load(second_model_dir)
+    risk, challenger = (RiskEngine.load(request.getfixturevalue(name)) for name in (champion, challenger))
     txs = _stream()
     assert len(txs) > 1500
 

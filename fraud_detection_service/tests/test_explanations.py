@@ -13,9 +13,17 @@ from app.services.risk_engine import RiskEngine, Verdict
 from ml_model.features import online_features
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.reasons import GROUP_OF, NOTHING_STANDS_OUT, ReasonPolicy
-from tests.helpers import DAY0, new_id, transaction
+from tests.helpers import (
+    DAY0,
+    PROBE_DAY,
+    extreme_amount,
+    extreme_burst,
+    extreme_night,
+    extreme_terminal_fraud_rate,
+    new_id,
+    transaction,
+)
 
-PROBE_DAY = DAY0 + timedelta(days=14)
 # example_usage.py: a new customer's four ordinary purchases, then an abnormal one.
 DEMO_ORDINARY = (("T-0001", 23.50), ("T-0002", 41.20), ("T-0001", 17.80), ("T-0003", 35.00))
 DEMO_ABNORMAL = ("T-0999", 9850.00)
@@ -27,20 +35,8 @@ def risk(model_dir) -> RiskEngine:
     return RiskEngine.load(model_dir, reasons=ReasonPolicy(from_risk=0.0))
 
 
-def _with_habit(customer: str, terminal: str = "T-home") -> InMemoryProfileStore:
-    """Fourteen days of three ~40 EUR daytime purchases at one terminal."""
-    store = InMemoryProfileStore()
-    for d in range(14):
-        for k, hour in enumerate((10, 13, 17)):
-            store.record_transaction(Transaction(f"{customer}-{d}-{k}", customer, terminal, 36.0 + 2 * k,
-                                                 DAY0 + timedelta(days=d, hours=hour)))
-    return store
-
-
 def _judge(risk: RiskEngine, store: InMemoryProfileStore, tx: Transaction) -> Verdict:
-    verdict = risk.judge_one(online_features(tx, store, label_delay_days=risk.label_delay_days), tx)
-    store.record_transaction(tx)
-    return verdict
+    return risk.judge_one(online_features(tx, store, label_delay_days=risk.label_delay_days), tx)
 
 
 def _top_group(verdict: Verdict) -> str:
@@ -48,37 +44,26 @@ def _top_group(verdict: Verdict) -> str:
 
 
 def test_an_extreme_amount_ranks_first_and_is_named_with_the_customers_average(risk):
-    store = _with_habit("amount")
-    verdict = _judge(risk, store, Transaction("a", "amount", "T-home", 2400.0, PROBE_DAY + timedelta(hours=13), "EUR"))
+    verdict = _judge(risk, *extreme_amount())
     assert _top_group(verdict) == "amount", verdict.contributions
     assert verdict.reasons[0].startswith("amount 2,400.00 EUR is 6"), verdict.reasons  # ~63× a 38 EUR habit
     assert "× this customer's" in verdict.reasons[0] and "-day average of 3" in verdict.reasons[0]
 
 
 def test_a_burst_ranks_first_and_is_counted(risk):
-    store = _with_habit("burst")
-    start = PROBE_DAY + timedelta(hours=13)
-    for i in range(10):  # ordinary amounts at the usual terminal, only far too many within the hour
-        verdict = _judge(risk, store, Transaction(f"b{i}", "burst", "T-home", 38.0, start + timedelta(minutes=3 * i)))
+    verdict = _judge(risk, *extreme_burst())  # ordinary amounts at the usual terminal, far too many in the hour
     assert verdict.contributions[0]["feature"] == "customer_tx_count_1h", verdict.contributions
     assert verdict.reasons[0] == "9 purchases in the previous hour, averaging 38.00, the latest 3 minutes earlier"
 
 
 def test_a_night_hour_ranks_first(risk):
-    store = _with_habit("night")
-    verdict = _judge(risk, store, Transaction("n", "night", "T-home", 38.0, PROBE_DAY + timedelta(hours=3, minutes=30)))
+    verdict = _judge(risk, *extreme_night())
     assert verdict.contributions[0]["feature"] == "hour_of_day", verdict.contributions
     assert verdict.reasons[0] == "made at 03:30 UTC"
 
 
 def test_a_terminals_fraud_rate_ranks_first_and_is_counted(risk):
-    store = _with_habit("shopper")
-    fraud_day = DAY0 + timedelta(days=3)
-    for i in range(8):  # eight payments by other customers at T-bad, four confirmed fraud
-        tx = Transaction(f"bad{i}", f"other{i}", "T-bad", 35.0, fraud_day + timedelta(hours=9 + i))
-        store.record_transaction(tx)
-        store.record_label(tx.transaction_id, i < 4)
-    verdict = _judge(risk, store, Transaction("t", "shopper", "T-bad", 38.0, PROBE_DAY + timedelta(hours=13)))
+    verdict = _judge(risk, *extreme_terminal_fraud_rate())
     assert verdict.contributions[0]["feature"].startswith("terminal_fraud_rate_"), verdict.contributions
     window_end = (PROBE_DAY - timedelta(days=risk.label_delay_days)).date()
     expected = f"terminal T-bad: 4 of its 8 labelled payments in the 7 days to {window_end} were fraud"
@@ -86,8 +71,7 @@ def test_a_terminals_fraud_rate_ranks_first_and_is_counted(risk):
 
 
 def test_reasons_are_stable_across_repeated_calls(risk):
-    store = _with_habit("stable")
-    tx = Transaction("s", "stable", "T-home", 2400.0, PROBE_DAY + timedelta(hours=13), "EUR")
+    store, tx = extreme_amount()
     features = online_features(tx, store, label_delay_days=risk.label_delay_days)
     first = risk.judge_one(features, tx)
     assert all(risk.judge_one(dict(features), tx) == first for _ in range(20))

@@ -12,6 +12,7 @@ from fastapi_plumbing.testing import free_port
 
 from app.services.risk_engine import RiskEngine
 from ml_model.artifacts import load_verified
+from ml_model.attribution import HYBRID_METHOD
 from ml_model.features import build_features
 from ml_model.profile_store import Transaction
 from ml_model.scoring import model_score, risk_score
@@ -55,7 +56,7 @@ def test_hybrid_decisions_follow_the_threshold_and_risk_is_half_there(hybrid_eng
     verdicts = hybrid_engine.judge([dict(zip(features.columns, v, strict=True)) for v in features.to_numpy()],
                                    _transactions(raw))
     for verdict in verdicts:
-        assert verdict.reasons and verdict.contributions == []
+        assert verdict.reasons and len(verdict.contributions) == len(hybrid_engine.feature_columns)
         assert (verdict.decision == "BLOCKED") == (verdict.anomaly_score >= hybrid_engine.threshold)
         assert (verdict.risk_score >= 0.5) == (verdict.decision == "BLOCKED")
 
@@ -81,4 +82,11 @@ def test_service_serves_a_hybrid_model(tmp_path, hybrid_model_dir, databases):
     assert body["model_version"].startswith("hy-") and 0 <= body["anomaly_score"] <= 1
     assert (body["risk_score"] >= 0.5) == (body["decision"] == "BLOCKED")
     assert card.json()["model_kind"] == "hybrid"
+    # Contributions to the fraud probability, over the model features, from the card's baseline (both routes).
+    features = {f["name"] for f in card.json()["features"]}
+    for result in [body, *history.json()["results"]]:
+        assert {c["feature"] for c in result["contributions"]} == features
+        total = sum(c["contribution"] for c in result["contributions"])
+        assert total == pytest.approx(result["anomaly_score"] - card.json()["baseline_anomaly_score"], abs=1e-12)
+    assert card.json()["explanation_method"] == HYBRID_METHOD
     assert "model hy-" in process.log() and "(hybrid)" in process.log()

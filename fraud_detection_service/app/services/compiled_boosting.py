@@ -11,6 +11,12 @@ Prediction in scikit-learn uses each node's *raw* threshold (``num_threshold``; 
 fitting) on float64 input: go left iff ``x <= num_threshold``, NaN goes where ``missing_go_to_left``
 says. The result equals ``predict_proba(X)[:, 1]`` (the test suite checks |diff| < 1e-9, on thresholds
 exactly, one ulp either side, NaN and infinities).
+
+The same walk explains a probability: ``explain_one`` / ``explain_samples`` also return each input's
+Saabas credit in the log-odds (``ml_model.attribution.classifier_path_contributions``, what
+``shap.TreeExplainer(classifier).shap_values(x, approximate=True)`` computes; tested to 1e-9): every
+step from a node to its child credits the node's feature with the change of expectation, each node's
+expectation being the mean leaf value of the training samples under it (``expected``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import numpy as np
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from app.services.tree_walk import interleaved_children, leaves
+from app.services.tree_walk import interleaved_children, leaves, walk
+from ml_model.attribution import boosted_node_means
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class CompiledBoostedTrees:
     right: np.ndarray
     missing_left: np.ndarray  # (n_nodes,) bool: NaN goes left
     value: np.ndarray  # (n_nodes,) the leaf's contribution to the log-odds (0 at internal nodes)
+    # (n_nodes,) mean leaf value of the training samples under each node (the leaf's own at a leaf)
+    expected: np.ndarray
     roots: np.ndarray  # (n_trees,) global index of each tree's root
     max_depth: int
     baseline: float  # the log-odds every prediction starts from (scikit-learn's _baseline_prediction)
@@ -45,7 +54,7 @@ class CompiledBoostedTrees:
         if classifier.is_categorical_ is not None and np.any(classifier.is_categorical_):
             raise ValueError("categorical splits are not supported by the compiled classifier")
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right",
-                                                              "missing_left", "value")}
+                                                              "missing_left", "value", "expected")}
         roots, offset, max_depth = [], 0, 0
         for (predictor,) in classifier._predictors:
             nodes = predictor.nodes
@@ -58,6 +67,7 @@ class CompiledBoostedTrees:
             parts["right"].append(np.where(is_leaf, own, nodes["right"].astype(np.int64)) + offset)
             parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
             parts["value"].append(np.where(is_leaf, nodes["value"], 0.0))
+            parts["expected"].append(boosted_node_means(nodes))
             roots.append(offset)
             offset += n
             max_depth = max(max_depth, int(nodes["depth"].max()))
@@ -69,6 +79,7 @@ class CompiledBoostedTrees:
             right=arrays["right"].astype(np.intp),
             missing_left=arrays["missing_left"].astype(bool),
             value=arrays["value"].astype(np.float64),
+            expected=arrays["expected"].astype(np.float64),
             roots=np.asarray(roots, dtype=np.intp),
             max_depth=max_depth,
             baseline=float(np.asarray(classifier._baseline_prediction).reshape(-1)[0]),
@@ -103,6 +114,53 @@ class CompiledBoostedTrees:
         for _ in range(self.max_depth):
             nodes = children[child_slot[nodes]]
         return float(expit(self.baseline + self.value[nodes].sum()))
+
+    @property
+    def expected_log_odds(self) -> float:
+        """Where the credits start from: the baseline plus every tree's expectation at its root."""
+        return self.baseline + float(self.expected[self.roots].sum())
+
+    def explain_samples(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``fraud_probability(rows)`` and the (n_rows, n_features) log-odds credits of each row's inputs."""
+        X = np.asarray(rows, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"expected rows of {self.n_features} features, got shape {X.shape}")
+        paths = np.stack(list(walk(X, roots=self.roots, feature=self.feature, threshold=self.threshold,
+                                   left=self.left, right=self.right, missing_left=self.missing_left,
+                                   max_depth=self.max_depth)))  # (max_depth + 1, n_rows, n_trees)
+        parents, children = paths[:-1], paths[1:]
+        # Summed in explain_one's order (per row: round by round, tree by tree), so both agree to the bit.
+        gains = self._step_gain[2 * parents + (children != self.left[parents])]
+        n_rows = X.shape[0]
+        bins = np.arange(n_rows)[:, None] * self.n_features + self.feature[parents]
+        totals = np.bincount(bins.ravel(), weights=gains.ravel(), minlength=n_rows * self.n_features)
+        probability = expit(self.baseline + self.value[paths[-1]].sum(axis=1))
+        return probability, totals.reshape(n_rows, self.n_features)
+
+    def explain_one(self, row: np.ndarray) -> tuple[float, np.ndarray]:
+        """``explain_samples`` of one row on ``fraud_probability_one``'s traversal (the /predict path): each
+        round's child slot is kept in one preallocated matrix, then every step's gain is read at once."""
+        x = np.asarray(row, dtype=np.float64).reshape(-1)
+        if x.shape[0] != self.n_features or np.isnan(x).any():
+            probability, credits = self.explain_samples(x.reshape(1, -1))  # NaN routing and width errors
+            return float(probability[0]), credits[0]
+        child_slot = self._twice_index + (x[self.feature] > self.threshold)
+        children, nodes = self._children, self.roots
+        steps = np.empty((self.max_depth, self.roots.size), dtype=np.intp)
+        for depth in range(self.max_depth):
+            step = steps[depth]
+            np.take(child_slot, nodes, out=step)
+            nodes = children[step]
+        probability = float(expit(self.baseline + self.value[nodes].sum()))
+        taken = steps.ravel()
+        return probability, np.bincount(self.feature[taken >> 1], weights=self._step_gain[taken],
+                                        minlength=self.n_features)
+
+    @cached_property
+    def _step_gain(self) -> np.ndarray:
+        """Change of expectation from node i to its left (2i) or right (2i+1) child; 0 at leaves (their
+        own children)."""
+        return self.expected[self._children] - np.repeat(self.expected, 2)
 
     @cached_property
     def _children(self) -> np.ndarray:

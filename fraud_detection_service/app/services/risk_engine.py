@@ -8,12 +8,12 @@ either model kind (``isolation_forest`` or ``hybrid``, from the metadata).
 Scores and decisions follow ``ml_model.scoring`` exactly (anomaly = -score_samples; a hybrid's score =
 the classifier's fraud probability over [features, anomaly]; BLOCKED iff score >= threshold, logistic
 risk centred on the threshold), contributions ``ml_model.attribution`` and reasons ``ml_model.reasons``;
-only the tree traversals (the forest's score and path attribution in one walk) and the scaling are
+only the tree traversals (each model's score and path attribution in one walk) and the scaling are
 re-implemented here, for speed, and tested for equality with the reference.
 
-A hybrid's verdict carries no per-feature contributions yet (they would have to explain the classifier's
-log-odds, not the forest's anomaly score); its reasons come from the forest's contributions, i.e. from
-what made the transaction anomalous, one of the classifier's inputs.
+A hybrid's contributions explain its classifier's fraud probability (``ml_model.attribution``,
+``hybrid_contributions``): the classifier's own credits, the anomaly score's shared among the features by
+the forest's contributions of the same row; its reasons are built from those.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from app.services.compiled_boosting import CompiledBoostedTrees
 from app.services.compiled_forest import CompiledForest
 from ml_model.artifacts import HYBRID, LoadedModel, load_verified
-from ml_model.attribution import baseline_anomaly_score, to_anomaly_units
+from ml_model.attribution import baseline_anomaly_score, baseline_probability, hybrid_contributions, to_anomaly_units
 from ml_model.profile_store import Transaction
 from ml_model.reasons import ReasonPolicy, reasons_for
 from ml_model.scoring import decision, risk_score
@@ -44,8 +44,7 @@ class Verdict:
     reasons: list[str]
     model_version: str
     # Every model feature as {"feature", "value", "contribution"}, largest contribution first; the
-    # contributions add up to anomaly_score minus the model's baseline anomaly score (see /model).
-    # Empty for a hybrid model (see the module docstring).
+    # contributions add up to anomaly_score minus the model's baseline_anomaly_score (see /model).
     contributions: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,7 +80,10 @@ class RiskEngine:
         # Anomaly score = 2 ** (-mean path length / c); contributions start from the forest's baseline.
         self.path_normaliser = self.forest.denominator / self.forest.roots.size
         self.baseline_path_length = self.forest.expected_mean_path_length
-        self.baseline_anomaly_score = baseline_anomaly_score(self.baseline_path_length, self.path_normaliser)
+        # Where a verdict's contributions start (GET /model): the forest's baseline anomaly score, or the
+        # probability at a hybrid classifier's expected log-odds.
+        self.baseline_anomaly_score = baseline_anomaly_score(self.baseline_path_length, self.path_normaliser) \
+            if self.classifier is None else baseline_probability(self.classifier.expected_log_odds)
 
     @classmethod
     def load(cls, model_dir: Path, *, reasons: ReasonPolicy = ReasonPolicy(),
@@ -107,8 +109,10 @@ class RiskEngine:
         scores, credits = self.forest.explain_samples(scaled)
         anomaly = -scores
         shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
-        score = anomaly if self.classifier is None else \
-            self.classifier.fraud_probability(np.column_stack([raw, anomaly]))
+        score = anomaly
+        if self.classifier is not None:
+            score, log_odds = self.classifier.explain_samples(np.column_stack([raw, anomaly]))
+            shares = hybrid_contributions(log_odds, self.classifier.expected_log_odds, shares)
         return [self._verdict(features[i], txs[i], raw[i], float(score[i]), shares[i])
                 for i in range(len(features))]
 
@@ -127,8 +131,9 @@ class RiskEngine:
         shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
         anomaly = -score
         if self.classifier is not None:
-            return self._verdict(features, tx, raw, self.classifier.fraud_probability_one(np.append(raw, anomaly)),
-                                 shares)
+            probability, log_odds = self.classifier.explain_one(np.append(raw, anomaly))
+            return self._verdict(features, tx, raw, probability,
+                                 hybrid_contributions(log_odds, self.classifier.expected_log_odds, shares))
         return self._verdict(features, tx, raw, anomaly, shares)
 
     def decide_one(self, features: dict[str, float]) -> tuple[str, float]:
@@ -141,6 +146,7 @@ class RiskEngine:
 
     def _verdict(self, features: dict[str, float], tx: Transaction, raw: np.ndarray, score: float,
                  shares: np.ndarray) -> Verdict:
+        """``shares``: the model's contributions of this row, in ``feature_columns`` order."""
         outcome = decision(score, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
         risk = float(risk_score(score, self.calibration))
         columns, values, contributions = self.feature_columns, raw.tolist(), shares.tolist()
@@ -157,6 +163,6 @@ class RiskEngine:
             threshold=self.threshold,
             reasons=reasons,
             model_version=self.model_version,
-            contributions=[] if self.classifier is not None else
-            [{"feature": columns[j], "value": values[j], "contribution": contributions[j]} for j in order],
+            contributions=[{"feature": columns[j], "value": values[j], "contribution": contributions[j]}
+                           for j in order],
         )

@@ -7,19 +7,32 @@ Every tree's nodes sit in one set of flat arrays: the column tested, the thresho
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+
 import numpy as np
 
 
 def leaves(X: np.ndarray, *, roots: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
            right: np.ndarray, missing_left: np.ndarray, max_depth: int) -> np.ndarray:
     """(n_rows, n_trees) leaf node of each row in each tree; NaN follows each node's ``missing_left``."""
+    rounds = walk(X, roots=roots, feature=feature, threshold=threshold, left=left, right=right,
+                  missing_left=missing_left, max_depth=max_depth)
+    return deque(rounds, maxlen=1)[0]  # only the last round's nodes are kept
+
+
+def walk(X: np.ndarray, *, roots: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
+         right: np.ndarray, missing_left: np.ndarray, max_depth: int) -> Iterator[np.ndarray]:
+    """The (n_rows, n_trees) nodes at the roots, then after each of the ``max_depth`` rounds (the path
+    attribution needs every step, the score only the last)."""
     row_index = np.arange(X.shape[0])[:, None]
     nodes = np.broadcast_to(roots, (X.shape[0], roots.size))
+    yield nodes
     for _ in range(max_depth):
         values = X[row_index, feature[nodes]]
         go_left = (values <= threshold[nodes]) | (np.isnan(values) & missing_left[nodes])
         nodes = np.where(go_left, left[nodes], right[nodes])
-    return nodes
+        yield nodes
 
 
 def leaves_one(x: np.ndarray, *, roots: np.ndarray, children: np.ndarray, feature: np.ndarray,

@@ -5,7 +5,8 @@ from fastapi import APIRouter
 from app.api.deps import InternalCaller, ModelSetDep
 from app.schemas import FeatureOut, ModelOut
 from app.services.drift import MONITOR as DRIFT
-from ml_model.attribution import METHOD
+from ml_model.artifacts import HYBRID
+from ml_model.attribution import HYBRID_METHOD, METHOD
 from ml_model.features import FEATURE_DESCRIPTIONS
 
 # Threshold, calibration and features tell a prober how to stay under the line: internal callers only.
@@ -27,7 +28,7 @@ def model_info(models: ModelSetDep) -> ModelOut:
         label_delay_days=risk.label_delay_days,
         library_versions=meta.get("library_versions", {}),
         features=[FeatureOut(name=n, description=FEATURE_DESCRIPTIONS[n]) for n in risk.feature_columns],
-        explanation_method=METHOD,
+        explanation_method=HYBRID_METHOD if risk.kind == HYBRID else METHOD,
         baseline_anomaly_score=risk.baseline_anomaly_score,
         hyper_parameters=meta.get("hyper_parameters", {}),
         metrics=meta.get("metrics", {}),

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("app.errors")
@@ -95,13 +96,28 @@ async def _problem(request: Request, exc: HTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), request.url.path, code=exc.code,
                                 errors=exc.errors, headers=exc.headers, **exc.extensions)
     # The framework's own (404 unknown path, 405 wrong method) and any plain HTTPException.
-    detail = str(exc.detail)
+    detail, headers = str(exc.detail), dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"Nothing is served at {request.url.path}."
     elif exc.status_code == 405 and detail == "Method Not Allowed":
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         detail = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}." if allowed else ".")
-    return problem_response(exc.status_code, detail, request.url.path, headers=exc.headers)
+    return problem_response(exc.status_code, detail, request.url.path, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path is served with, for `Allow`. Starlette's 405 names only the methods
+    of the first route whose path matched (one route per method: `POST` alone for /transactions, which GET
+    serves too), and a client that believed it would never find the others. Each method is tried against
+    the app's routes through their public `matches` (FastAPI nests included routers, so the routes cannot
+    simply be listed), on a copy of the request's scope."""
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method, "fastapi": {}}
+        return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+    return ", ".join(method for method in _METHODS if served(method))
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -44,4 +44,8 @@ class ProbeMiddleware:
             if request.path == METRICS_PATH:
                 body, content_type = exposition()
                 return HttpResponse(body, content_type=content_type)
+        elif request.path in PROBE_PATHS:  # served, just not with this method (not a 404)
+            return problem_response(request, 405, "method_not_allowed",
+                                    f"{request.method} is not allowed on {request.path}; use GET, HEAD.",
+                                    headers={"Allow": "GET, HEAD"})
         return self.get_response(request)

@@ -41,16 +41,31 @@ def _app() -> FastAPI:
     async def explode() -> None:
         raise RuntimeError("secret connection string postgresql://admin:hunter2@db")
 
+    @app.post("/things/{name}")
+    async def put_thing(name: str) -> None: ...
+
+    @app.get("/things/{name}")
+    async def get_thing(name: str) -> None: ...
+
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=100)
     app.add_middleware(RequestContextMiddleware, requests=requests, latency=latency)
     return app
 
 
-async def _get(path: str) -> httpx.Response:
+async def _get(path: str, method: str = "GET") -> httpx.Response:
     transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        return await client.get(path, headers={"X-Request-ID": "req-7"})
+        return await client.request(method, path, headers={"X-Request-ID": "req-7"})
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PUT"])
+async def test_405_allow_lists_every_method_of_the_path(method):
+    # One route per method on the same path: Allow named only the first route's (POST).
+    response = await _get("/things/7", method)
+    body = assert_problem(response, 405, "method_not_allowed", "/things/7")
+    assert response.headers["Allow"] == "GET, POST"
+    assert body["detail"] == f"{method} is not allowed on /things/7; use GET, POST."
 
 
 async def test_429_carries_retry_after():

@@ -46,10 +46,12 @@ def test_404_from_the_framework_and_from_a_route(api):
     assert_problem(api.get(path, user=73), 404, "transaction_not_found", path)
 
 
-def test_405_wrong_method(api):
-    response = api.request("DELETE", "/transactions", user=73)
+@pytest.mark.parametrize("method", ["DELETE", "OPTIONS"])
+def test_405_wrong_method_names_every_method_of_the_path(api, method):
+    response = api.request(method, "/transactions", user=73)
     body = assert_problem(response, 405, "method_not_allowed", "/transactions")
-    assert "DELETE" in body["detail"]
+    assert body["detail"] == f"{method} is not allowed on /transactions; use GET, POST."
+    assert response.headers["Allow"] == "GET, POST"  # was POST alone: the first route on the path
 
 
 def test_422_names_each_field(api):

@@ -55,6 +55,17 @@ def test_wrong_method_on_the_api_is_a_405_problem_with_allow(client):
     assert "POST" in response["Allow"]
 
 
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("delete", "/api/auth/register/", "POST, OPTIONS"), ("post", "/api/auth/jwks/", "GET, HEAD, OPTIONS"),
+    ("options", "/health/", "GET, HEAD"), ("delete", "/ready/", "GET, HEAD"), ("post", "/metrics", "GET, HEAD"),
+])
+def test_a_405_lists_every_method_the_path_serves(client, method, path, allow):
+    # The probes answered any other method with 404 (nothing served here) and no Allow.
+    response = getattr(client, method)(path)
+    assert problem(response, 405)["code"] == "method_not_allowed"
+    assert response["Allow"] == allow
+
+
 def test_djangos_own_405_is_a_problem_too(admin_client):
     response = admin_client.get("/admin/logout/")  # Django's admin logs out on POST only
     body = problem(response, 405)

@@ -1,6 +1,9 @@
 """Shapes of requests and answers. Rules about users themselves live in services.py."""
 
+from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import User
@@ -8,32 +11,91 @@ from .models import User
 PASSWORD_MAX_LENGTH = 128  # hashing a megabyte-long password would be a cheap denial of service
 
 
+class _StringsOnly:
+    """A JSON string, as the document says (`type: string`): DRF alone turns a number into its text, so
+    `"username": 0` registered the user "0"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StringField(_StringsOnly, serializers.CharField):
+    pass
+
+
+class EmailStringField(_StringsOnly, serializers.EmailField):
+    pass
+
+
 def _password_field() -> serializers.CharField:
-    return serializers.CharField(
+    return StringField(
         write_only=True, trim_whitespace=False, min_length=1, max_length=PASSWORD_MAX_LENGTH,
         style={"input_type": "password"},
     )
 
 
+def _password_min_length() -> int:
+    for validator in settings.AUTH_PASSWORD_VALIDATORS:
+        if validator["NAME"].endswith(".MinimumLengthValidator"):
+            return validator.get("OPTIONS", {}).get("min_length", 8)
+    return 1
+
+
+# A new password is checked by the password validators (users/services.py), not by the field, so that one
+# answer names every rule it breaks. The document states those rules, as far as JSON Schema can: the length,
+# and at least one character that is neither a digit nor NUL; the rest in words.
+NEW_PASSWORD_SCHEMA = {
+    "type": "string", "writeOnly": True, "minLength": _password_min_length(), "maxLength": PASSWORD_MAX_LENGTH,
+    "pattern": "^[^\\u0000]*[^\\d\\u0000][^\\u0000]*$",
+    "description": f"At least {_password_min_length()} characters, not all digits, no NUL character, not a "
+                   "commonly used password and not too similar to the username or email address; a password "
+                   "refused by any of these rules is answered 422 naming the field with every rule it breaks.",
+}
+
+
+@extend_schema_field(NEW_PASSWORD_SCHEMA)
+class NewPasswordField(StringField):
+    def __init__(self) -> None:
+        super().__init__(write_only=True, trim_whitespace=False, min_length=1, max_length=PASSWORD_MAX_LENGTH,
+                         style={"input_type": "password"})
+
+
+REFRESH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 4096,
+                  "description": "A refresh token from login or refresh; any other string is answered 401 "
+                                 "`invalid_token`."}
+
+
+@extend_schema_field(REFRESH_SCHEMA)
+class RefreshTokenField(StringField):
+    """Any string is a candidate token: what is not a valid one (blank, spaces, a NUL...) is refused by the
+    token check as 401 invalid_token, the answer the document promises, not as a 422 from the field."""
+
+    def __init__(self) -> None:
+        super().__init__(max_length=4096, allow_blank=True)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
 class RegistrationSerializer(serializers.Serializer):
     # min_length=1 repeats "not blank" for the OpenAPI document (minLength), which schema fuzzers read.
-    username = serializers.CharField(min_length=1, max_length=150, validators=[UnicodeUsernameValidator()])
-    email = serializers.EmailField(max_length=254)
-    password = _password_field()
+    username = StringField(min_length=1, max_length=150, validators=[UnicodeUsernameValidator()])
+    email = EmailStringField(max_length=254)
+    password = NewPasswordField()
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(min_length=1, max_length=150)
+    username = StringField(min_length=1, max_length=150)
     password = _password_field()
 
 
 class PasswordChangeSerializer(serializers.Serializer):
     old_password = _password_field()
-    new_password = _password_field()
+    new_password = NewPasswordField()
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(min_length=1, max_length=4096)
+    refresh = RefreshTokenField()
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -1,6 +1,8 @@
 """Registration: valid users are created with Argon2 hashes; bad input is a 4xx naming the field and
 writes nothing."""
 
+import re
+
 import pytest
 from auth_service.config import base as production_base
 from conftest import STRONG_PASSWORD, problem
@@ -48,7 +50,10 @@ def test_service_hashes_with_argon2_first():
         ({"email": "not-an-email"}, "email", "valid email"),
         ({"username": "mal lory!"}, "username", "valid username"),
         ({"username": ["mallory"]}, "username", "valid string"),
-        ({"password": 12345678901}, "password", ""),
+        ({"password": 12345678901}, "password", "valid string"),
+        # numbers are not strings (DRF took `"username": 0` as "0" and registered the user)
+        ({"username": 0}, "username", "valid string"), ({"email": 1.5}, "email", "valid email"),
+        ({"password": 1234567890.5}, "password", "valid string"),
     ],
 )
 def test_bad_field_is_refused_with_422_naming_it(api, fields, field, fragment):
@@ -99,3 +104,32 @@ def test_oversized_body_is_refused_with_413(api):
     response = register(api, email="m@example.com", padding="x" * 100_000)
     assert problem(response, 413)["code"] == "body_too_large"
     assert not User.objects.exists()
+
+
+def _document_schema(api, name: str) -> dict:
+    return api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["components"]["schemas"][name]
+
+
+@pytest.mark.parametrize(
+    ("password", "accepted"),
+    [
+        ("Xk3-vq9!Lm", True),  # the shortest the validators take
+        ("Xk3-vq9!L", False),  # one shorter
+        ("8203948572019", False),  # all digits
+        ("820394857\u06f1", False),  # all digits, one of them Extended Arabic-Indic
+        ("Xk3-vq9!Lm\u0000q", False),  # NUL
+    ],
+)
+def test_the_documented_password_rule_is_the_one_registration_applies(api, password, accepted):
+    # The document said any 1-128 characters while registration refused all-digit and short passwords with
+    # 422, so a client (or a fuzzer) following the document was refused.
+    documented = _document_schema(api, "Registration")["properties"]["password"]
+    allowed = documented["minLength"] <= len(password) <= documented["maxLength"] and \
+        re.search(documented["pattern"], password) is not None
+    assert allowed is accepted
+    assert register(api, password=password).status_code == (201 if accepted else 422)
+
+
+def test_the_password_change_documents_the_same_rule(api):
+    assert _document_schema(api, "PasswordChange")["properties"]["new_password"] == \
+        _document_schema(api, "Registration")["properties"]["password"]

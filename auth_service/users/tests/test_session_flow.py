@@ -121,3 +121,21 @@ def test_two_racing_refreshes_with_one_token_yield_one_new_pair(make_user, login
     assert set(services.session_refresh(refresh=first)) == {"access", "refresh"}
     with pytest.raises(TokenError, match="blacklisted"):
         services.session_refresh(refresh=second)
+
+
+@pytest.mark.parametrize("refresh", ["", " ", "\u00a0", "\u0000", "abc\u0000def", "not.a.token"])
+@pytest.mark.parametrize("path", ["/api/auth/refresh/", "/api/auth/logout/"])
+def test_any_string_that_is_not_a_refresh_token_is_401_invalid_token(make_user, login, api, path, refresh):
+    # The document allows any string here; blank, whitespace or NUL used to be refused as a 422 of the field.
+    make_user("lena")
+    access = login("lena").json()["access"]
+    response = api.post(path, {"refresh": refresh}, format="json", **bearer(access))
+    assert problem(response, 401)["code"] == "invalid_token"
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/auth/login/", {"username": 0, "password": STRONG_PASSWORD}, "username"),
+    ("/api/auth/refresh/", {"refresh": 12345}, "refresh"),
+])
+def test_a_number_where_the_document_says_string_is_a_422(api, path, body, field):
+    assert [e["field"] for e in problem(api.post(path, body, format="json"), 422)["errors"]] == [field]

@@ -3,15 +3,37 @@ customers (risk score, reasons, model version, decided_by, review band, labels, 
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, computed_field
 
 from app.models import APPROVED, DecidedBy, Status
 from app.schemas import AmountOut, Contribution, TransactionStaffView
 
 LabelName = Literal["none", "fraud", "legitimate"]
+
+# Query parameters as the document declares them (RFC 3339 date-time with its offset, full-date). Pydantic
+# alone would also take a number as seconds since 1970 (`until=0.5`) and a date-time without offset.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_time_with_offset(value: Any) -> Any:
+    if isinstance(value, str) and _DATE_TIME.fullmatch(value):
+        return value
+    raise ValueError("must be a date and time with a UTC offset (e.g. 2026-11-26T08:00:00Z)")
+
+
+def _full_date(value: Any) -> Any:
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+DateTimeWithOffset = Annotated[datetime, BeforeValidator(_date_time_with_offset)]
+FullDate = Annotated[date, BeforeValidator(_full_date)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 

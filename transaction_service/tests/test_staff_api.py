@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from fastapi_plumbing.testing import eventually
+from fastapi_plumbing.testing import assert_problem, eventually, free_port
+from tests.support.api import Api
 from tests.support.stubs import PLOT_BYTES
 
 STAFF = 990
@@ -132,14 +133,32 @@ def test_keyset_pages_cover_the_queue_once_newest_first(api):
     ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"cursor": "not-a-cursor"}, "cursor"),
     ({"status": "PENDING"}, "status"), ({"decided_by": "robot"}, "decided_by"), ({"label": "maybe"}, "label"),
     ({"since": "2026-11-26T08:00:00"}, "since"), ({"since": "yesterday"}, "since"),
+    # numbers, which pydantic would take as seconds since 1970: the document says date-time
+    ({"until": "0.5"}, "until"), ({"until": "1795694951"}, "until"), ({"since": "0"}, "since"),
+    ({"until": "2026-11-26"}, "until"),
     ({"since": "2026-11-26T08:00:00Z", "until": "2026-11-25T08:00:00Z"}, "since"),
     ({"terminal_id": "x" * 65}, "terminal_id"),
 ])
 def test_queue_refuses_bad_parameters_with_a_422_naming_them(api, params, field):
     response = api.get("/staff/queue", user=STAFF, staff=True, params=params)
 
-    assert response.status_code == 422
-    assert field in response.text
+    body = assert_problem(response, 422, "validation_error", "/staff/queue")
+    assert field in {error["field"] for error in body["errors"]}
+
+
+@pytest.mark.parametrize("params", [{"from": "0", "to": "86400"}, {"from": "2026-11-01", "to": "20261114"},
+                                    {"from": "2026-11-01T00:00:00Z", "to": "2026-11-14"}])
+def test_comparison_takes_dates_only_as_yyyy_mm_dd(api, params):
+    response = api.get("/staff/model/comparison", user=STAFF, staff=True, params=params)
+
+    body = assert_problem(response, 422, "validation_error", "/staff/model/comparison")
+    assert {error["field"] for error in body["errors"]} <= {"from", "to"}
+    assert "YYYY-MM-DD" in body["errors"][0]["message"]
+
+
+def test_queue_takes_offsets_in_either_form(api):
+    for since in ("2026-11-26T08:00:00Z", "2026-11-26T08:00:00.250+01:00", "2026-11-26T08:00-0500"):
+        _queue(api, since=since)
 
 
 def _audit_rows(engine, transaction_id: str) -> list[AuditEntry]:
@@ -222,8 +241,11 @@ def test_actions_refuse_bad_bodies_and_write_nothing(api, engine, path, body):
 
 def test_actions_on_an_unknown_transaction_are_404(api):
     missing = uuid.uuid4()
-    assert api.post(f"/staff/transactions/{missing}/release", user=STAFF, staff=True, json={}).status_code == 404
-    assert api.get(f"/staff/transactions/{missing}", user=STAFF, staff=True).status_code == 404
+    for method, path, body in [("POST", f"/staff/transactions/{missing}/release", {}),
+                               ("POST", f"/staff/transactions/{missing}/label", {"is_fraud": True}),
+                               ("GET", f"/staff/transactions/{missing}", None)]:
+        response = api.request(method, path, user=STAFF, staff=True, json=body)
+        assert str(missing) in assert_problem(response, 404, "transaction_not_found", path)["detail"]
 
 
 def test_the_existing_label_route_is_audited_too(api, engine):
@@ -348,10 +370,23 @@ def test_model_card_and_plots_come_from_the_fraud_service(api, healthy_fraud_stu
     assert plot.status_code == 200 and plot.headers["content-type"] == "image/png" and plot.content == PLOT_BYTES
     headers, _ = healthy_fraud_stub.calls("/model-card")[-1]
     assert headers["X-Internal-Token"] == "test-internal-token"
-    assert api.get("/staff/model/plots/score_distribution", user=STAFF, staff=True).status_code == 404
+    missing_plot = api.get("/staff/model/plots/score_distribution", user=STAFF, staff=True)
+    assert_problem(missing_plot, 404, "plot_not_found", "/staff/model/plots/score_distribution")
     assert api.get("/staff/model/plots/..%2Fsecrets", user=STAFF, staff=True).status_code in (404, 422)
+
+
+def test_fraud_service_failures_on_the_model_pages_have_their_own_codes(api, healthy_fraud_stub):
+    comparison = "/staff/model/comparison?from=2026-11-01&to=2026-11-14"
+    assert_problem(api.get(comparison, user=STAFF, staff=True), 404, "no_challenger_in_period",
+                   "/staff/model/comparison")
+    healthy_fraud_stub.mode = "error500"
+    for path in ("/staff/model", "/staff/model/plots/roc_curve", comparison):
+        assert_problem(api.get(path, user=STAFF, staff=True), 502, "fraud_unexpected_answer", path.partition("?")[0])
     healthy_fraud_stub.stop()
-    assert api.get("/staff/model", user=STAFF, staff=True).status_code == 503
+    for path in ("/staff/model", "/staff/model/plots/roc_curve", comparison):
+        response = api.get(path, user=STAFF, staff=True)
+        assert_problem(response, 503, "fraud_unavailable", path.partition("?")[0])
+        assert response.headers["Retry-After"] == "5"
 
 
 def test_console_login_gives_staff_their_tokens_and_refuses_customers(api, jwks_stub):
@@ -364,8 +399,8 @@ def test_console_login_gives_staff_their_tokens_and_refuses_customers(api, jwks_
 
     assert staff.status_code == 200 and staff.json()["username"] == "ana"
     assert api.get("/staff/overview", user=None, token=staff.json()["access"]).status_code == 200
-    assert wrong.status_code == 401
-    assert customer.status_code == 403 and "not a staff account" in customer.text
+    assert_problem(wrong, 401, "invalid_credentials", "/staff/session")
+    assert "not a staff account" in assert_problem(customer, 403, "not_staff", "/staff/session")["detail"]
     assert "access" not in customer.text
     assert jwks_stub.logged_out  # the customer's fresh session was revoked at once
     assert empty.status_code == 422
@@ -373,14 +408,24 @@ def test_console_login_gives_staff_their_tokens_and_refuses_customers(api, jwks_
     renewed = api.post("/staff/session/refresh", user=None, json={"refresh": staff.json()["refresh"]})
     reused = api.post("/staff/session/refresh", user=None, json={"refresh": staff.json()["refresh"]})
     assert renewed.status_code == 200 and renewed.json()["refresh"] != staff.json()["refresh"]
-    assert reused.status_code == 401
+    assert_problem(reused, 401, "session_ended", "/staff/session/refresh")
 
     jwks_stub.throttled = True
     try:
         throttled = api.post("/staff/session", user=None, json={"username": "ana", "password": "right-pass"})
     finally:
         jwks_stub.throttled = False
-    assert throttled.status_code == 429 and "Retry-After" in throttled.headers
+    assert_problem(throttled, 429, "rate_limited", "/staff/session")
+    assert "Retry-After" in throttled.headers
+
+
+def test_console_login_while_the_auth_service_is_down_is_a_503_auth_unavailable(start_app, signing_key):
+    down = Api(start_app(AUTH_API_URL=f"http://127.0.0.1:{free_port()}/api/auth/").url, signing_key)
+    for path, body in [("/staff/session", {"username": "ana", "password": "right-pass"}),
+                       ("/staff/session/refresh", {"refresh": "refresh-ana-1"})]:
+        response = down.post(path, user=None, json=body)
+        assert_problem(response, 503, "auth_unavailable", path)
+        assert response.headers["Retry-After"] == "5"
 
 
 def test_console_page_is_served_with_a_strict_content_security_policy(api):

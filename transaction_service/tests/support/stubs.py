@@ -134,6 +134,8 @@ class FraudStub(StubServer):
             if path.endswith("/roc_curve"):
                 return 200, PLOT_BYTES, "image/png"
             return 404, b'{"detail": "no such plot"}'
+        if path.startswith("/model/comparison"):  # no challenger scored in any period
+            return 404, b'{"detail": "no challenger"}'
         if path == "/feedback":
             return 200, json.dumps({"transaction_id": payload["transaction_id"], "recorded": True}).encode()
         if self.mode == "reject":

@@ -31,7 +31,11 @@ STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
 AUTH_TIMEOUT = httpx.Timeout(10, connect=3)
 
 pages = APIRouter(include_in_schema=False)
-session_router = APIRouter(prefix="/staff/session", tags=["staff"])
+# Each error's `code`, named in the document (the codes: README, "Analyst console").
+session_router = APIRouter(prefix="/staff/session", tags=["staff"], responses={
+    502: {"description": "`auth_unexpected_answer`: the auth service answered unexpectedly"},
+    503: {"description": "`auth_unavailable`: the auth service cannot be reached; `jwks_unavailable`: nor the "
+                         "keys that verify its tokens"}})
 
 
 @pages.get("/console")
@@ -47,7 +51,7 @@ def console_page() -> FileResponse:
 @pages.get("/console/static/{name}")
 def console_static(name: str) -> FileResponse:
     if name not in STATIC_FILES:
-        raise Problem(404, "Not found")
+        raise Problem(404, f"Nothing is served at /console/static/{name}.", code="not_found")
     return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name], headers=SECURITY_HEADERS)
 
 
@@ -55,49 +59,53 @@ def _auth_call(path: str, body: dict, headers: dict | None = None) -> httpx.Resp
     try:
         return httpx.post(settings.AUTH_API_BASE_URL + path, json=body, headers=headers, timeout=AUTH_TIMEOUT)
     except httpx.HTTPError:
-        raise Problem(503, "The auth service is unavailable; retry later") from None
+        raise Problem(503, "The auth service is unavailable; retry later.", code="auth_unavailable",
+                      headers={"Retry-After": "5"}) from None
 
 
-def _staff_session(request: Request, answer: httpx.Response, refused: str) -> StaffSession:
+def _staff_session(request: Request, answer: httpx.Response, refused: str, refused_code: str) -> StaffSession:
     if answer.status_code == 429:
         retry = answer.headers.get("Retry-After", "60")
-        raise Problem(429, f"Too many attempts; retry in {retry} s", code="rate_limited",
+        raise Problem(429, f"Too many attempts; retry in {retry} s.", code="rate_limited",
                       headers={"Retry-After": retry})
     if answer.status_code in (400, 401, 403, 422):
-        raise Problem(401, refused, code="invalid_credentials")
+        raise Problem(401, refused, code=refused_code)
     if answer.status_code != 200:
-        raise Problem(502, "The auth service answered unexpectedly; retry later")
+        raise Problem(502, "The auth service answered unexpectedly; retry later.", code="auth_unexpected_answer")
     tokens = answer.json()
     try:
         principal = request.app.state.token_verifier.verify(tokens["access"])
     except (InvalidToken, KeyError, TypeError):
-        raise Problem(502, "The auth service issued a token this service cannot verify") from None
+        raise Problem(502, "The auth service issued a token this service cannot verify.",
+                      code="auth_unexpected_answer") from None
     except JWKSUnavailable:
-        raise Problem(503, "Token verification keys unavailable; retry later") from None
+        raise Problem(503, "The keys that verify access tokens are unavailable right now; retry later.",
+                      code="jwks_unavailable", headers={"Retry-After": "5"}) from None
     if not principal.is_staff:
         # Signed out at once: a customer's tokens are of no use here and are not handed to the page.
         _auth_call("logout/", {"refresh": tokens["refresh"]}, {"Authorization": f"Bearer {tokens['access']}"})
-        raise Problem(403, "This account is not a staff account; the console is for fraud analysts", code="not_staff")
+        raise Problem(403, "This account is not a staff account; the console is for fraud analysts.", code="not_staff")
     return StaffSession(access=tokens["access"], refresh=tokens["refresh"], username=principal.username)
 
 
 @session_router.post("", response_model=StaffSession,
-                     responses={401: {"description": "Wrong username or password"},
-                                403: {"description": "Not a staff account"}, 429: {"description": "Throttled"}})
+                     responses={401: {"description": "`invalid_credentials`: wrong username or password"},
+                                403: {"description": "`not_staff`: not a staff account"},
+                                429: {"description": "`rate_limited`: the auth service's login throttle"}})
 def log_in(body: LoginCreate, request: Request) -> StaffSession:
     """Log in to the console: the auth service checks the password (and its throttles); only a staff
     account gets its tokens back."""
     answer = _auth_call("login/", body.model_dump())
-    return _staff_session(request, answer, "Wrong username or password")
+    return _staff_session(request, answer, "Wrong username or password.", "invalid_credentials")
 
 
 @session_router.post("/refresh", response_model=StaffSession,
-                     responses={401: {"description": "The session has ended; log in again"},
-                                403: {"description": "No longer a staff account"}})
+                     responses={401: {"description": "`session_ended`: the refresh token was refused; log in again"},
+                                403: {"description": "`not_staff`: no longer a staff account"}})
 def refresh(body: RefreshCreate, request: Request) -> StaffSession:
     """A new token pair for the console (the refresh token is single-use, as at the auth service)."""
     answer = _auth_call("refresh/", body.model_dump())
-    return _staff_session(request, answer, "The session has ended; log in again")
+    return _staff_session(request, answer, "The session has ended; log in again.", "session_ended")
 
 
 @session_router.post("/logout", status_code=204, response_class=Response)

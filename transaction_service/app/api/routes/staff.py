@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -21,7 +20,9 @@ from app.services.review_queue import BLOCK_RISK_SCORE
 from app.staff_schemas import (
     ActionOut,
     AuditEntryOut,
+    DateTimeWithOffset,
     DecidedBy,
+    FullDate,
     ModelCard,
     Overview,
     QueuePage,
@@ -43,13 +44,6 @@ QueueLabel = Literal["none", "labelled", "fraud", "legitimate"]
 Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 
 
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise Problem(422, f"{field} needs a UTC offset", errors=[
-            {"field": field, "message": "needs a UTC offset (e.g. 2026-11-26T08:00:00Z)"}])
-    return value
-
-
 @router.get("/queue", response_model=QueuePage, summary="Review queue: BLOCKED and review-band transactions")
 def review_queue(
     session: SessionDep,
@@ -58,21 +52,21 @@ def review_queue(
     label: Annotated[QueueLabel | None, Query(description="none (unlabelled), labelled, fraud, legitimate")] = None,
     customer_id: Annotated[Identifier | None, Query()] = None,
     terminal_id: Annotated[Identifier | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="transaction time at or after (with offset)")] = None,
-    until: Annotated[datetime | None, Query(description="transaction time before (with offset)")] = None,
+    since: Annotated[DateTimeWithOffset | None, Query(description="transaction time at or after (with offset)")] = None,
+    until: Annotated[DateTimeWithOffset | None, Query(description="transaction time before (with offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> QueuePage:
     """Newest first (transaction time), keyset-paginated; counts per filter value beside the page."""
-    since, until = _aware(since, "since"), _aware(until, "until")
     if since is not None and until is not None and since >= until:
-        raise Problem(422, "since must be before until", errors=[{"field": "since", "message": "must be before until"}])
+        raise Problem(422, "since must be before until.", code="validation_error",
+                      errors=[{"field": "since", "message": "must be before until"}])
     f = review.QueueFilter(status=status, decided_by=decided_by, label=label, customer_id=customer_id,
                            terminal_id=terminal_id, since=since, until=until)
     try:
         rows, next_cursor = review.queue_page(session, f, limit, cursor)
     except review.BadCursor:
-        raise Problem(422, "cursor is not a next_cursor returned by this API", errors=[
+        raise Problem(422, "cursor is not a next_cursor returned by this API.", code="validation_error", errors=[
             {"field": "cursor", "message": "not a next_cursor returned by this API"}]) from None
     return QueuePage(items=[StaffTransaction.model_validate(row) for row in rows], next_cursor=next_cursor,
                      limit=limit, counts=review.queue_counts(session, f))
@@ -81,12 +75,17 @@ def review_queue(
 def _transaction(session: SessionDep, transaction_id: uuid.UUID) -> Transaction:
     txn = session.get(Transaction, transaction_id)
     if txn is None:
-        raise Problem(404, "Transaction not found")
+        raise Problem(404, f"No transaction {transaction_id}.", code="transaction_not_found")
     return txn
 
 
-@router.get("/transactions/{transaction_id}", response_model=TransactionDetail,
-            responses={404: {"description": "No such transaction"}})
+_NOT_FOUND = {404: {"description": "`transaction_not_found`: no such transaction"}}
+# Each error's `code`, named in the document (the codes: README, "Analyst console").
+_FRAUD_ERRORS = {502: {"description": "`fraud_unexpected_answer`: the fraud detection service answered unexpectedly"},
+                 503: {"description": "`fraud_unavailable`: the fraud detection service cannot be reached"}}
+
+
+@router.get("/transactions/{transaction_id}", response_model=TransactionDetail, responses=_NOT_FOUND)
 def transaction_detail(transaction_id: uuid.UUID, session: SessionDep) -> TransactionDetail:
     """The decision with all its reasons, the customer's last 30 days, the terminal's labelled fraud rate,
     the label history and the audit trail."""
@@ -103,8 +102,9 @@ def _act(request: Request, sessions, fraud, work) -> ActionOut:
                      feedback="delivered" if delivered else "queued", audit=AuditEntryOut.model_validate(done.audit))
 
 
-_ACTION_ERRORS = {404: {"description": "No such transaction"},
-                  409: {"description": "Not possible in its current state, or changed by someone else meanwhile"}}
+_ACTION_ERRORS = {**_NOT_FOUND, 409: {"description": "`not_decided` (label), `not_blocked` (release): not possible "
+                                                     "in its current state; `concurrent_change`: changed by "
+                                                     "someone else meanwhile"}}
 
 
 @router.post("/transactions/{transaction_id}/label", response_model=ActionOut, responses=_ACTION_ERRORS)
@@ -148,51 +148,58 @@ async def _fraud_read(fraud: FraudClientDep, path: str) -> tuple[int, str, bytes
     try:
         status, content_type, body = await fraud.aread(path)
     except FraudServiceUnavailable:
-        raise Problem(503, "The fraud detection service is unavailable; retry later") from None
+        raise Problem(503, "The fraud detection service is unavailable; retry later.", code="fraud_unavailable",
+                      headers={"Retry-After": "5"}) from None
     if status >= 500 or status in (401, 403):
-        raise Problem(502, "The fraud detection service did not answer the model card request") from None
+        raise _fraud_answered_unexpectedly(path)
     return status, content_type, body
 
 
-@router.get("/model", response_model=ModelCard, responses={502: {}, 503: {}})
+def _fraud_answered_unexpectedly(path: str) -> Problem:
+    return Problem(502, f"The fraud detection service answered {path.partition('?')[0]} unexpectedly; retry later.",
+                   code="fraud_unexpected_answer")
+
+
+@router.get("/model", response_model=ModelCard, responses=_FRAUD_ERRORS)
 async def model_card(fraud: FraudClientDep) -> ModelCard:
     """The active model (from the fraud service): version, training period, metrics, available plots, and
     the thresholds in force."""
     status, _, body = await _fraud_read(fraud, "/model-card")
     if status != 200:
-        raise Problem(502, "The fraud detection service did not answer the model card request")
+        raise _fraud_answered_unexpectedly("/model-card")
     card: dict[str, Any] = json.loads(body)
     return ModelCard(**card, block_risk_score=BLOCK_RISK_SCORE, review_threshold=settings.REVIEW_THRESHOLD)
 
 
-@router.get("/model/comparison", responses={404: {"description": "No challenger scored in the period"},
-                                           502: {}, 503: {}})
+@router.get("/model/comparison", responses={
+    404: {"description": "`no_challenger_in_period`: no challenger scored in the period"}, **_FRAUD_ERRORS})
 async def model_comparison(
     fraud: FraudClientDep,
-    first: Annotated[date, Query(alias="from", description="first day (UTC), inclusive")],
-    last: Annotated[date, Query(alias="to", description="last day (UTC), inclusive")],
+    first: Annotated[FullDate, Query(alias="from", description="first day (UTC), inclusive")],
+    last: Annotated[FullDate, Query(alias="to", description="last day (UTC), inclusive")],
 ) -> Response:
     """Champion vs the challenger scored in shadow on the period's labelled transactions (the fraud service's
     comparison, unchanged): ROC AUC, average precision, precision and recall at each one's threshold, alert
     rate, decisions that would change."""
     if first > last:
-        raise Problem(422, "`from` must not be after `to`",
+        raise Problem(422, "`from` must not be after `to`.", code="validation_error",
                       errors=[{"field": "from", "message": "must not be after `to`"}])
     status, _, body = await _fraud_read(fraud, "/model/comparison?" + urlencode({"from": first, "to": last}))
     if status == 404:
-        raise Problem(404, "No challenger scored any transaction in this period")
+        raise Problem(404, "No challenger scored any transaction in this period.", code="no_challenger_in_period")
     if status != 200:
-        raise Problem(502, "The fraud detection service did not answer the comparison request")
+        raise _fraud_answered_unexpectedly("/model/comparison")
     return Response(body, media_type="application/json")
 
 
 @router.get("/model/plots/{plot}", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "The plot"},
-                       404: {"description": "The model card has no such plot"}, 502: {}, 503: {}})
+                       404: {"description": "`plot_not_found`: the model card has no such plot"},
+                       **_FRAUD_ERRORS})
 async def model_plot(plot: Plot, fraud: FraudClientDep) -> Response:
     status, content_type, body = await _fraud_read(fraud, f"/model-card/plots/{plot}")
     if status == 404:
-        raise Problem(404, f"The active model's card has no {plot} plot")
+        raise Problem(404, f"The active model's card has no {plot} plot.", code="plot_not_found")
     if status != 200 or content_type != "image/png":
-        raise Problem(502, "The fraud detection service did not answer the plot request")
+        raise _fraud_answered_unexpectedly(f"/model-card/plots/{plot}")
     return Response(body, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})

@@ -98,7 +98,7 @@ bench: install train ## Benchmarks (scripts/benchmark.py); writes bench/results.
 	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
 
 # Full runs one after the other (never side by side: they share the machine), each into its own folder; the
-# table is written even when a run reports a failed phase, and the target then fails. ~50 minutes on 2 cores.
+# table is written even when a run reports a failed phase, and the target then fails. About an hour on 2 cores.
 BENCH := $(BIN)/python scripts/benchmark.py
 bench-all: install train ## SQLite and PostgreSQL (POSTGRES_URL) full runs, then capture with WORKERS=2 on both; bench/combined.md side by side
 	@failed=0; \

@@ -7,7 +7,7 @@ per-user rate limits turned off (RATE_LIMIT_*_PER_MINUTE=0): ten customers carry
 number that has a target is a ratio of two measurements taken side by side in this run, because absolute
 numbers on a shared machine drift. All traffic goes to 127.0.0.1; every loop is bounded in requests and in time.
 
-    python scripts/benchmark.py                 # full run, ~20 minutes on 2 cores (1M-row tables, 5-minute soak)
+    python scripts/benchmark.py                 # full run, ~25 minutes on 2 cores (1M-row tables, 5-minute soak)
     python scripts/benchmark.py --quick         # smoke run, ~5 minutes
     python scripts/benchmark.py --workers 2 --only capture   # the services (and the reference) with 2 workers
 

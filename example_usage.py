@@ -25,7 +25,7 @@ import httpx
 
 ORDINARY_PURCHASES = [("T-0001", "23.50"), ("T-0002", "41.20"), ("T-0001", "17.80"), ("T-0003", "35.00")]
 ABNORMAL_PURCHASE = ("T-0999", "9850.00")
-# What the fraud service says of an approved payment well under its threshold (ml_model/reasons.py).
+# What the fraud service says of an approved payment under the review band (ml_model/reasons.py).
 NOTHING_STANDS_OUT = "no risk factor stands out"
 
 
@@ -66,11 +66,12 @@ def show_transaction(tx: dict) -> None:
           + (f"  \"{tx['message']}\"" if tx.get("message") else ""))
 
 
-def show_staff_view(tx: dict) -> None:
+def show_staff_view(tx: dict, review_threshold: float) -> None:
     """What staff see on top: how the decision was taken, why, and what moved the model's score most."""
     risk = "-" if tx["risk_score"] is None else f"{float(tx['risk_score']):.2f}"
+    band = ", in the review band" if in_review_band(tx, review_threshold) else ""
     print(f"  {tx['status']:<8} {tx['amount']:>10} {tx['currency']}  risk {risk} "
-          f"(decided by {tx['decided_by']}, model {tx['model_version']})")
+          f"(decided by {tx['decided_by']}, model {tx['model_version']}{band})")
     for reason in tx.get("reasons") or []:
         print(f"           - {reason}")
     top = [f"{c['feature']} {c['contribution']:+.3f}" for c in (tx.get("contributions") or [])[:3]]
@@ -78,13 +79,22 @@ def show_staff_view(tx: dict) -> None:
         print(f"             largest contributions: {', '.join(top)}")
 
 
-def check_explanations(decided: list[dict], blocked_id: str) -> None:
-    """Ordinary purchases carry no accusation; the blocked one was decided by the model and names its
-    amount once."""
+def in_review_band(tx: dict, review_threshold: float) -> bool:
+    """APPROVED at or above the review band's start: queued for an analyst, so explained like a blocked one."""
+    return tx["status"] == "APPROVED" and tx["risk_score"] is not None and float(tx["risk_score"]) >= review_threshold
+
+
+def check_explanations(decided: list[dict], blocked_id: str, review_threshold: float) -> None:
+    """Ordinary purchases under the review band carry no accusation (in it, e.g. a brand-new customer's at
+    night on the default model, they say what an analyst is asked to look at); the blocked one was decided
+    by the model and names its amount once."""
     for tx in decided:
         if tx["id"] == blocked_id:
             if tx["decided_by"] != "model" or sum("amount" in reason for reason in tx["reasons"]) != 1:
                 raise StepFailed(f"the abnormal purchase was not BLOCKED by the model naming its amount once: {tx}")
+        elif in_review_band(tx, review_threshold):
+            if tx["reasons"] in ([], [NOTHING_STANDS_OUT]):
+                raise StepFailed(f"a purchase queued for review does not say why: {tx}")
         elif tx["reasons"] != [NOTHING_STANDS_OUT]:
             raise StepFailed(f"an ordinary purchase was given accusing reasons: {tx['reasons']}")
 
@@ -169,9 +179,11 @@ def run(c: Client, username: str, password: str, staff: tuple[str, str] | None) 
     decided = [tx for tx in reversed(listed) if tx["id"] in submitted]  # this run's, oldest first
     if len(decided) != len(submitted):
         raise StepFailed("the staff listing does not show every payment of this run")
+    review_threshold = float(expect(c.get(c.transaction_url, "/staff/overview", staff_tokens["access"]), 200,
+                                    "read the review band")["review_threshold"])
     for tx in decided:
-        show_staff_view(tx)
-    check_explanations(decided, blocked["id"])
+        show_staff_view(tx, review_threshold)
+    check_explanations(decided, blocked["id"], review_threshold)
     labelled = expect(
         c.post(c.transaction_url, f"/transactions/{blocked['id']}/label", {"is_fraud": True}, staff_tokens["access"]),
         200, "label the blocked transaction",

@@ -32,7 +32,7 @@ EXIT_BAD_ARTIFACTS = 3
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    reasons = ReasonPolicy(max_reasons=settings.MAX_REASONS, from_risk=settings.REASONS_FROM_RISK)
+    reasons = ReasonPolicy(max_reasons=settings.MAX_REASONS, from_risk=settings.REVIEW_THRESHOLD)
     slots = ModelSlots(app.state, settings.MODEL_DIR, settings.CHALLENGER_MODEL_DIR, reasons=reasons,
                        champion_metadata_sha256=settings.MODEL_METADATA_SHA256)
     # Several workers: a model change in one reaches all. Created before loading: the generation it

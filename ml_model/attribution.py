@@ -174,19 +174,20 @@ def anomaly_contributions(model: Any, scaled_rows: np.ndarray) -> np.ndarray:
 def fold_anomaly_input(credits: np.ndarray, forest_shares: np.ndarray) -> np.ndarray:
     """A hybrid classifier's credits (one row or a matrix; the anomaly score's last) over the model
     features only: the anomaly score's credit shared by the forest's contributions ``forest_shares`` of
-    the same rows (see the module docstring). Each row's total is kept. Element-wise arithmetic and
-    per-row sums only, so one row and a matrix agree to the bit."""
+    the same rows (see the module docstring). Each row's total is kept. The same element-wise operations
+    and per-row sums for one row (a handful of numpy calls: the /predict path) and a matrix, so both agree
+    to the bit."""
     credits = np.asarray(credits, dtype=np.float64)
     shares = np.asarray(forest_shares, dtype=np.float64)
-    direction = np.sign(shares.sum(axis=-1, keepdims=True))  # the way the anomaly score moved
-    movers = np.where(shares * direction > 0, shares, 0.0)
+    net = shares.sum(axis=-1, keepdims=True)  # the anomaly score's move from the forest's baseline
+    movers = shares * (shares * net > 0)  # the features that moved it that way (the others: 0)
     moved = movers.sum(axis=-1, keepdims=True)
-    magnitude = np.abs(shares)
-    # No net move (only when every share is 0 or they cancel exactly): by size, else evenly.
-    fallback = np.where(magnitude.sum(axis=-1, keepdims=True) > 0, magnitude, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weights = np.where(moved != 0, movers / moved, fallback / fallback.sum(axis=-1, keepdims=True))
-    return credits[..., :-1] + credits[..., -1:] * weights
+    if not moved.all():  # no net move: every share 0, or they cancel exactly; then by size, else evenly
+        size = np.abs(shares)
+        size[~(size.sum(axis=-1) > 0)] = 1.0
+        movers = np.where(moved != 0, movers, size)
+        moved = movers.sum(axis=-1, keepdims=True)
+    return credits[..., :-1] + credits[..., -1:] * (movers / moved)
 
 
 def to_probability_units(credits: np.ndarray, start: float) -> np.ndarray:

@@ -10,7 +10,8 @@ out: they moved the score, but not enough to be why.
 
 An APPROVED payment whose risk is under ``ReasonPolicy.from_risk`` gets ``NOTHING_STANDS_OUT`` instead: its
 top contributions are only the least ordinary parts of an ordinary payment, and listing them reads as an
-accusation.
+accusation. ``from_risk`` is the start of the review band (``REVIEW_BAND_FROM_RISK``): a payment an analyst
+is asked to look at is always told why.
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ from ml_model.scoring import APPROVED
 
 NOTHING_STANDS_OUT = "no risk factor stands out"
 MIN_SHARE = 0.2
-# An APPROVED payment at or above this risk is explained like a blocked one (it is close enough to the
-# threshold, 0.5, for an analyst to ask why); under it, NOTHING_STANDS_OUT.
-DEFAULT_REASONS_FROM_RISK = 0.4
-
+# Where the review band starts: an APPROVED payment at or above this risk enters the analyst console's queue
+# (the transaction service) and is explained like a blocked one (here); under it, NOTHING_STANDS_OUT. Both
+# services read it from one variable, REVIEW_THRESHOLD (CONVENTIONS.md), whose default this is; the
+# transaction service, which has no ml_model, repeats the number and its tests check the two agree.
+REVIEW_BAND_FROM_RISK = 0.23
 
 
 @dataclass(frozen=True)
 class ReasonPolicy:
     max_reasons: int = 3
-    from_risk: float = DEFAULT_REASONS_FROM_RISK  # APPROVED under this risk: NOTHING_STANDS_OUT
+    from_risk: float = REVIEW_BAND_FROM_RISK  # APPROVED under this risk: NOTHING_STANDS_OUT
 
 
 REASON_GROUPS: dict[str, tuple[str, ...]] = {

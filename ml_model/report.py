@@ -130,12 +130,13 @@ def _explanation_lines(examples: dict[str, list[tuple[float, str, float, list[st
     lines = [
         "## Explanations",
         "",
-        "Every decision carries each model feature's contribution to its anomaly score, by the Saabas path "
+        "Every decision carries each model feature's contribution to its score, by the Saabas path "
         "attribution for tree ensembles (`ml_model/attribution.py`; shap's `TreeExplainer` with "
-        "`approximate=True`), and up to three reasons: the groups of features that pushed the score up most, "
-        "in analyst words (`ml_model/reasons.py`). An approved payment well under the threshold reads "
-        "\"no risk factor stands out\". Worked example, a new customer's purchases a few seconds apart "
-        "(as `example_usage.py` submits them):",
+        "`approximate=True`; for a hybrid model, of its classifier, the anomaly score's share spread over "
+        "the features by the forest's), and up to three reasons: the groups of features that pushed the "
+        "score up most, in analyst words (`ml_model/reasons.py`). An approved payment under the review band "
+        "(risk 0.23) reads \"no risk factor stands out\". Worked example, a new customer's purchases a few "
+        "seconds apart (as `example_usage.py` submits them):",
         "",
         "| start (UTC) | amount (EUR) | decision | risk | reasons |",
         "|---|---|---|---|---|",

@@ -10,6 +10,7 @@ The service is started through its start.sh on a free port with a throw-away SQL
 DATABASE_URL when given). Prints a table and, with --json, writes the numbers to a file.
 Usage: python scripts/bench_fraud_service.py [--model-dir DIR] [--challenger-model-dir DIR] [--requests N]
 [--json out.json]. With a challenger (scored in shadow on every /predict) the /predict target is 2.5x.
+``--hybrid-attribution-only`` measures, in process only, the CPU a hybrid model's contributions cost per row.
 """
 
 from __future__ import annotations
@@ -66,6 +67,53 @@ def bench_model(model_dir: Path, repeats: int) -> dict:
     compiled_s = _median_seconds(lambda: compiled.score_one(row[0]), repeats * 10)
     return {"sklearn_decision_function_ms": sklearn_s * 1e3, "compiled_ms": compiled_s * 1e3,
             "speedup": sklearn_s / compiled_s, "max_abs_diff_2000_rows": max(max_diff, same)}
+
+
+def bench_hybrid_attribution(model_dir: Path, rows: int = 1000, repeats: int = 300) -> dict:
+    """CPU time per row of a hybrid model's contributions, in process: the classifier's score alone against
+    its score with the path attribution and the folding of the anomaly score's credit (one row, the /predict
+    path; a batch of ``rows``, /predict/batch), and a whole verdict (``judge_one`` / ``judge``) with them.
+    The forest's part (score and its own contributions) is the same with or without."""
+    from app.services.risk_engine import RiskEngine
+
+    from ml_model.attribution import hybrid_contributions
+    from ml_model.features import build_features
+    from ml_model.simulate import simulate_transactions
+
+    risk = RiskEngine.load(model_dir)
+    classifier, start = risk.classifier, risk.classifier.expected_log_odds
+    raw = simulate_transactions(days=20, customers=200, terminals=300, seed=3)
+    features = build_features(raw, label_delay_days=risk.label_delay_days).to_dict("records")[-rows:]
+    txs = [Transaction(str(r.transaction_id), str(r.customer_id), str(r.terminal_id), float(r.tx_amount),
+                       r.tx_datetime.to_pydatetime(), "EUR") for r in raw.itertuples()][-rows:]
+    x, scaled = risk.scale_rows(features)
+    anomaly_scores, credits = risk.forest.explain_samples(scaled)
+    inputs = np.column_stack([x, -anomaly_scores])
+    shares = credits  # the folding's cost does not depend on the shares' units
+
+    def cpu_per_call(fn, calls: int) -> float:
+        started = time.process_time()
+        for i in range(calls):
+            fn(i)
+        return (time.process_time() - started) / calls
+
+    one = {
+        "score_only_us": cpu_per_call(lambda i: classifier.fraud_probability_one(inputs[i % rows]), repeats * 10),
+        "score_and_contributions_us": cpu_per_call(lambda i: hybrid_contributions(
+            classifier.explain_one(inputs[i % rows])[1], start, shares[i % rows]), repeats * 10),
+        "judge_one_us": cpu_per_call(lambda i: risk.judge_one(features[i % rows], txs[i % rows]), repeats * 10),
+    }
+    batch = {
+        "score_only_us_per_row": cpu_per_call(lambda _: classifier.fraud_probability(inputs), repeats // 30) / rows,
+        "score_and_contributions_us_per_row": cpu_per_call(lambda _: hybrid_contributions(
+            classifier.explain_samples(inputs)[1], start, shares), repeats // 30) / rows,
+        "judge_us_per_row": cpu_per_call(lambda _: risk.judge(features, txs), repeats // 30) / rows,
+    }
+    for part in (one, batch):
+        for key in part:
+            part[key] *= 1e6
+    n_trees, depth = classifier.roots.size, classifier.max_depth
+    return {"trees": int(n_trees), "max_depth": int(depth), "one_row": one, f"batch_of_{rows}": batch}
 
 
 def seed_history(database_url: str) -> None:
@@ -175,7 +223,17 @@ def main() -> int:
     parser.add_argument("--challenger-model-dir", type=Path, help="a challenger to score in shadow")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--hybrid-attribution-only", action="store_true",
+                        help="only the in-process CPU cost of a hybrid model's contributions (of --model-dir, "
+                             "else --challenger-model-dir), no service started")
     args = parser.parse_args()
+    if args.hybrid_attribution_only:
+        hybrid = next((d for d in (args.model_dir, args.challenger_model_dir)
+                       if d and load_verified(d).classifier is not None), None)
+        if hybrid is None:
+            parser.error("--hybrid-attribution-only needs a hybrid model in --model-dir or --challenger-model-dir")
+        print(json.dumps({"hybrid_attribution": bench_hybrid_attribution(hybrid)}, indent=2))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-fraud-") as tmp:
         model_dir = args.model_dir

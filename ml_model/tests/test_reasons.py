@@ -9,7 +9,14 @@ import pytest
 
 from ml_model.artifacts import load_verified
 from ml_model.features import FEATURE_COLUMNS, TYPICAL_AMOUNT
-from ml_model.reasons import NOTHING_STANDS_OUT, REASON_GROUPS, ReasonPolicy, reasons_for, worked_example
+from ml_model.reasons import (
+    NOTHING_STANDS_OUT,
+    REASON_GROUPS,
+    REVIEW_BAND_FROM_RISK,
+    ReasonPolicy,
+    reasons_for,
+    worked_example,
+)
 
 WHEN = datetime(2026, 3, 14, 2, 30)  # a Saturday
 
@@ -76,8 +83,9 @@ def test_at_most_the_policys_count_heaviest_first_and_light_groups_left_out():
 def test_an_approved_payment_well_under_the_threshold_accuses_nothing():
     contributions = {"customer_prev_tx_recency": 0.04, "customer_tx_count_7d": 0.02}
     assert _reasons(contributions, _features(), decision="APPROVED", risk=0.2) == [NOTHING_STANDS_OUT]
-    near = _reasons(contributions, _features(), decision="APPROVED", risk=0.45)
-    assert near != [NOTHING_STANDS_OUT]  # close to the threshold, the analyst is told what raised it
+    # In the review band (from REVIEW_BAND_FROM_RISK, 0.23) an analyst is asked to look: told what raised it.
+    in_band = _reasons(contributions, _features(), decision="APPROVED", risk=REVIEW_BAND_FROM_RISK)
+    assert in_band != [NOTHING_STANDS_OUT] and in_band[0].startswith("previous purchase by this customer")
 
 
 def test_every_feature_belongs_to_exactly_one_reason():

@@ -30,6 +30,15 @@ def test_unknown_fallback_policy_is_refused(policy):
         Settings(FRAUD_FALLBACK_POLICY=policy)
 
 
+def test_the_review_band_starts_where_the_fraud_service_words_specific_reasons(monkeypatch):
+    # One variable, REVIEW_THRESHOLD, read by both services (CONVENTIONS.md); their defaults must agree too, or
+    # a queued payment would read "no risk factor stands out" (ml_model is on the path in development only).
+    from ml_model.reasons import REVIEW_BAND_FROM_RISK
+
+    monkeypatch.delenv("REVIEW_THRESHOLD", raising=False)
+    assert Settings().REVIEW_THRESHOLD == REVIEW_BAND_FROM_RISK
+
+
 def test_fallback_policies_decide_by_amount():
     below = FallbackPolicy.parse("approve_below:100")
 

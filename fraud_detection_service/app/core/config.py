@@ -11,7 +11,7 @@ from fastapi_plumbing.secret_files import read_secret_files
 from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml_model.reasons import DEFAULT_REASONS_FROM_RISK
+from ml_model.reasons import REVIEW_BAND_FROM_RISK
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     DRIFT_MIN_SAMPLES: int = Field(default=500, ge=1)
     # At most this many reasons (groups of features that pushed the score up most) per decision.
     MAX_REASONS: int = Field(default=3, ge=0)
-    # An APPROVED payment under this risk gets "no risk factor stands out" instead of reasons.
-    REASONS_FROM_RISK: float = Field(default=DEFAULT_REASONS_FROM_RISK, ge=0, le=0.5)
+    # The review band's start, the transaction service's variable of the same name: an APPROVED payment at or
+    # above this risk is queued for an analyst there and explained here; under it, "no risk factor stands out".
+    REVIEW_THRESHOLD: float = Field(default=REVIEW_BAND_FROM_RISK, ge=0, lt=0.5)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -139,7 +139,7 @@ class CompiledBoostedTrees:
 
     def explain_one(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         """``explain_samples`` of one row on ``fraud_probability_one``'s traversal (the /predict path): each
-        round's child slot is kept in one preallocated matrix, then every step's gain is read at once."""
+        round's child slot is copied into one preallocated matrix, then every step's gain is read at once."""
         x = np.asarray(row, dtype=np.float64).reshape(-1)
         if x.shape[0] != self.n_features or np.isnan(x).any():
             probability, credits = self.explain_samples(x.reshape(1, -1))  # NaN routing and width errors
@@ -148,8 +148,8 @@ class CompiledBoostedTrees:
         children, nodes = self._children, self.roots
         steps = np.empty((self.max_depth, self.roots.size), dtype=np.intp)
         for depth in range(self.max_depth):
-            step = steps[depth]
-            np.take(child_slot, nodes, out=step)
+            step = child_slot[nodes]
+            steps[depth] = step  # not np.take(..., out=): it buffers, 4x this loop's time
             nodes = children[step]
         probability = float(expit(self.baseline + self.value[nodes].sum()))
         taken = steps.ravel()

@@ -106,7 +106,8 @@ class Contribution(BaseModel):
 
     feature: str
     value: float = Field(description="the feature's value for this transaction")
-    contribution: float = Field(description="share of the anomaly score; positive pushed towards BLOCKED")
+    contribution: float = Field(description="share of the model's score (the anomaly score, or a hybrid's fraud "
+                                            "probability); positive pushed towards BLOCKED")
 
 
 class TransactionStaffView(TransactionView):

@@ -157,7 +157,8 @@ class AuditEntry(Base):
 
 class ReviewQueueCount(Base):
     """How many queued transactions have each (status, decided_by, label): the queue's counts without
-    counting rows. Kept in the same commit as every change that moves a transaction between cells."""
+    counting rows, as of the last fold. The moves since then are in review_queue_changes; a read adds both
+    (app/services/review_queue.py)."""
 
     __tablename__ = "review_queue_counts"
 
@@ -165,6 +166,20 @@ class ReviewQueueCount(Base):
     decided_by: Mapped[str] = mapped_column(String(16), primary_key=True)
     label: Mapped[str] = mapped_column(String(16), primary_key=True)  # none, fraud, legitimate
     transactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReviewQueueChange(Base):
+    """One move of a queued transaction into (+1) or out of (-1) a review_queue_counts cell, appended in
+    the same commit as the change that moved it and folded into the counts in the background: no capture
+    updates a row another capture updates."""
+
+    __tablename__ = "review_queue_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(16))
+    delta: Mapped[int] = mapped_column(Integer)
 
 
 class RiskLabelBucket(Base):

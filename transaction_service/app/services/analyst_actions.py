@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.tokens import Principal
 from app.models import ANALYST, APPROVED, BLOCKED, AuditEntry, Transaction, utcnow
 from app.services.feedback import queue_label
-from app.services.review_queue import label_name, move_queue_count, move_risk_bucket
+from app.services.review_queue import label_name, move_queue_count, move_risk_bucket, queue_move
 
 
 class ActionRefused(Exception):
@@ -54,8 +54,8 @@ def _apply(session: Session, txn: Transaction, actor: Principal, action: str, is
                             "The transaction was changed by someone else meanwhile; reload it and try again")
     new_status, new_decided_by = decision.get("status", old_status), decision.get("decided_by", old_decided_by)
     if txn.queued_for_review:
-        move_queue_count(session, old_status, old_decided_by, label_name(old_label), -1)
-        move_queue_count(session, new_status, new_decided_by, label_name(is_fraud), +1)
+        move_queue_count(session, queue_move(old_status, old_decided_by, label_name(old_label), -1),
+                         queue_move(new_status, new_decided_by, label_name(is_fraud), +1))
     move_risk_bucket(session, txn.risk_score, old_label, txn.amount, -1)
     move_risk_bucket(session, txn.risk_score, is_fraud, txn.amount, +1)
     entry = queue_label(session, txn, is_fraud, actor.username, now, first_retry_after)

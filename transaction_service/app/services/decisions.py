@@ -16,7 +16,7 @@ from app.core.config import settings
 from app.core.metrics import DECISIONS
 from app.models import FALLBACK, MODEL, PENDING, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
-from app.services.review_queue import enters_queue, move_queue_count
+from app.services.review_queue import enters_queue, move_queue_count, queue_move
 from fastapi_plumbing.database import on_database
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: 
     with sessions.kw["bind"].begin() as connection:
         won = connection.execute(_DECIDE_IF_PENDING, {"decided_id": txn.id, **values}).rowcount
         if won and queued:  # a few percent of captures: the queue's counts move with the decision
-            move_queue_count(connection, decision["status"], decision["decided_by"], "none", +1)
+            move_queue_count(connection, queue_move(decision["status"], decision["decided_by"], "none", +1))
     if not won:
         with sessions() as session:
             return session.get(Transaction, txn.id)

@@ -1,6 +1,6 @@
 """The background loop started in the lifespan: deliver queued labels, rescue abandoned PENDING rows,
-purge expired idempotency keys. Blocking database work runs in worker threads; a rescued row is decided
-by ``decisions.decide``, as a capture is."""
+purge expired idempotency keys, fold the review queue's moves into its counts. Blocking database work
+runs in worker threads; a rescued row is decided by ``decisions.decide``, as a capture is."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.services.decisions import rescue_abandoned
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule, deliver_due
 from app.services.idempotency import purge_expired_keys
+from app.services.review_queue import fold_queue_changes
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class Maintenance:
         delivered = await asyncio.to_thread(deliver_due, self.sessions, self.fraud, self.feedback_schedule)
         rescued = await rescue_abandoned(self.sessions, self.fraud, self.policy, self.rescue_after_seconds)
         purged = await asyncio.to_thread(self._purge)
+        # Every round, so a read sums at most one interval's moves on top of the counts.
+        await asyncio.to_thread(fold_queue_changes, self.sessions.kw["bind"])
         if delivered or rescued or purged:
             logger.info("maintenance: %d labels delivered, %d PENDING rescued, %d keys purged",
                         delivered, rescued, purged)

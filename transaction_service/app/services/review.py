@@ -2,9 +2,9 @@
 context, the overview and the threshold what-if.
 
 Cost does not grow with the table: queue pages walk the partial index of queued rows from the cursor;
-counts come from review_queue_counts unless a customer, terminal or date filter narrows the queue (then
-they are counted over the narrowed rows, through the customer/terminal indexes or the queue's own); the
-what-if reads risk_label_buckets (2,000 rows whatever the number of labels).
+counts come from review_queue_counts (plus the moves not folded yet) unless a customer, terminal or date
+filter narrows the queue (then they are counted over the narrowed rows, through the customer/terminal
+indexes or the queue's own); the what-if reads risk_label_buckets (2,000 rows whatever the number of labels).
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ from app.models import (
     MODEL,
     AuditEntry,
     FeedbackOutbox,
-    ReviewQueueCount,
     RiskLabelBucket,
     Transaction,
     utcnow,
 )
 from app.services.feedback import SUPERSEDED
-from app.services.review_queue import DECIDED_BY, LABELS, RISK_BUCKETS, STATUSES
+from app.services.review_queue import DECIDED_BY, LABELS, RISK_BUCKETS, STATUSES, queue_cells
 from app.staff_schemas import (
     AuditEntryOut,
     CustomerHistory,
@@ -134,7 +133,7 @@ def queue_page(session: Session, f: QueueFilter, limit: int,
 def _cells(session: Session, f: QueueFilter) -> dict[tuple[str, str, str], int]:
     """Queued transactions per (status, decided_by, label) within the filter's scope."""
     if not f.narrows_scope:
-        return {(c.status, c.decided_by, c.label): c.transactions for c in session.scalars(select(ReviewQueueCount))}
+        return queue_cells(session)
     label = case((Transaction.is_fraud.is_(None), "none"), (Transaction.is_fraud.is_(True), "fraud"),
                  else_="legitimate")
     rows = session.execute(select(Transaction.status, Transaction.decided_by, label, func.count())
@@ -228,7 +227,7 @@ def _decision_stats(session: Session, since: datetime) -> DecisionStats:
 
 def overview(session: Session, review_threshold: float, block_risk_score: float) -> Overview:
     now = utcnow()
-    cells = {(c.status, c.decided_by, c.label): c.transactions for c in session.scalars(select(ReviewQueueCount))}
+    cells = queue_cells(session)
     queued_labels = session.scalar(select(func.count()).where(FeedbackOutbox.delivered_at.is_(None)))
     delivered = session.scalar(select(func.count()).where(
         FeedbackOutbox.delivered_at.is_not(None),

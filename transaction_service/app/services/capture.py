@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.tokens import Principal
 from app.clients.fraud import FraudClient
+from app.core.db import single_statement
 from app.models import PENDING, IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
 from app.services.decisions import decide
@@ -29,7 +31,7 @@ class StaffOnlyField(Exception):
 
 @dataclass(frozen=True)
 class CaptureResult:
-    transaction: Transaction
+    transaction: Transaction | SimpleNamespace  # a new capture: the row as stored (see _as_stored)
     replayed: bool
 
 
@@ -57,6 +59,12 @@ def _new_row(caller: Principal, body: TransactionCreate) -> dict:
     }
 
 
+def _as_stored(row: dict) -> SimpleNamespace:
+    """The new row with the attributes deciding and answering read. Not an ORM instance: nothing tracks it,
+    and building and updating one cost ~5 % of a capture's CPU in instrumentation."""
+    return SimpleNamespace(risk_score=None, model_version=None, decided_by=None, contributions=None, **row)
+
+
 def store_pending(
     sessions: sessionmaker[Session],
     caller: Principal,
@@ -73,9 +81,12 @@ def store_pending(
         try:
             # Core statements, not the ORM unit of work: two plain INSERTs on the hot path, a third of the CPU.
             # Committed before the fraud call: the transaction survives whatever happens next.
-            with engine.begin() as connection:
-                connection.execute(_INSERT_TRANSACTION, row)
-                if idempotency_key:
+            if not idempotency_key:
+                with single_statement(engine) as connection:
+                    connection.execute(_INSERT_TRANSACTION, row)
+            else:
+                with engine.begin() as connection:  # the row and its key commit together
+                    connection.execute(_INSERT_TRANSACTION, row)
                     connection.execute(_INSERT_KEY, {
                         "user_id": caller.user_id, "key": idempotency_key, "request_hash": fingerprint,
                         "transaction_id": row["id"], "expires_at": row["created_at"] + idempotency_ttl})
@@ -87,7 +98,7 @@ def store_pending(
             if original is not None:
                 return CaptureResult(original, replayed=True)
             continue
-        return CaptureResult(Transaction(**row), replayed=False)
+        return CaptureResult(_as_stored(row), replayed=False)
     # The key was taken again between our delete and insert: another request is using it right now.
     raise IdempotencyConflict()
 

@@ -8,13 +8,14 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
+from app.core.db import single_statement
 from app.core.metrics import DECISIONS
-from app.models import FALLBACK, MODEL, PENDING, Transaction, utcnow
+from app.models import FALLBACK, MODEL, PENDING, ReviewQueueChange, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, move_queue_count, queue_move
 from fastapi_plumbing.database import on_database
@@ -34,9 +35,26 @@ def fraud_payload(txn: Transaction) -> dict:
     }
 
 
-# Built once; the SET clause comes from the parameters given (the decision's columns and decided_at).
-_DECIDE_IF_PENDING = update(Transaction.__table__).where(
-    Transaction.__table__.c.id == bindparam("decided_id"), Transaction.__table__.c.status == PENDING)
+_TRANSACTIONS = Transaction.__table__
+DECISION_COLUMNS = ("status", "risk_score", "reasons", "model_version", "contributions", "decided_by", "decided_at",
+                    "queued_for_review")
+# Built once. Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
+_DECIDE_IF_PENDING = update(_TRANSACTIONS).where(
+    _TRANSACTIONS.c.id == bindparam("decided_id"), _TRANSACTIONS.c.status == PENDING,
+).values({name: bindparam(f"new_{name}", type_=_TRANSACTIONS.c[name].type) for name in DECISION_COLUMNS})
+
+
+def _decide_and_queue():
+    """PostgreSQL: the decision and its review-queue move in one statement (a data-modifying CTE), the move
+    appended only if the UPDATE found the row PENDING; inserts one row iff the decision was written."""
+    decided = _DECIDE_IF_PENDING.returning(_TRANSACTIONS.c.id).cte("decided")
+    move = select(bindparam("new_status", type_=_TRANSACTIONS.c.status.type),
+                  bindparam("new_decided_by", type_=_TRANSACTIONS.c.decided_by.type),
+                  literal("none"), literal(1)).select_from(decided)
+    return insert(ReviewQueueChange.__table__).from_select(["status", "decided_by", "label", "delta"], move)
+
+
+_DECIDE_AND_QUEUE = _decide_and_queue()
 
 
 def model_decision(answer: FraudDecision) -> dict:
@@ -68,12 +86,19 @@ def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: 
     """Write decision onto txn if still PENDING; returns the stored row (another decider may have won)."""
     queued = enters_queue(decision["status"], decision["risk_score"], settings.REVIEW_THRESHOLD)
     values = {**decision, "decided_at": utcnow(), "queued_for_review": queued}
-    # A Core UPDATE on a connection: no Session, no ORM synchronisation of objects it does not hold.
-    # Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
-    with sessions.kw["bind"].begin() as connection:
-        won = connection.execute(_DECIDE_IF_PENDING, {"decided_id": txn.id, **values}).rowcount
-        if won and queued:  # a few percent of captures: the queue's counts move with the decision
-            move_queue_count(connection, queue_move(decision["status"], decision["decided_by"], "none", +1))
+    params = {"decided_id": txn.id, **{f"new_{name}": value for name, value in values.items()}}
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        # One statement committed on its own: one round trip instead of BEGIN, UPDATE, [INSERT], COMMIT. A
+        # queued decision appends its move in the same statement, so both commit or neither does.
+        with single_statement(engine) as connection:
+            won = connection.execute(_DECIDE_AND_QUEUE if queued else _DECIDE_IF_PENDING, params).rowcount
+    else:
+        # SQLite: no round trips to save (in-process), and no data-modifying CTEs.
+        with engine.begin() as connection:
+            won = connection.execute(_DECIDE_IF_PENDING, params).rowcount
+            if won and queued:  # the queue's counts move with the decision
+                move_queue_count(connection, queue_move(decision["status"], decision["decided_by"], "none", +1))
     if not won:
         with sessions() as session:
             return session.get(Transaction, txn.id)

@@ -1,12 +1,14 @@
-"""Database helpers both services use: the URL as SQLAlchemy needs it, where short work runs, a liveness query."""
+"""Database helpers both services use: the URL as SQLAlchemy needs it, a tuned SQLite engine, where short work
+runs, a liveness query."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +25,36 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url.removeprefix(prefix)
     return url
+
+
+def sqlite_engine(url: str, *, foreign_keys: bool = False) -> Engine:
+    """The SQLite engine of both services (the embedded default; PostgreSQL is the path to scale)."""
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # Threads (the threadpool, the event loop) wait for a concurrent writer instead of failing at once.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed during a write. NORMAL syncs at checkpoints instead of on every commit:
+        # a committed transaction survives a crash or kill of the process, and only a power loss of the
+        # machine can roll back the last commits (an fsync per commit was costly: docs/performance.md).
+        # Deployments that need power-loss durability run on PostgreSQL.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if foreign_keys:
+            cursor.execute("PRAGMA foreign_keys=ON")
+        # The default page cache (2 MiB) holds a random-key index's pages only while the table is small; at
+        # a million rows most inserts and lookups would read pages back through syscalls
+        # (docs/performance.md). Memory-mapped reads and a 64 MiB cache per connection keep them in
+        # memory; both are allocated only as pages are touched.
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.close()
+
+    return engine
 
 
 def _engine(bind: Engine | sessionmaker[Session]) -> Engine:

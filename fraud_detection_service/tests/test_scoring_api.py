@@ -55,12 +55,18 @@ def test_batch_answers_in_order_and_later_items_see_earlier_ones(client):
 def test_retried_prediction_returns_the_first_answer_and_counts_once(client, service_db):
     customer, terminal = new_id("cust"), new_id("term")
     first_tx = transaction(customer, terminal, 30.0, DAY0 + timedelta(hours=12))
-    first = client.post("/predict", json=first_tx).json()
+    first_response = client.post("/predict", json=first_tx)
+    first = first_response.json()
     client.post("/predict", json=transaction(customer, terminal, 900.0, DAY0 + timedelta(hours=13)))
 
     again = client.post("/predict", json=first_tx)
     assert again.status_code == 200
     assert again.json() == first
+    # The same bytes whichever handler answers: a plain application/json body takes /predict's lean path,
+    # any other spelling of the media type FastAPI's own (app/api/routes/predict.py).
+    spelled_otherwise = client.post("/predict", content=json.dumps(first_tx).encode(),
+                                    headers={"Content-Type": "application/json; charset=utf-8"})
+    assert spelled_otherwise.content == again.content == first_response.content
     in_batch = _batch(client, [first_tx, first_tx])
     assert in_batch == [first, first]
     with service_db.connect() as conn:

@@ -1,17 +1,23 @@
 """Scoring and labelling against the profile store: what /predict and /feedback do.
 
-A prediction is one connection and one short transaction: read the history, judge, record the
-transaction with its verdict. Idempotency rests on the insert's ON CONFLICT alone (no read of the id
-first): a retried id is judged again, the insert then finds the stored row and its first answer is
-returned, so the common case saves a statement and the rare retry pays one extra.
+A prediction is one connection: read the history, judge, record the transaction with its verdict.
+Idempotency rests on the insert's ON CONFLICT alone (no read of the id first): a retried id is judged
+again, the insert then finds the stored row and its first answer is returned, so the common case saves a
+statement and the rare retry pays one extra.
 
 Locks stay brief: on SQLite the driver begins the write transaction at the first INSERT (reads before
-it take no lock, and WAL lets them run beside a writer); on PostgreSQL the reads take no row locks.
+it take no lock, and WAL lets them run beside a writer), and the three writes commit together. On
+PostgreSQL the writes are one statement (``SqlProfileStore.record_scored``) run in autocommit, as are the
+reads: at READ COMMITTED every statement sees its own snapshot inside a transaction too, so BEGIN and
+COMMIT were two round trips of eight that changed nothing (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Row
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from sqlalchemy import Connection, Engine, Row
 
 from app.core.metrics import DECISIONS, FEEDBACK
 from app.services import batch_store
@@ -35,7 +41,7 @@ class UnknownTransaction(Exception):
 
 def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
     """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
-    with db.begin() as conn:
+    with _prediction_connection(db) as conn:
         store = SqlProfileStore(conn)
         features = online_features(tx, store, label_delay_days=risk.label_delay_days)
         verdict = risk.judge_one(features, tx)
@@ -47,6 +53,25 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
     shadow_count(shadow, verdict.decision)
     DRIFT.record(risk, features, verdict.risk_score)
     return verdict
+
+
+def _prediction_connection(db: Engine) -> AbstractContextManager[Connection]:
+    """A transaction on SQLite; autocommit on PostgreSQL, where the writes are one statement (module docstring)."""
+    return _autocommit(db) if db.dialect.name == "postgresql" else db.begin()
+
+
+@contextmanager
+def _autocommit(db: Engine) -> Iterator[Connection]:
+    # The driver's own switch, not SQLAlchemy's isolation_level option: that one resets the session with
+    # a SET statement on every return to the pool, one more round trip per prediction (counted).
+    with db.connect() as conn:
+        dbapi_connection = conn.connection.dbapi_connection
+        dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        try:
+            yield conn
+        finally:
+            if not dbapi_connection.closed:  # type: ignore[union-attr] - a dropped connection is discarded
+                dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
 def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],

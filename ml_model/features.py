@@ -2,6 +2,9 @@
 
 * ``build_features(raw)``: batch, over a raw DataFrame (training, evaluation).
 * ``online_features(tx, store)``: one transaction against a ``ProfileStore`` (the fraud service).
+* ``online_features_batch(txs, history)``: many transactions against the history read for them, each
+  seeing the earlier ones as if recorded one by one (the fraud service's /predict/batch); the same floats
+  as ``online_features`` row after row, as arrays.
 
 Both compute every feature from history strictly before the transaction: rows earlier in time, ties at
 the same timestamp ordered by input row order. Day windows follow ``ml_model.profile_store``: "the
@@ -21,12 +24,13 @@ time since the previous purchase are exact either way (the store reads them up t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from ml_model.profile_store import DayTotals, ProfileStore, Transaction
+from ml_model.profile_store import DayTotals, ProfileStore, StoredHistory, Transaction
 
 DEFAULT_LABEL_DELAY_DAYS = 7
 WINDOWS_DAYS = (1, 7, 30)
@@ -190,6 +194,226 @@ def _time_features(t: datetime) -> dict[str, float]:
         "is_night": float(hour < NIGHT_END_HOUR),
         "is_weekend": float(t.weekday() >= 5),
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Online path, many transactions at once
+# ---------------------------------------------------------------------------------------------------
+
+_MICROS_PER_DAY = 86_400_000_000
+_COLUMN = {name: j for j, name in enumerate(FEATURE_COLUMNS)}
+
+
+def online_features_batch(
+    txs: Sequence[Transaction], history: StoredHistory, *, label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
+) -> np.ndarray:
+    """Row i (columns ``FEATURE_COLUMNS``) is ``online_features(txs[i], store)`` for a store holding
+    ``history`` and ``txs[:i]`` recorded one after another (ids distinct): same arithmetic in the same
+    order, hence the same floats, computed over arrays.
+
+    Day windows: each row's 30 (customer) and 30 (terminal, ``label_delay_days`` back) days as the row
+    sees them - the stored total plus the earlier rows of that owner and day, added one by one as
+    recording them would - then summed oldest day first, as ``_window_sums`` does. The 1-hour window and
+    the previous purchase: positions in the customer's transactions merged in the store's order
+    (timestamp, stored first, then batch order). Where a customer's rows arrive out of time order
+    (a late capture inside the batch), a later row is not simply "everything before this one" for
+    them, so those rows take a loop over their customer's few transactions instead."""
+    _check_delay(label_delay_days)
+    n = len(txs)
+    out = np.empty((n, len(FEATURE_COLUMNS)))
+    if n == 0:
+        return out
+    amount = np.fromiter((tx.amount for tx in txs), np.float64, n)
+    micros = _micros([tx.timestamp for tx in txs])
+    day = micros // _MICROS_PER_DAY
+
+    def put(name: str, values: np.ndarray) -> None:
+        out[:, _COLUMN[name]] = values
+
+    put("tx_amount", amount)
+    whole, micro = np.divmod(micros - day * _MICROS_PER_DAY, 1_000_000)
+    hour = (whole + micro / 1e6) / 3600  # _time_features' operations, in its order
+    put("hour_of_day", hour)
+    put("is_night", hour < NIGHT_END_HOUR)
+    put("is_weekend", (day + 3) % 7 >= 5)  # 1970-01-01 was a Thursday (weekday 3)
+
+    customers = _codes([tx.customer_id for tx in txs], [row[0] for row in history.customer_days],
+                       [row[0] for row in history.customer_transactions])
+    customer = customers[0]
+    longest = max(WINDOWS_DAYS)
+    days = history.customer_days
+    count_by_day, sum_by_day = _as_of_days(
+        customer, day, longest - 1, longest, [np.ones(n), amount], customers[1],
+        _days([row[1] for row in days]), [np.array([row[2] for row in days], dtype=np.float64),
+                                        np.array([row[3] for row in days], dtype=np.float64)])
+    for w in WINDOWS_DAYS:
+        count, amount_sum = _oldest_first(count_by_day, longest - w), _oldest_first(sum_by_day, longest - w)
+        put(f"customer_tx_count_{w}d", count)
+        average = np.divide(amount_sum, count, out=np.full(n, TYPICAL_AMOUNT), where=count > 0)
+        put(f"customer_avg_amount_{w}d", average)
+        if w in (7, 30):
+            put(f"amount_to_customer_avg_{w}d", np.divide(amount, average, out=np.ones(n), where=average > 0))
+
+    recent = history.customer_transactions
+    count_1h, sum_1h, hours = _recent_activity(
+        customer, micros, amount, customers[2], _micros([row[1] for row in recent]),
+        np.array([row[2] for row in recent], dtype=np.float64))
+    put("customer_tx_count_1h", count_1h)
+    put("customer_avg_amount_1h", np.divide(sum_1h, count_1h, out=np.full(n, TYPICAL_AMOUNT), where=count_1h > 0))
+    put("hours_since_customer_prev_tx", hours)
+    # math.exp as online_features (numpy's exp may differ in the last place).
+    put("customer_prev_tx_recency",
+        [0.0 if h >= MAX_GAP_HOURS else math.exp(-h / RECENCY_HOURS) for h in hours.tolist()])
+
+    terminals = _codes([tx.terminal_id for tx in txs], [row[0] for row in history.terminal_days])
+    days = history.terminal_days
+    stored = [np.array([row[k] for row in days], dtype=np.float64) for k in (2, 3, 4)]
+    count_by_day, frauds_by_day, labelled_by_day = _as_of_days(
+        terminals[0], day, label_delay_days + longest - 1, longest, [np.ones(n), np.zeros(n), np.zeros(n)],
+        terminals[1], _days([row[1] for row in days]), stored)
+    for w in WINDOWS_DAYS:
+        labelled = labelled_by_day[:, longest - w:].sum(axis=1)  # counts: exact in any order
+        put(f"terminal_tx_count_{w}d", count_by_day[:, longest - w:].sum(axis=1))
+        put(f"terminal_fraud_rate_{w}d", np.divide(frauds_by_day[:, longest - w:].sum(axis=1), labelled,
+                                                   out=np.zeros(n), where=labelled > 0))
+    return out
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def _micros(timestamps: Sequence[datetime]) -> np.ndarray:
+    """Naive UTC datetimes as int64 microseconds since the epoch (exact: datetime's own resolution;
+    numpy's own conversion of datetime objects is several times slower)."""
+    return np.array([(t - _EPOCH) // _MICROSECOND for t in timestamps], dtype=np.int64).reshape(-1)
+
+
+def _days(days: Sequence[date]) -> np.ndarray:
+    """Dates as int64 days since the epoch."""
+    return np.array([d.toordinal() - _EPOCH_ORDINAL for d in days], dtype=np.int64).reshape(-1)
+
+
+def _codes(*groups: list[str]) -> list[np.ndarray]:
+    """One integer code per distinct id across ``groups``, returned group by group."""
+    codes = pd.factorize(np.array([x for group in groups for x in group], dtype=object))[0]
+    bounds = np.cumsum([0, *(len(group) for group in groups)])
+    return [codes[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _as_of_days(owner: np.ndarray, day: np.ndarray, back: int, width: int, increments: list[np.ndarray],
+                stored_owner: np.ndarray, stored_day: np.ndarray, stored: list[np.ndarray]) -> list[np.ndarray]:
+    """Per value, an (n, width) matrix: column k of row i is the total of row i's owner on day
+    ``day[i] - back + k`` as row i sees it - the stored total plus the increments of the rows before i of
+    that owner and day, added one at a time in row order (the float a store recording them gets)."""
+    n = len(owner)
+    origin = int(day.min()) - back
+    stride = int(day.max()) - origin + 1
+    cell = owner.astype(np.int64) * stride + (day - origin)
+    kept = (stored_day >= origin) & (stored_day < origin + stride)  # a stored day no row's window covers: unread
+    stored_cell = stored_owner[kept].astype(np.int64) * stride + (stored_day[kept] - origin)
+    stored = [values[kept] for values in stored]
+    # Running totals after each row, in row order (a Python loop: its float additions are the store's).
+    start = dict(zip(stored_cell.tolist(), zip(*(values.tolist() for values in stored), strict=True), strict=True))
+    zero = (0.0,) * len(increments)
+    totals: dict[int, tuple[float, ...]] = {}
+    running = []
+    for key, *added in zip(cell.tolist(), *(values.tolist() for values in increments), strict=True):
+        before = totals.get(key) or start.get(key, zero)
+        totals[key] = now = tuple(b + a for b, a in zip(before, added, strict=True))
+        running.append(now)
+    after_row = np.array(running, dtype=np.float64).reshape(n, len(increments))
+    # Each (row, day) cell: the last earlier row of the batch in it, else the stored total, else nothing.
+    query = owner.astype(np.int64)[:, None] * stride + (day[:, None] - back - origin + np.arange(width)[None, :])
+    rows = np.arange(n, dtype=np.int64)
+    batch_keys = cell * n + rows
+    order = np.argsort(batch_keys, kind="stable")
+    sorted_keys = batch_keys[order]
+    at = np.searchsorted(sorted_keys, query * n + rows[:, None], side="left") - 1
+    safe = np.maximum(at, 0)
+    earlier = (at >= 0) & (sorted_keys[safe] // n == query)
+    by_cell = np.argsort(stored_cell, kind="stable")
+    stored_sorted = stored_cell[by_cell]
+    found = np.minimum(np.searchsorted(stored_sorted, query), max(len(stored_sorted) - 1, 0))
+    known = (stored_sorted[found] == query) if len(stored_sorted) else np.zeros(query.shape, dtype=bool)
+    result = []
+    for k, values in enumerate(stored):
+        from_store = np.where(known, values[by_cell][found], 0.0) if len(stored_sorted) else np.zeros(query.shape)
+        result.append(np.where(earlier, after_row[order[safe], k], from_store))
+    return result
+
+
+def _oldest_first(by_day: np.ndarray, first: int) -> np.ndarray:
+    """Sum of columns ``first``.. of ``by_day``, one column after another (``_window_sums``' float order;
+    a day without activity adds 0.0, which changes nothing)."""
+    total = np.zeros(by_day.shape[0])
+    for k in range(first, by_day.shape[1]):
+        total = total + by_day[:, k]
+    return total
+
+
+def _recent_activity(customer: np.ndarray, micros: np.ndarray, amount: np.ndarray, stored_customer: np.ndarray,
+                     stored_micros: np.ndarray, stored_amount: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the customer's 1-hour count (at most BURST_LIMIT, the latest) and amount sum (newest first, as
+    the store adds them), and hours since the previous transaction (MAX_GAP_HOURS when none within it)."""
+    n, m = len(customer), len(stored_customer)
+    who = np.concatenate([stored_customer, customer]).astype(np.int64)
+    when = np.concatenate([stored_micros, micros])
+    source = np.concatenate([np.full(m, -1), np.arange(n)])  # stored first at equal times, then batch order
+    order = np.lexsort((source, when, who))
+    position = np.empty(n + m, dtype=np.int64)
+    position[order] = np.arange(n + m)
+    at = position[m:]
+    who, when, source, amounts = who[order], when[order], source[order], np.concatenate([stored_amount, amount])[order]
+    since = micros - int(BURST_WINDOW.total_seconds()) * 1_000_000
+    # (customer, time) as one sortable key: times replaced by their rank among every time involved.
+    times, rank = np.unique(np.concatenate([when, since]), return_inverse=True)
+    keys = who * len(times) + rank[: n + m]
+    first = np.searchsorted(keys, customer.astype(np.int64) * len(times) + rank[n + m:], side="left")
+    segment = np.searchsorted(who, customer, side="left")
+    count = np.minimum(at - first, BURST_LIMIT)
+    total = np.zeros(n)
+    for back in range(1, int(count.max(initial=0)) + 1):  # newest first, as the store adds them
+        total = total + np.where(count >= back, amounts[np.maximum(at - back, 0)], 0.0)
+    latest = when[np.maximum(at - 1, 0)]
+    gap_limit = int(MAX_GAP_HOURS * 3600) * 1_000_000
+    has_latest = (at - 1 >= segment) & (latest >= micros - gap_limit)
+    hours = np.where(has_latest, np.minimum((micros - latest) / 1_000_000 / 3600, MAX_GAP_HOURS), MAX_GAP_HOURS)
+    count = count.astype(np.float64)
+    # Rows of a customer whose batch rows are out of time order: not everything before them is theirs to see.
+    late = _customers_out_of_order(customer, micros)
+    if late.size:
+        segment_end = np.searchsorted(who, customer, side="right")
+        for i in np.flatnonzero(np.isin(customer, late)).tolist():
+            count[i], total[i], hours[i] = _activity_of(
+                i, micros[i], since[i], gap_limit, when[segment[i]:segment_end[i]].tolist(),
+                source[segment[i]:segment_end[i]].tolist(), amounts[segment[i]:segment_end[i]].tolist())
+    return count, total, hours
+
+
+def _customers_out_of_order(customer: np.ndarray, micros: np.ndarray) -> np.ndarray:
+    by_customer = np.argsort(customer, kind="stable")  # batch order within a customer
+    c, t = customer[by_customer], micros[by_customer]
+    back_in_time = (c[1:] == c[:-1]) & (t[1:] < t[:-1])
+    return np.unique(c[1:][back_in_time])
+
+
+def _activity_of(row: int, until: int, since: int, gap_limit: int, when: list[int], source: list[int],
+                 amounts: list[float]) -> tuple[float, float, float]:
+    """``InMemoryProfileStore.customer_activity`` for one row over its customer's merged transactions."""
+    seen = [k for k in range(len(when)) if source[k] < row and when[k] <= until]  # recorded, not after it
+    start = len(seen)
+    while start > 0 and when[seen[start - 1]] >= since and len(seen) - start < BURST_LIMIT:
+        start -= 1
+    total = 0.0
+    for k in reversed(seen[start:]):
+        total += amounts[k]
+    hours = MAX_GAP_HOURS
+    if seen and when[seen[-1]] >= until - gap_limit:
+        hours = min((until - when[seen[-1]]) / 1_000_000 / 3600, MAX_GAP_HOURS)
+    return float(len(seen) - start), total, hours
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -170,6 +170,32 @@ class InMemoryProfileStore:
         totals.fraud_count += int(is_fraud) - before
         totals.labelled_count += int(newly_labelled)
         return True
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    """What the features of a batch of transactions read from a store before any of them is recorded, as
+    plain rows (the fraud service reads them for a /predict/batch in a few statements): the day totals and
+    recent transactions of the batch's customers and terminals that the batch's windows cover.
+    ``ml_model.features.online_features_batch`` computes the batch's features from it."""
+
+    customer_days: Sequence[tuple[str, date, int, float]] = ()  # customer, day, tx_count, amount_sum
+    # terminal, day, tx_count, fraud_count, labelled_count
+    terminal_days: Sequence[tuple[str, date, int, int, int]] = ()
+    # customer, timestamp, amount; stored-order ties keep this order (as add_history does)
+    customer_transactions: Sequence[tuple[str, datetime, float]] = ()
+
+    def to_store(self) -> InMemoryProfileStore:
+        """The same history in an ``InMemoryProfileStore`` (the reference the batch features are tested against)."""
+        store = InMemoryProfileStore()
+        store.add_history(
+            customer_days=((c, DayTotals(day, count, amount_sum)) for c, day, count, amount_sum in self.customer_days),
+            terminal_days=((t, DayTotals(day, count, fraud_count=frauds, labelled_count=labelled))
+                           for t, day, count, frauds, labelled in self.terminal_days),
+            customer_transactions=((c, RecentTransaction(when, amount))
+                                   for c, when, amount in self.customer_transactions),
+        )
+        return store
 
 
 def _days_between(days: dict[date, DayTotals], first: date, last: date) -> list[DayTotals]:

@@ -34,10 +34,10 @@ def test_compiled_hybrid_scores_equal_sklearn_predict_proba(hybrid_engine, hybri
     txs = _transactions(raw)[:600]
     expected = model_score(loaded, features[loaded.feature_columns].to_numpy()[:600])
 
-    batch = np.array([v.anomaly_score for v in hybrid_engine.judge(rows, txs)])
+    batch = np.array([v.anomaly_score for v in hybrid_engine.judge(features.to_numpy()[:600], txs)])
     one_by_one = np.array([hybrid_engine.judge_one(row, tx).anomaly_score for row, tx in zip(rows, txs, strict=True)])
     shadow = np.array([hybrid_engine.decide_one(row)[1] for row in rows])
-    shadow_batch = np.array(hybrid_engine.decide_many(rows)[1])
+    shadow_batch = np.array(hybrid_engine.decide_many(features.to_numpy()[:600])[1])
     assert np.abs(batch - expected).max() < 1e-9
     assert np.abs(one_by_one - expected).max() < 1e-9
     assert np.abs(shadow - risk_score(expected, loaded.calibration)).max() < 1e-9
@@ -53,8 +53,7 @@ def _transactions(raw) -> list[Transaction]:
 def test_hybrid_decisions_follow_the_threshold_and_risk_is_half_there(hybrid_engine):
     raw = simulate_transactions(days=20, customers=80, terminals=100, seed=12)
     features = build_features(raw)
-    verdicts = hybrid_engine.judge([dict(zip(features.columns, v, strict=True)) for v in features.to_numpy()],
-                                   _transactions(raw))
+    verdicts = hybrid_engine.judge(features.to_numpy(), _transactions(raw))
     for verdict in verdicts:
         assert verdict.reasons and len(verdict.contributions) == len(hybrid_engine.feature_columns)
         assert (verdict.decision == "BLOCKED") == (verdict.anomaly_score >= hybrid_engine.threshold)

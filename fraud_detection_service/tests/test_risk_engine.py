@@ -36,4 +36,4 @@ def test_judge_one_answers_what_the_reference_model_answers(model_dir):
     assert [v.risk_score for v in verdicts] == pytest.approx(list(risk_score(anomaly, risk.calibration)), abs=1e-12)
     assert {v.decision for v in verdicts} == {APPROVED, BLOCKED}
     assert all(v.reasons for v in verdicts if v.decision == BLOCKED)
-    assert risk.judge(full_rows, txs) == verdicts
+    assert risk.judge(np.array([[row[name] for name in FEATURE_COLUMNS] for row in full_rows]), txs) == verdicts

@@ -1,3 +1,4 @@
+import random
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -12,8 +13,9 @@ from ml_model.features import (
     build_features,
     describe_feature,
     online_features,
+    online_features_batch,
 )
-from ml_model.profile_store import InMemoryProfileStore, RecentActivity, Transaction
+from ml_model.profile_store import InMemoryProfileStore, RecentActivity, StoredHistory, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
 
@@ -170,3 +172,59 @@ def test_a_burst_past_the_cap_counts_as_the_cap_and_averages_its_latest_transact
     for features in (batch, online):
         assert features["customer_tx_count_1h"] == BURST_LIMIT
         assert features["customer_avg_amount_1h"] == pytest.approx(sum(latest) / BURST_LIMIT)
+
+
+def _one_after_another(txs: list[Transaction], history: StoredHistory, label_delay_days: int) -> np.ndarray:
+    store, rows = history.to_store(), []
+    for tx in txs:
+        features = online_features(tx, store, label_delay_days=label_delay_days)
+        rows.append([features[name] for name in FEATURE_COLUMNS])
+        store.record_transaction(tx)
+    return np.array(rows)
+
+
+def _random_batch(seed: int) -> tuple[list[Transaction], StoredHistory]:
+    """Stored day totals (labelled terminal days among them) and recent purchases, then a batch of 300
+    mostly in time order: bursts, equal timestamps, a few captures arriving days late."""
+    rnd = random.Random(seed)
+    t0 = datetime(2026, 3, 1)
+    customers = [f"c{i}" for i in range(rnd.randint(1, 40))]
+    terminals = [f"t{i}" for i in range(rnd.randint(1, 30))]
+    history = StoredHistory(
+        customer_days=[(c, (t0 - timedelta(days=d)).date(), rnd.randint(1, 5), rnd.uniform(1, 500))
+                       for c in customers for d in range(40) if rnd.random() < 0.3],
+        terminal_days=[(t, (t0 - timedelta(days=d)).date(), rnd.randint(1, 9), rnd.randint(0, 2), rnd.randint(0, 3))
+                       for t in terminals for d in range(50) if rnd.random() < 0.3],
+        customer_transactions=sorted(
+            [(rnd.choice(customers), t0 - timedelta(seconds=rnd.uniform(-86_400, 30 * 3600)),
+              round(rnd.uniform(1, 300), 2)) for _ in range(rnd.randint(0, 200))]),
+    )
+    txs, now = [], t0
+    for i in range(300):
+        if rnd.random() > 0.1:
+            now += timedelta(seconds=rnd.choice([0, 1, 30, 600, 3600, 2 * 86_400]) * rnd.random() ** 2)
+        when = now - timedelta(seconds=rnd.uniform(0, 3 * 86_400)) if rnd.random() < 0.05 else now
+        txs.append(Transaction(f"x{i}", rnd.choice(customers), rnd.choice(terminals), round(rnd.uniform(0.5, 900), 2),
+                               when))
+    return txs, history
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_a_batch_gets_exactly_the_features_of_one_transaction_after_another(seed):
+    txs, history = _random_batch(seed)
+    delay = seed % 8
+    assert np.array_equal(online_features_batch(txs, history, label_delay_days=delay),
+                          _one_after_another(txs, history, delay))
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_batch_burst_past_the_cap_counts_like_one_transaction_after_another(late):
+    start = datetime(2025, 2, 1, 3)
+    rnd = random.Random(3)
+    txs = [Transaction(f"p{i}", "c1", f"t{i % 3}", round(rnd.uniform(1, 9), 2),
+                       start + timedelta(seconds=5 * i - (rnd.uniform(0, 600) if late and i % 10 == 0 else 0)))
+           for i in range(400)]
+    history = StoredHistory(customer_transactions=[("c1", start - timedelta(seconds=s), 2.5) for s in range(1, 50)])
+    batch = online_features_batch(txs, history)
+    assert batch[:, FEATURE_COLUMNS.index("customer_tx_count_1h")].max() == BURST_LIMIT
+    assert np.array_equal(batch, _one_after_another(txs, history, 7))

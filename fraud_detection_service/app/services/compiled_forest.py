@@ -12,6 +12,11 @@ carries its depth plus the average path length of the samples left in it, minus 
 The same traversal explains a score: ``explain_one`` / ``explain_samples`` also return each feature's
 credit in the row's mean path length by the Saabas path attribution of ``ml_model.attribution`` (what
 ``shap.TreeExplainer(forest).shap_values(x, approximate=True)`` computes; tested to 1e-9).
+
+A path's credits depend on its leaf only, so they are tabled per leaf (``_leaf_credits``): explaining a
+row is one lookup per tree once its leaves are known, added tree after tree on both paths, which therefore
+agree to the bit. Many rows at once (/predict/batch) find their leaves with each tree's own compiled
+``apply`` (one C loop per tree; the numpy rounds above cost three times as much over a matrix).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class CompiledForest:
     max_depth: int
     denominator: float  # n_trees * average_path_length(max_samples)
     n_features: int
+    # Each tree's scikit-learn ``Tree`` and the input columns it sees (None: all), for ``apply`` on many rows.
+    trees: tuple[tuple[object, np.ndarray | None], ...] = ()
 
     @classmethod
     def from_sklearn(cls, forest: IsolationForest) -> CompiledForest:
@@ -79,7 +86,7 @@ class CompiledForest:
             max_depth = max(max_depth, int(depth.max()) - 1)
         arrays = {k: np.concatenate(v) for k, v in parts.items()}
         denominator = len(forest.estimators_) * float(average_path_length(np.array([forest.max_samples_]))[0])
-        return cls(
+        compiled = cls(
             feature=arrays["feature"].astype(np.intp),
             threshold=arrays["threshold"].astype(np.float64),
             left=arrays["left"].astype(np.intp),
@@ -91,7 +98,11 @@ class CompiledForest:
             max_depth=max_depth,
             denominator=denominator,
             n_features=int(forest.n_features_in_),
+            trees=tuple((estimator.tree_, np.asarray(features) if subsample else None)
+                        for estimator, features in zip(forest.estimators_, forest.estimators_features_, strict=True)),
         )
+        compiled._leaf_credits  # noqa: B018 - tabled at load (~0.1 s for the default forest), not on a request
+        return compiled
 
     @staticmethod
     def _node_fields() -> tuple[str, ...]:
@@ -99,32 +110,47 @@ class CompiledForest:
 
     def score_samples(self, rows: np.ndarray) -> np.ndarray:
         """Same as ``IsolationForest.score_samples``: the lower, the more abnormal."""
-        leaves = deque(self._walk(rows), maxlen=1)[0]  # only the last round's nodes are kept
-        return self._score(leaves)
+        return self._score(self._leaves(self._rounded(rows)))
 
     def explain_samples(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``score_samples(rows)`` and the (n_rows, n_features) path attribution of each row's mean path
-        length (see the module docstring)."""
-        paths = np.stack(list(self._walk(rows)))  # (max_depth + 1, n_rows, n_trees)
-        parents, children = paths[:-1], paths[1:]
-        # Summed in explain_one's order (per row: round by round, tree by tree), so both agree to the bit.
-        gains = self._step_gain[2 * parents + (children != self.left[parents])]
-        n_rows = paths.shape[1]
-        bins = np.arange(n_rows)[None, :, None] * self.n_features + self.feature[parents]
-        totals = np.bincount(bins.ravel(), weights=gains.ravel(), minlength=n_rows * self.n_features)
-        return self._score(paths[-1]), totals.reshape(n_rows, self.n_features)
+        length (see the module docstring), equal to the bit to ``explain_one`` of each row."""
+        leaves = self._leaves(self._rounded(rows))
+        credits, leaf_row = self._leaf_credits
+        by_tree = leaf_row[leaves].T.copy()  # (trees, rows): each tree's leaf rows, contiguous
+        total = np.zeros((leaves.shape[0], self.n_features))
+        taken = np.empty_like(total)
+        for rows_of_tree in by_tree:  # tree after tree, as explain_one's sum(axis=0) adds them
+            np.take(credits, rows_of_tree, axis=0, out=taken)
+            total += taken
+        return self._score(leaves), total
 
     @property
     def expected_mean_path_length(self) -> float:
         """Where the contributions start from: the trees' expected path lengths, averaged."""
         return float(self.expected_path_length[self.roots].mean())
 
-    def _walk(self, rows: np.ndarray) -> Iterator[np.ndarray]:
-        """The (n_rows, n_trees) node indices at the roots, then after each of the max_depth rounds."""
+    def _rounded(self, rows: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # values beyond float32 become ±inf, as in scikit-learn
             X = np.asarray(rows, dtype=np.float32).astype(np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {X.shape}")
+        return X
+
+    def _leaves(self, X: np.ndarray) -> np.ndarray:
+        """The (n_rows, n_trees) leaf each row reaches in each tree (rows already rounded by ``_rounded``)."""
+        if not self.trees or np.isnan(X).any():  # NaN routing: the numpy rounds follow missing_left themselves
+            return deque(self._walk(X), maxlen=1)[0]
+        X32 = np.ascontiguousarray(X, dtype=np.float32)  # exact: X holds float32 values
+        leaves = np.empty((X.shape[0], len(self.trees)), dtype=np.intp)
+        for t, (tree, columns) in enumerate(self.trees):
+            leaves[:, t] = tree.apply(X32 if columns is None else np.ascontiguousarray(X32[:, columns]))  # type: ignore[attr-defined]
+        leaves += self.roots
+        return leaves
+
+    def _walk(self, X: np.ndarray) -> Iterator[np.ndarray]:
+        """The (n_rows, n_trees) node indices at the roots, then after each of the max_depth rounds
+        (rows already rounded by ``_rounded``)."""
         row_index = np.arange(X.shape[0])[:, None]
         nodes = np.broadcast_to(self.roots, (X.shape[0], self.roots.size))
         yield nodes
@@ -160,27 +186,21 @@ class CompiledForest:
         return float(-(2.0 ** (-depths / self.denominator))[0])
 
     def explain_one(self, row: np.ndarray) -> tuple[float, np.ndarray]:
-        """``explain_samples`` of one row on ``score_one``'s traversal (the /predict path); each step's
-        gain is read from one array indexed like the interleaved children."""
+        """``explain_samples`` of one row on ``score_one``'s traversal (the /predict path): the leaves'
+        credits, read from ``_leaf_credits`` and added tree after tree."""
         with np.errstate(over="ignore"):
             x = np.asarray(row, dtype=np.float32).astype(np.float64).reshape(-1)
         if x.shape[0] != self.n_features or np.isnan(x).any() or self.denominator == 0:
             scores, contributions = self.explain_samples(x.reshape(1, -1))
             return float(scores[0]), contributions[0]
         children, feature, threshold = self._children, self.feature, self.threshold
-        # Each round's child index (2 * node + went right) is written into one preallocated matrix: keeping
-        # per-round arrays alive instead cost more than the attribution itself (allocations).
-        steps = np.empty((self.max_depth, self.roots.size), dtype=np.intp)
         nodes = self.roots
-        for depth in range(self.max_depth):
-            step = steps[depth]
-            np.add(nodes, nodes, out=step)
-            step += x[feature[nodes]] > threshold[nodes]
-            nodes = children[step]
+        for _ in range(self.max_depth):
+            nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
         depths = self.leaf_path_length[nodes].sum(keepdims=True)
         score = float(-(2.0 ** (-depths / self.denominator))[0])
-        taken = steps.ravel()
-        return score, np.bincount(feature[taken >> 1], weights=self._step_gain[taken], minlength=self.n_features)
+        credits, leaf_row = self._leaf_credits
+        return score, credits[leaf_row[nodes]].sum(axis=0)
 
     @cached_property
     def _step_gain(self) -> np.ndarray:
@@ -188,6 +208,26 @@ class CompiledForest:
         the number of trees (the credits are a mean over the forest); 0 at leaves, their own children."""
         gain = self.expected_path_length[self._children] - np.repeat(self.expected_path_length, 2)
         return gain / self.roots.size
+
+    @cached_property
+    def _leaf_credits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per leaf, the credits of its tree's path from the root down to it (each step's ``_step_gain`` to
+        the feature its parent tests, added root first): an (n_leaves, n_features) table, and each node's
+        row in it (-1 for internal nodes). A row's credits are then one lookup per tree, whatever the depth."""
+        n_nodes = self.left.size
+        own = np.arange(n_nodes)
+        credits = np.zeros((n_nodes, self.n_features))
+        level = self.roots
+        for _ in range(self.max_depth):  # top-down: a child's credits are its parent's plus the step to it
+            inner = level[self.left[level] != level]
+            for child, went_right in ((self.left[inner], 0), (self.right[inner], 1)):
+                credits[child] = credits[inner]
+                credits[child, self.feature[inner]] += self._step_gain[2 * inner + went_right]
+            level = np.concatenate([self.left[inner], self.right[inner]])
+        is_leaf = self.left == own
+        leaf_row = np.full(n_nodes, -1, dtype=np.intp)
+        leaf_row[is_leaf] = np.arange(int(is_leaf.sum()))
+        return credits[is_leaf], leaf_row
 
     @cached_property
     def _children(self) -> np.ndarray:

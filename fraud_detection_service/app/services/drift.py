@@ -45,6 +45,16 @@ class DriftMonitor:
             row[-1] = risk_score
             self._count += 1
 
+    def record_many(self, engine: RiskEngine, features: np.ndarray, risk_scores: list[float]) -> None:
+        """``record`` of every row of ``features`` (every feature, ``FEATURE_COLUMNS`` order) at once."""
+        with self._lock:
+            if engine.model_version != self._version:
+                self._restart(engine)
+            rows = np.column_stack([features[:, engine.feature_index], risk_scores])[-self.window:]
+            at = (self._count + len(risk_scores) - len(rows) + np.arange(len(rows))) % self.window
+            self._rows[at] = rows
+            self._count += len(risk_scores)
+
     def _restart(self, engine: RiskEngine) -> None:
         self._version = engine.model_version
         self._columns = list(engine.feature_columns)

@@ -14,6 +14,7 @@ COMMIT were two round trips of eight that changed nothing (docs/performance.md).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -26,7 +27,7 @@ from app.services.profile_store import SCORED_COLUMNS, SqlProfileStore
 from app.services.risk_engine import RiskEngine, Verdict
 from app.services.shadow import count as shadow_count
 from app.services.shadow import shadow_answer, shadow_answers
-from ml_model.features import online_features
+from ml_model.features import online_features, online_features_batch
 from ml_model.profile_store import Transaction
 
 
@@ -78,7 +79,8 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
                  challenger: RiskEngine | None = None) -> list[Verdict]:
     """The answers ``predict`` gives the transactions one after another (a later one sees the earlier ones
     in its history; a known id gets its first answer), in one database transaction: the history read in
-    bulk (app/services/batch_store.py), every row scored at once, the batch written in three statements."""
+    bulk (app/services/batch_store.py), every stage over the whole batch (features, scores, contributions),
+    the batch written in three statements."""
     try:
         return _predict_together(db, risk, txs, challenger)
     except _Raced:
@@ -95,34 +97,26 @@ def _predict_together(db: Engine, risk: RiskEngine, txs: list[Transaction],
                       challenger: RiskEngine | None) -> list[Verdict]:
     with db.begin() as conn:
         known = batch_store.known_answers(conn, [tx.transaction_id for tx in txs])
-        history = batch_store.read_history(conn, [tx for tx in txs if tx.transaction_id not in known],
-                                           risk.label_delay_days)
-        first_of: dict[str, int] = {}  # id -> position of its first occurrence among the new ones
-        fresh: list[Transaction] = []
-        features: list[dict[str, float]] = []
+        first: dict[str, Transaction] = {}  # the new ids, each with its first occurrence, in batch order
         for tx in txs:
-            if tx.transaction_id in known or tx.transaction_id in first_of:
-                continue
-            first_of[tx.transaction_id] = len(fresh)
-            fresh.append(tx)
-            features.append(online_features(tx, history, label_delay_days=risk.label_delay_days))
-            history.record_transaction(tx)
-        verdicts = risk.judge(features, fresh) if features else []
+            if tx.transaction_id not in known:
+                first.setdefault(tx.transaction_id, tx)
+        fresh = list(first.values())
+        history = batch_store.read_history(conn, fresh, risk.label_delay_days)
+        features = online_features_batch(fresh, history, label_delay_days=risk.label_delay_days)
+        verdicts = risk.judge(features, fresh) if fresh else []
         shadows = shadow_answers(challenger, features)
-        scored = [(tx, {**verdict.as_dict(), **shadow}) for tx, verdict, shadow in zip(fresh, verdicts, shadows,
-                                                                                        strict=True)]
-        if batch_store.write_batch(conn, scored) != len(scored):
+        if batch_store.write_batch(conn, fresh, verdicts, shadows) != len(fresh):
             raise _Raced
-        answers = []
-        for tx in txs:
-            if tx.transaction_id in first_of:
-                answers.append(verdicts[first_of[tx.transaction_id]])
-            else:
-                answers.append(_verdict_of(tx.transaction_id, known[tx.transaction_id]))
-    for tx_features, verdict, shadow in zip(features, verdicts, shadows, strict=True):
-        DECISIONS.labels(verdict.decision).inc()
+        answer_of = dict(zip(first, verdicts, strict=True))
+        answers = [answer_of.get(tx.transaction_id) or _verdict_of(tx.transaction_id, known[tx.transaction_id])
+                   for tx in txs]
+    for outcome, count in Counter(verdict.decision for verdict in verdicts).items():
+        DECISIONS.labels(outcome).inc(count)
+    for shadow, verdict in zip(shadows, verdicts, strict=True):
         shadow_count(shadow, verdict.decision)
-        DRIFT.record(risk, tx_features, verdict.risk_score)
+    if verdicts:
+        DRIFT.record_many(risk, features, [verdict.risk_score for verdict in verdicts])
     return answers
 
 

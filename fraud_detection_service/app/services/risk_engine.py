@@ -18,16 +18,20 @@ the forest's contributions of the same row; its reasons are built from those.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic_core import to_json
 
 from app.services.compiled_boosting import CompiledBoostedTrees
 from app.services.compiled_forest import CompiledForest
 from ml_model.artifacts import HYBRID, LoadedModel, load_verified
 from ml_model.attribution import baseline_anomaly_score, baseline_probability, hybrid_contributions, to_anomaly_units
+from ml_model.features import FEATURE_COLUMNS
 from ml_model.profile_store import Transaction
 from ml_model.reasons import ReasonPolicy, reasons_for
 from ml_model.scoring import decision, risk_score
@@ -47,6 +51,17 @@ class Verdict:
     # contributions add up to anomaly_score minus the model's baseline_anomaly_score (see /model).
     contributions: list[dict[str, Any]]
 
+    # The two lists as JSON text, encoded once for the stored row and the /predict/batch response alike, by
+    # pydantic's Rust encoder: json.dumps' float formatting of a batch's ~16,000 contributions cost as much
+    # as scoring it (both give the shortest text that reads back as the same float).
+    @cached_property
+    def reasons_json(self) -> str:
+        return to_json(self.reasons).decode()
+
+    @cached_property
+    def contributions_json(self) -> str:
+        return to_json(self.contributions).decode()
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
@@ -64,6 +79,8 @@ class RiskEngine:
         self.loaded = loaded
         self.kind = loaded.kind
         self.feature_columns = list(loaded.feature_columns)
+        # Where the model's columns sit among every feature (the rows /predict/batch judges, FEATURE_COLUMNS order).
+        self.feature_index = np.array([FEATURE_COLUMNS.index(name) for name in self.feature_columns], dtype=np.intp)
         self.forest = CompiledForest.from_sklearn(loaded.model)
         self.classifier = (CompiledBoostedTrees.from_sklearn(loaded.classifier)
                            if loaded.kind == HYBRID else None)
@@ -92,8 +109,9 @@ class RiskEngine:
         metadata file's digest. Raises ``ml_model.artifacts.ArtifactError`` naming the file and the problem."""
         return cls(load_verified(model_dir, metadata_sha256=metadata_sha256), reasons=reasons)
 
-    def scale_rows(self, features: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        raw = np.array([[row[name] for name in self.feature_columns] for row in features], dtype=np.float64)
+    def scale_rows(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's raw and scaled columns of rows of every feature (``FEATURE_COLUMNS`` order)."""
+        raw = np.asarray(features, dtype=np.float64)[:, self.feature_index]
         return raw, (raw - self.mean) / self.scale
 
     def scores(self, raw: np.ndarray, scaled: np.ndarray) -> np.ndarray:
@@ -103,8 +121,11 @@ class RiskEngine:
             return anomaly
         return self.classifier.fraud_probability(np.column_stack([raw, anomaly]))
 
-    def judge(self, features: list[dict[str, float]], txs: list[Transaction]) -> list[Verdict]:
-        """Verdicts of many transactions (``features[i]`` are ``txs[i]``'s) by the batch traversal."""
+    def judge(self, features: np.ndarray, txs: Sequence[Transaction]) -> list[Verdict]:
+        """Verdicts of many transactions (/predict/batch), each equal to ``judge_one``'s: ``features`` is
+        (n, len(FEATURE_COLUMNS)), row i every feature of ``txs[i]`` (``ml_model.features.online_features_batch``).
+        Scores, decisions, risks, contributions and their order over the whole matrix; only the reasons'
+        wording is per row."""
         raw, scaled = self.scale_rows(features)
         scores, credits = self.forest.explain_samples(scaled)
         anomaly = -scores
@@ -113,12 +134,18 @@ class RiskEngine:
         if self.classifier is not None:
             score, log_odds = self.classifier.explain_samples(np.column_stack([raw, anomaly]))
             shares = hybrid_contributions(log_odds, self.classifier.expected_log_odds, shares)
-        return [self._verdict(features[i], txs[i], raw[i], float(score[i]), shares[i])
-                for i in range(len(features))]
+        # Largest first, ties in column order: what judge_one's sorted(..., reverse=True) gives.
+        orders = np.argsort(-shares, axis=1, kind="stable").tolist()
+        every, values, contributions = np.asarray(features).tolist(), raw.tolist(), shares.tolist()
+        return [self._answer(dict(zip(FEATURE_COLUMNS, every[i], strict=True)), txs[i], values[i], *answer,
+                             contributions[i], orders[i])
+                for i, answer in enumerate(zip(score.tolist(), decision(score, self.threshold).tolist(),
+                                               risk_score(score, self.calibration).tolist(), strict=True))]
 
-    def decide_many(self, features: list[dict[str, float]]) -> tuple[list[str], list[float]]:
-        """Decisions and risk scores of many rows, without reasons (the challenger in shadow of a batch)."""
-        if not features:
+    def decide_many(self, features: np.ndarray) -> tuple[list[str], list[float]]:
+        """Decisions and risk scores of many rows (every feature, as for ``judge``), without reasons (the
+        challenger in shadow of a batch)."""
+        if not len(features):
             return [], []
         score = self.scores(*self.scale_rows(features))
         return decision(score, self.threshold).tolist(), risk_score(score, self.calibration).tolist()
@@ -144,18 +171,23 @@ class RiskEngine:
             score = self.classifier.fraud_probability_one(np.append(raw, score))
         return decision(score, self.threshold).item(), float(risk_score(score, self.calibration))
 
-    def _verdict(self, features: dict[str, float], tx: Transaction, raw: np.ndarray, score: float,
+    def _verdict(self, features: Mapping[str, float], tx: Transaction, raw: np.ndarray, score: float,
                  shares: np.ndarray) -> Verdict:
         """``shares``: the model's contributions of this row, in ``feature_columns`` order."""
         outcome = decision(score, self.threshold).item()  # .item(): str() of a numpy string costs ~30 µs
         risk = float(risk_score(score, self.calibration))
-        columns, values, contributions = self.feature_columns, raw.tolist(), shares.tolist()
+        contributions = shares.tolist()
+        order = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)
+        return self._answer(features, tx, raw.tolist(), score, outcome, risk, contributions, order)
+
+    def _answer(self, features: Mapping[str, float], tx: Transaction, values: list[float], score: float,
+                outcome: str, risk: float, contributions: list[float], order: list[int]) -> Verdict:
+        columns = self.feature_columns
         reasons = reasons_for(
             dict(zip(columns, contributions, strict=True)), features, decision=outcome, risk=risk,
             terminal_id=tx.terminal_id, timestamp=tx.timestamp, label_delay_days=self.label_delay_days,
             currency=tx.currency, policy=self.reasons,
         )
-        order = sorted(range(len(columns)), key=contributions.__getitem__, reverse=True)
         return Verdict(
             decision=outcome,
             risk_score=risk,

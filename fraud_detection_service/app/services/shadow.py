@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from app.core.metrics import SHADOW_DECISIONS
 from app.services.risk_engine import RiskEngine
 
@@ -21,8 +23,9 @@ def shadow_answer(challenger: RiskEngine | None, features: dict[str, float]) -> 
             "challenger_model_version": challenger.model_version}
 
 
-def shadow_answers(challenger: RiskEngine | None, features: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """``shadow_answer`` of every row, scored together (/predict/batch)."""
+def shadow_answers(challenger: RiskEngine | None, features: np.ndarray) -> list[dict[str, Any]]:
+    """``shadow_answer`` of every row of ``features`` (every feature, ``FEATURE_COLUMNS`` order), scored
+    together (/predict/batch)."""
     if challenger is None:
         return [{} for _ in features]
     decisions, risks = challenger.decide_many(features)

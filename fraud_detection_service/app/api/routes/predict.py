@@ -9,7 +9,7 @@ predictions) is too long for the event loop on any database, so it always goes t
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,11 +17,13 @@ from fastapi.routing import APIRoute
 from fastapi_plumbing.database import on_database
 from fastapi_plumbing.problems import Problem
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep, require_internal_token
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
 from app.services.predictions import RecordedWithoutDecision, predict, predict_many
+from app.services.risk_engine import Verdict
 
 router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCaller],
                    responses={409: {"description": "The transaction was recorded through /feedback, never scored"}})
@@ -79,13 +81,24 @@ router.add_api_route("", predict_one, methods=["POST"], response_model=Predictio
 
 
 @router.post("/batch", response_model=BatchOut)
-async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep) -> dict[str, Any]:
+async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep) -> Response:
     # In order: a later transaction of the batch sees the earlier ones in its customer's history.
     try:
         verdicts = await run_in_threadpool(predict_many, db, models.champion,
                                            [item.to_transaction() for item in body.transactions], models.challenger)
     except RecordedWithoutDecision as exc:
         raise _conflict(exc) from None
-    # Dicts, validated once against BatchOut (model instances would be validated a second time).
-    return {"results": [{"transaction_id": item.transaction_id, **verdict.as_dict()}
-                        for item, verdict in zip(body.transactions, verdicts, strict=True)]}
+    return Response(_batch_json(body.transactions, verdicts), media_type="application/json")
+
+
+def _batch_json(items: Sequence[TransactionIn], verdicts: list[Verdict]) -> bytes:
+    """BatchOut's JSON, written from each verdict's lists as already encoded for its stored row: FastAPI's
+    validation and serialisation of a batch's answers (16 contributions a row) cost as much as scoring
+    it. The tests validate the result against BatchOut."""
+    rows = []
+    for item, verdict in zip(items, verdicts, strict=True):
+        head = to_json({"transaction_id": item.transaction_id, "decision": verdict.decision,
+                        "risk_score": verdict.risk_score, "anomaly_score": verdict.anomaly_score,
+                        "threshold": verdict.threshold, "model_version": verdict.model_version}).decode()
+        rows.append(f'{head[:-1]},"reasons":{verdict.reasons_json},"contributions":{verdict.contributions_json}}}')
+    return f'{{"results":[{",".join(rows)}]}}'.encode()

@@ -10,12 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, transactions
+from app.schemas import BatchOut
 from tests.helpers import DAY0, daily_habit, new_id, transaction
 
 
 def _batch(client, items):
     response = client.post("/predict/batch", json={"transactions": items})
     assert response.status_code == 200, response.text
+    # The route writes its JSON itself (app/api/routes/predict.py): it must still be what OpenAPI promises.
+    assert response.headers["content-type"] == "application/json"
+    BatchOut.model_validate_json(response.content)
     return response.json()["results"]
 
 

@@ -97,12 +97,13 @@ def test_the_trained_hybrid_names_what_it_learnt_from_the_simulated_frauds(train
 
 def test_online_equals_batch_adds_up_and_is_stable(trained):
     raw = simulate_transactions(days=12, customers=40, terminals=60, seed=5)
-    rows = replay_online(InMemoryProfileStore(), raw, label_delay_days=trained.label_delay_days).to_dict("records")
+    online = replay_online(InMemoryProfileStore(), raw, label_delay_days=trained.label_delay_days)
+    rows = online.to_dict("records")
     txs = [Transaction(r.transaction_id, r.customer_id, r.terminal_id, r.tx_amount, r.tx_datetime.to_pydatetime())
            for r in raw.itertuples()]
     one_by_one = [trained.judge_one(row, tx) for row, tx in zip(rows, txs, strict=True)]
 
-    assert trained.judge(rows, txs) == one_by_one  # every field, contributions to the bit
+    assert trained.judge(online.to_numpy(), txs) == one_by_one  # every field, contributions to the bit
     assert [trained.judge_one(row, tx) for row, tx in zip(rows[-200:], txs[-200:], strict=True)] == one_by_one[-200:]
     assert {v.decision for v in one_by_one} == {"APPROVED", "BLOCKED"}
     for verdict in one_by_one:

@@ -6,6 +6,7 @@ turns an unreachable server into a failure)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from sqlalchemy import make_url, text
 
 from fastapi_plumbing.database import sqlalchemy_url
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
+from fastapi_plumbing.testing import eventually
 
 POSTGRES_URL = os.environ.get("POSTGRES_URL")
 
@@ -54,6 +56,13 @@ def _sessions_opened(url) -> int:
 
 def test_a_busy_pool_opens_its_connections_once(database_url):
     engine = postgres_engine(database_url, PoolSettings(size=4, max_overflow=0, threadpool_size=4))
+    all_checked_out = threading.Barrier(4)
+
+    def hold(_):  # four requests in flight at once: the pool opens all four connections
+        with engine.begin() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            all_checked_out.wait(timeout=60)
+            return pid
 
     def work(_):
         with engine.begin() as conn:
@@ -61,13 +70,14 @@ def test_a_busy_pool_opens_its_connections_once(database_url):
 
     try:
         with ThreadPoolExecutor(4) as threads:
-            list(threads.map(work, range(40)))  # warm-up: the pool fills
-            time.sleep(0.6)  # statistics reach pg_stat_database with a delay (stats_fetch_consistency)
-            before = _sessions_opened(database_url)
+            opened = set(threads.map(hold, range(4)))
+            assert len(opened) == 4
+            # A backend reports its session to pg_stat_database up to ~10 s after it starts (idle flush).
+            eventually(lambda: _sessions_opened(database_url) == 4, timeout=30, interval=0.5)
             backends = set(threads.map(work, range(2000)))
-        time.sleep(0.6)
-        assert _sessions_opened(database_url) == before  # no connection opened in steady state
-        assert len(backends) <= 4
+        assert backends <= opened  # every request in steady state ran on a connection opened at warm-up
+        time.sleep(1.5)
+        assert _sessions_opened(database_url) == 4  # and the server saw no other session start
     finally:
         engine.dispose()
 

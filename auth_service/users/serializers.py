@@ -1,6 +1,6 @@
 """Shapes of requests and answers. Rules about users themselves live in services.py."""
 
-from django.conf import settings
+from django.contrib.auth.password_validation import MinimumLengthValidator, get_default_password_validators
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
@@ -36,20 +36,18 @@ def _password_field() -> serializers.CharField:
     )
 
 
-def _password_min_length() -> int:
-    for validator in settings.AUTH_PASSWORD_VALIDATORS:
-        if validator["NAME"].endswith(".MinimumLengthValidator"):
-            return validator.get("OPTIONS", {}).get("min_length", 8)
-    return 1
+# The configured validators themselves (Django builds them once), not their settings re-read by name.
+PASSWORD_MIN_LENGTH = max((validator.min_length for validator in get_default_password_validators()
+                           if isinstance(validator, MinimumLengthValidator)), default=1)
 
 
 # A new password is checked by the password validators (users/services.py), not by the field, so that one
 # answer names every rule it breaks. The document states those rules, as far as JSON Schema can: the length,
 # and at least one character that is neither a digit nor NUL; the rest in words.
 NEW_PASSWORD_SCHEMA = {
-    "type": "string", "writeOnly": True, "minLength": _password_min_length(), "maxLength": PASSWORD_MAX_LENGTH,
+    "type": "string", "writeOnly": True, "minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH,
     "pattern": "^[^\\u0000]*[^\\d\\u0000][^\\u0000]*$",
-    "description": f"At least {_password_min_length()} characters, not all digits, no NUL character, not a "
+    "description": f"At least {PASSWORD_MIN_LENGTH} characters, not all digits, no NUL character, not a "
                    "commonly used password and not too similar to the username or email address; a password "
                    "refused by any of these rules is answered 422 naming the field with every rule it breaks.",
 }

@@ -28,6 +28,7 @@ sys.path.insert(0, str(SERVICE))
 
 from app.core.config import settings  # noqa: E402
 from app.db.engine import make_engine  # noqa: E402
+from app.services.terminal_totals import _FOLD_LOCK  # noqa: E402
 from sqlalchemy import Connection, text  # noqa: E402
 
 CHUNK = 50_000
@@ -37,7 +38,6 @@ BLOCKED_SHARE, THRESHOLD = 0.012, 0.5
 LABELLED_SHARE = {"blocked": 0.6, "approved": 0.01}
 COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "timestamp", "is_fraud", "decision",
            "risk_score", "anomaly_score", "threshold", "reasons", "model_version", "recorded_at")
-_FOLD_LOCK = 1_701_720_417  # app/services/terminal_totals.py's: no fold runs while the totals are recounted
 
 
 def _rows(count: int, rng: np.random.Generator, now: datetime) -> list[tuple]:
@@ -83,7 +83,7 @@ def _recount_totals(conn: Connection) -> None:
     folded yet) are part of the recount, so they go too."""
     day = 'CAST("timestamp" AS DATE)' if conn.dialect.name == "postgresql" else 'date("timestamp")'
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK})  # no fold meanwhile
     sums = "count(*), sum(amount), sum(amount * amount)"
     for statement in (
         "DELETE FROM terminal_day_changes",

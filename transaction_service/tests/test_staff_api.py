@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from app.models import AuditEntry, FeedbackOutbox, Transaction
+from app.services.review_queue import move_queue_count, queue_cells, queue_move
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -330,6 +331,18 @@ def test_counts_are_exact_before_and_after_the_background_fold(api, engine):
     counts = _queue(api, limit=1)["counts"]
     assert counts["status"] == _truth(engine)
     assert counts["label"]["fraud"] >= 1
+
+
+def test_queue_cells_add_the_moves_not_folded_yet(api, engine):
+    # Deterministic, unlike the read above (the 0.2 s fold may have run before it): a move appended and not
+    # committed, so no fold can take it, is counted by queue_cells on the same connection.
+    with engine.connect() as connection:
+        before = queue_cells(connection)
+        move_queue_count(connection, queue_move("BLOCKED", "analyst", "fraud", +3))
+        after = queue_cells(connection)
+        connection.rollback()
+    cell = ("BLOCKED", "analyst", "fraud")
+    assert after == {**before, cell: before.get(cell, 0) + 3}
 
 
 def test_what_if_matches_the_labelled_rows_and_marks_both_thresholds(api, engine):

@@ -21,14 +21,13 @@ agree to the bit. Many rows at once (/predict/batch) find their leaves with each
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
+from app.services.tree_walk import interleaved_children, leaves, leaves_one
 from ml_model.attribution import subtree_means
 
 
@@ -115,15 +114,15 @@ class CompiledForest:
     def explain_samples(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``score_samples(rows)`` and the (n_rows, n_features) path attribution of each row's mean path
         length (see the module docstring), equal to the bit to ``explain_one`` of each row."""
-        leaves = self._leaves(self._rounded(rows))
+        reached = self._leaves(self._rounded(rows))
         credits, leaf_row = self._leaf_credits
-        by_tree = leaf_row[leaves].T.copy()  # (trees, rows): each tree's leaf rows, contiguous
-        total = np.zeros((leaves.shape[0], self.n_features))
+        by_tree = leaf_row[reached].T.copy()  # (trees, rows): each tree's leaf rows, contiguous
+        total = np.zeros((reached.shape[0], self.n_features))
         taken = np.empty_like(total)
         for rows_of_tree in by_tree:  # tree after tree, as explain_one's sum(axis=0) adds them
             np.take(credits, rows_of_tree, axis=0, out=taken)
             total += taken
-        return self._score(leaves), total
+        return self._score(reached), total
 
     @property
     def expected_mean_path_length(self) -> float:
@@ -140,25 +139,14 @@ class CompiledForest:
     def _leaves(self, X: np.ndarray) -> np.ndarray:
         """The (n_rows, n_trees) leaf each row reaches in each tree (rows already rounded by ``_rounded``)."""
         if not self.trees or np.isnan(X).any():  # NaN routing: the numpy rounds follow missing_left themselves
-            return deque(self._walk(X), maxlen=1)[0]
+            return leaves(X, roots=self.roots, feature=self.feature, threshold=self.threshold, left=self.left,
+                          right=self.right, missing_left=self.missing_left, max_depth=self.max_depth)
         X32 = np.ascontiguousarray(X, dtype=np.float32)  # exact: X holds float32 values
-        leaves = np.empty((X.shape[0], len(self.trees)), dtype=np.intp)
+        reached = np.empty((X.shape[0], len(self.trees)), dtype=np.intp)
         for t, (tree, columns) in enumerate(self.trees):
-            leaves[:, t] = tree.apply(X32 if columns is None else np.ascontiguousarray(X32[:, columns]))  # type: ignore[attr-defined]
-        leaves += self.roots
-        return leaves
-
-    def _walk(self, X: np.ndarray) -> Iterator[np.ndarray]:
-        """The (n_rows, n_trees) node indices at the roots, then after each of the max_depth rounds
-        (rows already rounded by ``_rounded``)."""
-        row_index = np.arange(X.shape[0])[:, None]
-        nodes = np.broadcast_to(self.roots, (X.shape[0], self.roots.size))
-        yield nodes
-        for _ in range(self.max_depth):
-            values = X[row_index, self.feature[nodes]]
-            go_left = (values <= self.threshold[nodes]) | (np.isnan(values) & self.missing_left[nodes])
-            nodes = np.where(go_left, self.left[nodes], self.right[nodes])
-            yield nodes
+            reached[:, t] = tree.apply(X32 if columns is None else np.ascontiguousarray(X32[:, columns]))  # type: ignore[attr-defined]
+        reached += self.roots
+        return reached
 
     def _score(self, leaves: np.ndarray) -> np.ndarray:
         depths = self.leaf_path_length[leaves].sum(axis=1)
@@ -176,10 +164,8 @@ class CompiledForest:
             return float(self.score_samples(x.reshape(1, -1))[0])  # NaN routing and width errors
         if self.denominator == 0:
             return -1.0
-        children, feature, threshold = self._children, self.feature, self.threshold
-        nodes = self.roots
-        for _ in range(self.max_depth):
-            nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
+        nodes = leaves_one(x, roots=self.roots, children=self._children, feature=self.feature,
+                           threshold=self.threshold, max_depth=self.max_depth)
         # Kept as a one-element array: numpy's power, like score_samples, so both paths agree to the bit
         # (Python's float ** differs in the last place now and then).
         depths = self.leaf_path_length[nodes].sum(keepdims=True)
@@ -193,10 +179,8 @@ class CompiledForest:
         if x.shape[0] != self.n_features or np.isnan(x).any() or self.denominator == 0:
             scores, contributions = self.explain_samples(x.reshape(1, -1))
             return float(scores[0]), contributions[0]
-        children, feature, threshold = self._children, self.feature, self.threshold
-        nodes = self.roots
-        for _ in range(self.max_depth):
-            nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
+        nodes = leaves_one(x, roots=self.roots, children=self._children, feature=self.feature,
+                           threshold=self.threshold, max_depth=self.max_depth)
         depths = self.leaf_path_length[nodes].sum(keepdims=True)
         score = float(-(2.0 ** (-depths / self.denominator))[0])
         credits, leaf_row = self._leaf_credits
@@ -232,4 +216,4 @@ class CompiledForest:
     @cached_property
     def _children(self) -> np.ndarray:
         """Left and right child of node i at 2i and 2i+1."""
-        return np.column_stack([self.left, self.right]).reshape(-1)
+        return interleaved_children(self.left, self.right)

@@ -1,14 +1,15 @@
-"""Database helpers both services use: the URL as SQLAlchemy needs it, a tuned SQLite engine, where short work
-runs, a liveness query."""
+"""Database helpers both services use: the URL as SQLAlchemy needs it, a tuned SQLite engine, autocommit on
+PostgreSQL, where short work runs, a liveness query."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +56,30 @@ def sqlite_engine(url: str, *, foreign_keys: bool = False) -> Engine:
         cursor.close()
 
     return engine
+
+
+@contextlib.contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A connection whose every statement commits on its own on PostgreSQL; an ordinary transaction on SQLite.
+
+    On PostgreSQL that saves the BEGIN and COMMIT round trips (at READ COMMITTED each statement takes its
+    own snapshot inside a transaction too, so for one-statement writes and plain reads they change nothing):
+    psycopg2's autocommit flag, set on the driver's connection for this use only. SQLAlchemy's
+    isolation_level="AUTOCOMMIT" would do the same but reset it with a SET statement on every check-in, a
+    round trip per use. SQLite: in-process, nothing to save.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        driver = connection.connection.dbapi_connection
+        driver.autocommit = True  # type: ignore[union-attr]
+        try:
+            yield connection
+        finally:
+            if not driver.closed:  # type: ignore[union-attr] - a connection lost meanwhile is discarded
+                driver.autocommit = False  # type: ignore[union-attr]
 
 
 def _engine(bind: Engine | sessionmaker[Session]) -> Engine:

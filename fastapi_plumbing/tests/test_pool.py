@@ -1,4 +1,5 @@
-"""PostgreSQL pools keep their connections open under load, and replace one that died while idle.
+"""PostgreSQL pools keep their connections open under load, and replace one that died while idle; autocommit
+work commits at once and leaves the pooled connection transactional.
 
 Against the server at POSTGRES_URL (skipped without it; `make test-postgres` sets it and REQUIRE_POSTGRES=1
 turns an unreachable server into a failure)."""
@@ -15,7 +16,7 @@ import psycopg2
 import pytest
 from sqlalchemy import make_url, text
 
-from fastapi_plumbing.database import sqlalchemy_url
+from fastapi_plumbing.database import autocommit, sqlalchemy_url
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
 from fastapi_plumbing.testing import eventually
 
@@ -109,3 +110,31 @@ def test_pool_settings_come_from_the_environment_and_bad_values_are_named():
         PoolSettings.from_environment({"DB_POOL_SIZE": "0"})
     with pytest.raises(ValueError, match="DB_MAX_OVERFLOW"):
         PoolSettings.from_environment({"DB_MAX_OVERFLOW": "many"})
+
+
+def test_autocommit_commits_each_statement_and_returns_the_connection_transactional(database_url):
+    engine = postgres_engine(database_url, PoolSettings(size=1, max_overflow=0, threadpool_size=1))
+    observer = psycopg2.connect(database_url.set(drivername="postgresql").render_as_string(hide_password=False))
+    observer.autocommit = True
+
+    def rows_seen_elsewhere() -> int:
+        cursor = observer.cursor()
+        cursor.execute("SELECT count(*) FROM marks")
+        return cursor.fetchone()[0]
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE marks (id int)"))
+        with autocommit(engine) as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            conn.execute(text("INSERT INTO marks VALUES (1)"))
+            assert rows_seen_elsewhere() == 1  # committed by the statement itself, before the block ends
+        with engine.connect() as conn:  # the pool's one connection, handed out again
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+            conn.execute(text("INSERT INTO marks VALUES (2)"))
+            assert rows_seen_elsewhere() == 1  # autocommit is off again: this insert waits for a commit
+            conn.rollback()
+        assert rows_seen_elsewhere() == 1
+    finally:
+        observer.close()
+        engine.dispose()

@@ -15,10 +15,9 @@ COMMIT were two round trips of eight that changed nothing (docs/performance.md).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 
-from sqlalchemy import Connection, Engine, Row
+from fastapi_plumbing.database import autocommit
+from sqlalchemy import Engine, Row
 
 from app.core.metrics import DECISIONS, FEEDBACK
 from app.services import batch_store
@@ -42,7 +41,7 @@ class UnknownTransaction(Exception):
 
 def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
     """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
-    with _prediction_connection(db) as conn:
+    with autocommit(db) as conn:  # a transaction on SQLite (module docstring)
         store = SqlProfileStore(conn)
         features = online_features(tx, store, label_delay_days=risk.label_delay_days)
         verdict = risk.judge_one(features, tx)
@@ -54,25 +53,6 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
     shadow_count(shadow, verdict.decision)
     DRIFT.record(risk, features, verdict.risk_score)
     return verdict
-
-
-def _prediction_connection(db: Engine) -> AbstractContextManager[Connection]:
-    """A transaction on SQLite; autocommit on PostgreSQL, where the writes are one statement (module docstring)."""
-    return _autocommit(db) if db.dialect.name == "postgresql" else db.begin()
-
-
-@contextmanager
-def _autocommit(db: Engine) -> Iterator[Connection]:
-    # The driver's own switch, not SQLAlchemy's isolation_level option: that one resets the session with
-    # a SET statement on every return to the pool, one more round trip per prediction (counted).
-    with db.connect() as conn:
-        dbapi_connection = conn.connection.dbapi_connection
-        dbapi_connection.autocommit = True  # type: ignore[union-attr]
-        try:
-            yield conn
-        finally:
-            if not dbapi_connection.closed:  # type: ignore[union-attr] - a dropped connection is discarded
-                dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
 
 def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],

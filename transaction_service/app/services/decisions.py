@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
-from app.core.db import single_statement
 from app.core.metrics import DECISIONS
 from app.models import FALLBACK, MODEL, PENDING, ReviewQueueChange, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, move_queue_count, queue_move
-from fastapi_plumbing.database import on_database
+from fastapi_plumbing.database import autocommit, on_database
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: 
     if engine.dialect.name == "postgresql":
         # One statement committed on its own: one round trip instead of BEGIN, UPDATE, [INSERT], COMMIT. A
         # queued decision appends its move in the same statement, so both commit or neither does.
-        with single_statement(engine) as connection:
+        with autocommit(engine) as connection:
             won = connection.execute(_DECIDE_AND_QUEUE if queued else _DECIDE_IF_PENDING, params).rowcount
     else:
         # SQLite: no round trips to save (in-process), and no data-modifying CTEs.

@@ -6,7 +6,7 @@ transaction row and its day totals are written together or not at all. Inserts u
 
 Statements are built once per dialect with bound parameters: building and cache-keying a fresh
 statement per call cost more than running it. The ones /predict runs (three reads, and the writes) are
-also compiled once and run on the DBAPI cursor (``app.db.prepared``); the rest (labels, retries) go
+also compiled once and run on the DBAPI cursor (``fastapi_plumbing.prepared``); the rest (labels, retries) go
 through ``Connection.execute``. On PostgreSQL a transaction's row and its customer's and terminal's day
 increments are one data-modifying ``WITH`` statement (one round trip instead of three, and atomic on its
 own); SQLite has no DML in ``WITH`` and runs the three in-process statements.
@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from app.db.prepared import Prepared
+from fastapi_plumbing.prepared import Prepared
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
+from fastapi_plumbing.prepared import Prepared
 from sqlalchemy import (
     Connection,
     Executable,
@@ -37,7 +38,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from fastapi_plumbing.prepared import Prepared
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -514,7 +515,8 @@ def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
     run_.customers = register_customers(stack, 10)
 
 
-def meta(args: argparse.Namespace, started: datetime, load_at_start: float) -> dict:
+def meta(args: argparse.Namespace, started: datetime, load_at_start: float, status: str, selected: list[str],
+         phases: dict[str, dict]) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip() or "unknown"
     mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20)
@@ -523,11 +525,28 @@ def meta(args: argparse.Namespace, started: datetime, load_at_start: float) -> d
         "machine": f"{os.cpu_count()} cores, {mem_gib} GiB, {platform.system()} {platform.release()}",
         "database": "PostgreSQL" if args.postgres else "SQLite", "quick": args.quick, "workers": args.workers,
         "started_at": started.isoformat(timespec="seconds"),
+        # "complete" only once every selected phase has run; "running" while it goes, and what stopped it
+        # otherwise, so neither a reader nor `report.py combine` takes a broken run's file for a whole one.
+        "status": status, "phases_selected": selected,
+        "phases_not_run": [name for name in selected if name not in phases],
         # Other work on a shared machine shifts absolute numbers; the ratios are taken side by side for that.
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "arguments": {k: str(v) for k, v in vars(args).items()},
     }
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (Ctrl-C, a timeout's kill) during the run: unwinds like KeyboardInterrupt, through
+    the stack's and the databases' clean-up, to the last write of the results."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame) -> None:
+    raise Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -537,34 +556,52 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     run_ = Run(args=args, plan=plan, work_dir=Path(tempfile.mkdtemp(prefix="run-", dir=args.out)))
     selected = args.only or list(PHASES)
-    databases = None
-    try:
-        if NEEDS_STACK & set(selected):
-            if args.postgres:
-                from bench.databases import PostgresDatabases
 
-                databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
-                databases.create()
-                run_.databases = databases
-            start_stack(run_, databases.urls() if databases else {})
-        for name in selected:
-            if name == "training" and run_.stack:
+    def save(status: str) -> dict:
+        results = {"meta": meta(args, started, load_at_start, status, selected, run_.phases), "plan": vars(plan),
+                   "targets": TARGETS, "checks": run_.checks, "phases": run_.phases}
+        report.write(results, args.out, run_.plotted)
+        return results
+
+    status = "complete"
+    handlers = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # At once, over any earlier run's files: from here on a crash leaves this run's partial results.
+        save("running")
+        try:
+            if NEEDS_STACK & set(selected):
+                if args.postgres:
+                    from bench.databases import PostgresDatabases
+
+                    run_.databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
+                    run_.databases.create()
+                start_stack(run_, run_.databases.urls() if run_.databases else {})
+            for name in selected:
+                if name == "training" and run_.stack:
+                    run_.stack.stop_all()
+                run_phase(run_, name)
+                save("running")
+        finally:
+            if run_.stack:
                 run_.stack.stop_all()
-            run_phase(run_, name)
+            if run_.databases:
+                run_.databases.drop()
+    except Interrupted as exc:
+        status = f"interrupted by {exc}"
+    except Exception as exc:  # the stack or the databases did not start: no phase can run
+        traceback.print_exc()
+        status = f"failed: {type(exc).__name__}: {exc}"[:500]
     finally:
-        if run_.stack:
-            run_.stack.stop_all()
-        if databases:
-            databases.drop()
-    results = {"meta": meta(args, started, load_at_start), "plan": vars(plan), "targets": TARGETS,
-               "checks": run_.checks, "phases": run_.phases}
-    written = report.write(results, args.out, run_.plotted)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    results = save(status)
     print(report.markdown(results))
-    print("written: " + ", ".join(str(p) for p in written))
+    print(f"written to {args.out}: results.json, results.md, latency.png ({status})")
     failed_phases = [n for n, p in run_.phases.items() if "error" in p]
-    if not failed_phases:
+    if status == "complete" and not failed_phases:
         shutil.rmtree(run_.work_dir, ignore_errors=True)  # logs are kept only when something broke
-    return 1 if failed_phases else 0
+        return 0
+    return 128 + signal.SIGINT if status == f"interrupted by {signal.SIGINT.name}" else 1
 
 
 if __name__ == "__main__":

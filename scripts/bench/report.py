@@ -3,14 +3,18 @@
     python scripts/bench/report.py combine bench/sqlite/results.json bench/postgres/results.json [...]
 
 prints one markdown table, a column per run (SQLite | PostgreSQL | ..., WORKERS=N when not 1), for the
-README (`make bench-all` runs the set and writes bench/combined.md).
+README (`make bench-all` runs the set and writes bench/combined.md). A run that did not finish (its
+meta.status is not "complete") is marked in its column and makes the command fail; with ``--since TIME`` a
+file from a run started before TIME (a run that died before writing left an earlier one behind) is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +68,16 @@ def markdown(results: dict[str, Any]) -> str:
     failed = [name for name, phase in results["phases"].items() if "error" in phase]
     if failed:
         lines += ["", "Phases that failed: " + ", ".join(f"{n} ({results['phases'][n]['error']})" for n in failed)]
+    if incomplete(meta):
+        lines += ["", f"**Incomplete run** ({meta.get('status', 'no status recorded')}); phases not run: "
+                      f"{', '.join(meta.get('phases_not_run', [])) or 'unknown'}."]
     return "\n".join(lines) + "\n"
+
+
+def incomplete(meta: dict[str, Any]) -> bool:
+    """True unless the run recorded that every phase it was asked for ran (files from before runs
+    recorded a status count as incomplete: nothing says they finished)."""
+    return meta.get("status") != "complete"
 
 
 def latency_plot(runs: list[LoadResult], path: Path, title: str) -> None:
@@ -83,22 +96,31 @@ def latency_plot(runs: list[LoadResult], path: Path, title: str) -> None:
     if ax.lines:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")  # given: write() saves under a temporary name first
     plt.close(fig)
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file and rename it over ``path``: a reader (or a run killed mid-write)
+    sees the previous whole file or the new whole file, never half of one."""
+    partial = path.with_name(f".{path.name}.partial")
+    write(partial)
+    os.replace(partial, path)
 
 
 def write(results: dict[str, Any], out_dir: Path, runs: list[LoadResult]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "latency.png"]
-    paths[0].write_text(json.dumps(results, indent=2, default=str) + "\n")
-    paths[1].write_text(markdown(results))
-    latency_plot(runs, paths[2], "POST /transactions vs trivial FastAPI endpoint, open loop at 70% of max")
+    _replace(paths[0], lambda path: path.write_text(json.dumps(results, indent=2, default=str) + "\n"))
+    _replace(paths[1], lambda path: path.write_text(markdown(results)))
+    _replace(paths[2], lambda path: latency_plot(
+        runs, path, "POST /transactions vs trivial FastAPI endpoint, open loop at 70% of max"))
     return paths
 
 
 def column_name(meta: dict[str, Any]) -> str:
     return f"{meta['database']}{', ' + _workers(meta).rstrip(', ') if _workers(meta) else ''}" + (
-        " (quick)" if meta.get("quick") else "")
+        " (quick)" if meta.get("quick") else "") + (" **incomplete**" if incomplete(meta) else "")
 
 
 def combine(runs: list[dict[str, Any]]) -> str:
@@ -130,6 +152,10 @@ def combine(runs: list[dict[str, Any]]) -> str:
               for run in runs for name, phase in run["phases"].items() if "error" in phase]
     if failed:
         lines += ["", "Phases that failed: " + "; ".join(failed)]
+    unfinished = [f"{column_name(meta)}: {meta.get('status', 'no status recorded')}, phases not run: "
+                  f"{', '.join(meta.get('phases_not_run', [])) or 'unknown'}" for meta in metas if incomplete(meta)]
+    if unfinished:
+        lines += ["", "Incomplete runs (their figures are partial): " + "; ".join(unfinished)]
     return "\n".join(lines) + "\n"
 
 
@@ -139,15 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     combined = sub.add_parser("combine", help="results.json files, one column each, in this order")
     combined.add_argument("results", nargs="+", type=Path)
     combined.add_argument("--out", type=Path, help="also write the table here")
+    combined.add_argument("--since", type=datetime.fromisoformat, metavar="TIME",
+                          help="refuse results of runs started before this ISO 8601 time (with its offset)")
     args = parser.parse_args(argv)
     missing = [str(path) for path in args.results if not path.exists()]
     if missing:
         parser.error("no such results: " + ", ".join(missing))
-    table = combine([json.loads(path.read_text()) for path in args.results])
+    runs = [json.loads(path.read_text()) for path in args.results]
+    if args.since:
+        stale = [f"{path} (started {run['meta']['started_at']})" for path, run in zip(args.results, runs, strict=True)
+                 if datetime.fromisoformat(run["meta"]["started_at"]) < args.since]
+        if stale:
+            parser.error(f"results from before {args.since.isoformat()}, left by an earlier run: " + ", ".join(stale))
+    table = combine(runs)
     if args.out:
         args.out.write_text(table)
     print(table, end="")
-    return 0
+    return 1 if any(incomplete(run["meta"]) for run in runs) else 0
 
 
 if __name__ == "__main__":

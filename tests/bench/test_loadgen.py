@@ -103,7 +103,7 @@ def test_phase_results_are_plain_json_that_the_soak_reads_its_rate_from():
 def test_combined_report_puts_runs_side_by_side(tmp_path, capsys):
     def results(database: str, workers: int, share: float, phases: dict) -> Path:
         meta = {"commit": "abc", "machine": "2 cores", "python": "3.11", "database": database, "quick": False,
-                "workers": workers, "finished_at": "now"}
+                "workers": workers, "finished_at": "now", "status": "complete"}
         checks = [report.check("3", "share", share, "≥ 0.25", share >= 0.25),
                   report.check("5", "memory (MiB)", None, "reported", None, "auth 98, fraud 230")]
         path = tmp_path / f"{database}-{workers}.json"

@@ -79,6 +79,23 @@ class LoadResult:
         }
 
 
+def combined(parts: list[LoadResult], label: str) -> LoadResult:
+    """Several runs of one kind as one: every latency and status, the durations and client CPU added up,
+    the worst part's send lag, everything the parts left behind."""
+    lags = [part.send_lag_ms for part in parts if part.send_lag_ms]
+    behind = [part.behind_at_end for part in parts if part.behind_at_end is not None]
+    cpus = [part.client_cpu_s for part in parts if part.client_cpu_s is not None]
+    return LoadResult(
+        label=label, duration_s=sum(part.duration_s for part in parts),
+        latencies_s=[latency for part in parts for latency in part.latencies_s],
+        statuses=sum((part.statuses for part in parts), Counter()),
+        target_rate=parts[0].target_rate, unsent=sum(part.unsent for part in parts),
+        load_generator=parts[0].load_generator, client_cpu_s=sum(cpus) if cpus else None,
+        send_lag_ms={key: max(lag[key] for lag in lags) for key in lags[0]} if lags else None,
+        behind_at_end=sum(behind) if behind else None,
+    )
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 

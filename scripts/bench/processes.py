@@ -44,6 +44,26 @@ def group_stats(pgid: int) -> tuple[int, float]:
     return rss, cpu
 
 
+def group_run_queue_wait(pgid: int) -> float:
+    """Seconds the threads of group ``pgid`` have spent runnable but waiting for a CPU (schedstat's second
+    field): time a request spent there is the machine's doing, not the server's code."""
+    waited = 0
+    for entry in os.listdir("/proc"):
+        fields = _stat_fields(entry) if entry.isdigit() else None
+        if fields is None or int(fields[2]) != pgid:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{entry}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                waited += int(Path(f"/proc/{entry}/task/{task}/schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):  # the thread ended, or no schedstats in this kernel
+                continue
+    return waited / 1e9
+
+
 def postgres_cpu_seconds() -> float:
     """CPU seconds of every PostgreSQL server process on this machine (postmaster, backends, writers)."""
     total = 0.0

@@ -118,3 +118,20 @@ def test_combined_report_puts_runs_side_by_side(tmp_path, capsys):
     assert "| 3 | share | ≥ 0.25 | 0.3 | 0.2 **✗** |" in table
     assert "| 5 | memory (MiB) | reported | auth 98, fraud 230 | auth 98, fraud 230 |" in table
     assert "PostgreSQL, WORKERS=2: growth_table (boom)" in table
+
+
+def test_runs_taken_in_turns_are_reported_as_one():
+    from bench.loadgen import combined
+
+    first = LoadResult(label="a", duration_s=3.0, latencies_s=[0.001, 0.002], statuses=Counter({201: 2, 503: 1}),
+                       target_rate=100.0, load_generator="wrk", client_cpu_s=0.1,
+                       send_lag_ms={"p50": 0.1, "p99": 2.0, "max": 3.0}, behind_at_end=0)
+    second = LoadResult(label="a", duration_s=3.0, latencies_s=[0.050], statuses=Counter({201: 1}),
+                        target_rate=100.0, load_generator="wrk", client_cpu_s=0.2,
+                        send_lag_ms={"p50": 0.2, "p99": 1.0, "max": 9.0}, behind_at_end=4)
+    both = combined([first, second], "a at 70%")
+    assert both.label == "a at 70%" and both.duration_s == 6.0
+    assert sorted(both.latencies_s) == [0.001, 0.002, 0.050]  # a stall in one turn stays in the tail
+    assert both.statuses == Counter({201: 3, 503: 1}) and both.errors == 1
+    assert both.client_cpu_s == pytest.approx(0.3)
+    assert both.send_lag_ms == {"p50": 0.2, "p99": 2.0, "max": 9.0} and both.behind_at_end == 4

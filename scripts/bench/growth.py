@@ -11,6 +11,8 @@ from pathlib import Path
 
 from stack import LocalStack
 
+from bench.databases import vacuum_analyze
+
 SEEDERS = {"transactions": "seed_transactions.py", "fraud": "seed_fraud.py"}
 
 
@@ -34,6 +36,8 @@ def seed_tables(stack: LocalStack, rows: int, services: tuple[str, ...] = ("tran
             counts[service] = int(out.split()[-1])
     if failures:
         raise RuntimeError("\n".join(failures))
+    for service in services:
+        vacuum_analyze(stack.database_urls.get(service, ""))  # SQLite: not in database_urls
     return counts
 
 

@@ -90,7 +90,7 @@ test-postgres: install ## Run the database-backed suites against PostgreSQL at P
 	POSTGRES_URL=$(POSTGRES_URL) $(PYTEST) tests/loop
 	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/standing/test_fault_drill.py
 	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/standing/test_capture_locks.py
-	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/bench/test_postgres_seeding.py
+	POSTGRES_URL=$(POSTGRES_URL) REQUIRE_POSTGRES=1 $(PYTEST) tests/bench/test_postgres.py
 
 lint: install ## Static checks (ruff)
 	$(BIN)/ruff check .

@@ -124,7 +124,7 @@ class Run:
 
     def cpu_meter(self, **extra: int) -> CpuMeter:
         groups = {name: process.pid for name, process in self.stack.processes.items()}
-        return CpuMeter({**groups, **extra}, postgres=self.databases is not None)
+        return CpuMeter({**groups, **extra}, postgres=list(self.databases.names.values()) if self.databases else None)
 
     def rss_mib(self) -> dict[str, float]:
         return {name: round(group_stats(process.pid)[0] / 2**20, 1) for name, process in self.stack.processes.items()}
@@ -322,7 +322,8 @@ def phase_capture(run_: Run) -> dict:
                      f"{ceiling['at_fraction'].percentile_ms(50):.1f} vs "
                      f"{capture['at_fraction'].percentile_ms(50):.1f} ms; taking turns, {ceiling['open_loop_slices']} "
                      f"each; server CPU per request at {LOAD_FRACTION:.0%} (at max): {_open_loop_cost(ceiling)} / "
-                     f"{_open_loop_cost(capture)}; servers waiting for a CPU (share of the run): trivial "
+                     f"{_open_loop_cost(capture)}; servers waiting for a CPU (share of the run, summed over "
+                     f"threads): trivial "
                      f"{ceiling['open_loop_run_queue_wait_share']}, capture "
                      f"{capture['open_loop_run_queue_wait_share']}"),
         report.check("3", f"capture p99 / trivial p99 at {LOAD_FRACTION:.0%} of each max (×)", round(p99_ratio, 2),
@@ -343,7 +344,9 @@ def phase_capture(run_: Run) -> dict:
             pg_ms <= TARGETS["postgres_cpu_ms_per_capture"],
             f"at the max rate; new sessions {capture['postgresql']['new_sessions_per_s']}/s, sessions per capture "
             f"{capture['postgresql']['sessions_per_request']}, commits per capture "
-            f"{capture['postgresql']['commits_per_request']} (both services' databases)"))
+            f"{capture['postgresql']['commits_per_request']} (both services' databases); the server's own "
+            f"processes and this run's sessions only; sessions that ended meanwhile (any database on the server) "
+            f"{capture['cpu_ms_per_request']['postgresql_exited_sessions']:.3f} ms per capture more"))
     return {"trivial": summarise(ceiling), "capture": summarise(capture)}
 
 

@@ -12,12 +12,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 from stack import LocalStack
 
-from bench.processes import group_stats, postgres_cpu_seconds
+from bench.processes import group_stats, postgres_cpu, postgres_cpu_between
 
 HEAVY = ("heavy-customer", "heavy-terminal")  # the names seed_history gives its 10,000-transaction pair
 LIGHT = ("light-customer", "light-terminal")  # and its 10-transaction pair
@@ -77,6 +78,7 @@ def batch_vs_single(stack: LocalStack, rows: int, batch_size: int = 500, rounds:
                  "amount": amount, "timestamp": when.isoformat()} for c, t, amount, when in shape]
 
     postgres = fraud_database_url(stack).startswith("postgres")
+    databases = [urlsplit(fraud_database_url(stack)).path.lstrip("/")]  # the fraud service's sessions
     fraud = stack.processes["fraud"].pid
     seconds = {"single": 0.0, "batch": 0.0}
     cpu = {"single": 0.0, "batch": 0.0, "single_postgres": 0.0, "batch_postgres": 0.0}
@@ -94,12 +96,13 @@ def batch_vs_single(stack: LocalStack, rows: int, batch_size: int = 500, rounds:
         for round_ in range(rounds):
             for mode in ("single", "batch") if round_ % 2 == 0 else ("batch", "single"):
                 prepared = requests(mode, f"{mode}{round_}")
-                server, database = group_stats(fraud)[1], postgres_cpu_seconds() if postgres else 0.0
+                server, database = group_stats(fraud)[1], postgres_cpu(databases) if postgres else {}
                 started = time.perf_counter()
                 answers = [client.send(request) for request in prepared]
                 seconds[mode] += time.perf_counter() - started
                 cpu[mode] += group_stats(fraud)[1] - server
-                cpu[f"{mode}_postgres"] += (postgres_cpu_seconds() - database) if postgres else 0.0
+                if postgres:  # the server's own processes and the fraud database's sessions
+                    cpu[f"{mode}_postgres"] += postgres_cpu_between(database, postgres_cpu(databases))[0]
                 for answer in answers:
                     answer.raise_for_status()
                 if mode == "batch":

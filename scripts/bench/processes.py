@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import httpx
@@ -64,20 +65,50 @@ def group_run_queue_wait(pgid: int) -> float:
     return waited / 1e9
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every PostgreSQL server process on this machine (postmaster, backends, writers)."""
-    total = 0.0
+EXITED = "exited"  # postgres_cpu's key for the CPU of the server's sessions that have ended
+
+
+def _session_database(title: str) -> str | None:
+    """The database of a PostgreSQL session from its process title ("postgres: 15/main: user db
+    127.0.0.1(5432) idle"); None for the postmaster and the server's own processes (walwriter ...)."""
+    parts = title.split(": ", 2)
+    words = parts[2].split() if len(parts) == 3 else []
+    if len(words) >= 3 and (words[2].endswith(")") or words[2] == "[local]"):
+        return words[1]
+    return None
+
+
+def postgres_cpu(databases: Collection[str] | None = None) -> dict[str | int, float]:
+    """CPU seconds of the PostgreSQL server's processes on this machine that count, by pid: the postmaster
+    and the server's own processes (WAL writer, checkpointer ...: shared, driven by every database's
+    writes), and the sessions connected to ``databases`` (every session without): a neighbour's tests on
+    other databases of the same server are not this run's cost. Under EXITED, the CPU of the postmaster's
+    children that have ended (closed sessions of any database; their pids are gone)."""
+    cpu: dict[str | int, float] = {EXITED: 0.0}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            name = Path(f"/proc/{entry}/comm").read_text().strip()
+            if Path(f"/proc/{entry}/comm").read_text().strip() not in ("postgres", "postmaster"):
+                continue
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = _stat_fields(entry) if name in ("postgres", "postmaster") else None
-        if fields is not None:
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
-    return total
+        fields = _stat_fields(entry)
+        database = _session_database(title)
+        if fields is None or (databases is not None and database is not None and database not in databases):
+            continue
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICKS
+        if not title.startswith("postgres:"):  # the postmaster: cutime + cstime are its reaped children's
+            cpu[EXITED] += (int(fields[13]) + int(fields[14])) / _TICKS
+    return cpu
+
+
+def postgres_cpu_between(before: dict[str | int, float], after: dict[str | int, float]) -> tuple[float, float]:
+    """(CPU seconds of the counted live processes, of the sessions that ended) between two postgres_cpu
+    readings; a session that started in between counts from zero, one that ended counts under EXITED."""
+    live = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items() if pid != EXITED)
+    return live, after[EXITED] - before[EXITED]
 
 
 def own_cpu_seconds() -> float:
@@ -89,15 +120,15 @@ class CpuMeter:
     """CPU used by the load generator and by each given process group between start() and stop(),
     as a share of one core (1.0 = one core busy for the whole interval)."""
 
-    def __init__(self, groups: dict[str, int], postgres: bool = False) -> None:
+    def __init__(self, groups: dict[str, int], postgres: Collection[str] | None = None) -> None:
         self.groups = groups
-        self.postgres = postgres  # also meter the PostgreSQL server's processes
+        self.postgres = postgres  # also meter the PostgreSQL server, with the sessions of these databases
 
     def start(self) -> None:
         self._wall = time.perf_counter()
         self._client = own_cpu_seconds()
         self._groups = {name: group_stats(pgid)[1] for name, pgid in self.groups.items()}
-        self._postgres = postgres_cpu_seconds() if self.postgres else 0.0
+        self._postgres = postgres_cpu(self.postgres) if self.postgres else {}
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._wall
@@ -105,7 +136,9 @@ class CpuMeter:
         for name, pgid in self.groups.items():
             usage[name] = (group_stats(pgid)[1] - self._groups[name]) / wall
         if self.postgres:
-            usage["postgresql"] = (postgres_cpu_seconds() - self._postgres) / wall
+            live, exited = postgres_cpu_between(self._postgres, postgres_cpu(self.postgres))
+            usage["postgresql"] = live / wall
+            usage["postgresql_exited_sessions"] = exited / wall  # any database's: reported beside, not in it
         return {name: round(share, 2) for name, share in usage.items()}
 
 

@@ -135,6 +135,7 @@ def combine(runs: list[dict[str, Any]]) -> str:
             # A reported figure without a single value (memory per service, load generator CPU) is its detail.
             value = check_["detail"] if check_["value"] is None and check_["detail"] else _cell(check_["value"])
             row["cells"][column] = value + MET[check_["met"]]
+    notes = _postgres_over_sqlite(runs, rows)
     commits = sorted({meta["commit"] for meta in metas})
     lines = [
         f"Benchmark of {', '.join(commits)} on {metas[0]['machine']} (Python {metas[0]['python']}; "
@@ -148,6 +149,7 @@ def combine(runs: list[dict[str, Any]]) -> str:
     for (item, measure), row in rows.items():
         cells = [row["cells"].get(column, "–") for column in range(len(runs))]
         lines.append(f"| {item} | {measure} | {row['target']} | " + " | ".join(cells) + " |")
+    lines += ["", *notes] if notes else []
     failed = [f"{column_name(run['meta'])}: {name} ({phase['error'][:200]})"
               for run in runs for name, phase in run["phases"].items() if "error" in phase]
     if failed:
@@ -157,6 +159,39 @@ def combine(runs: list[dict[str, Any]]) -> str:
     if unfinished:
         lines += ["", "Incomplete runs (their figures are partial): " + "; ".join(unfinished)]
     return "\n".join(lines) + "\n"
+
+
+POSTGRES_OVER_SQLITE = 0.8  # issue 17 §5: PostgreSQL capture throughput, WORKERS=1, against SQLite's
+
+
+def _capture_rates(run: dict[str, Any]) -> tuple[float, float] | None:
+    """(capture max req/s, trivial max req/s) of a run's capture phase, if it has both."""
+    phase = run["phases"].get("capture", {})
+    try:
+        return phase["capture"]["max"]["throughput_rps"], phase["trivial"]["max"]["throughput_rps"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _postgres_over_sqlite(runs: list[dict[str, Any]], rows: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The one target that spans two runs: PostgreSQL's capture throughput with WORKERS=1 against SQLite's.
+    Adds its row (the value in the PostgreSQL column) and returns the note that says how it was taken."""
+    single = {run["meta"]["database"]: (column, run) for column, run in enumerate(runs)
+              if run["meta"].get("workers", 1) == 1 and _capture_rates(run)}
+    if not {"SQLite", "PostgreSQL"} <= single.keys():
+        return []
+    (_, sqlite), (column, postgres) = single["SQLite"], single["PostgreSQL"]
+    (pg, pg_trivial), (lite, lite_trivial) = _capture_rates(postgres), _capture_rates(sqlite)
+    ratio = pg / lite
+    rows[("5", "capture max throughput, PostgreSQL ÷ SQLite (WORKERS=1)")] = {
+        "target": f"≥ {POSTGRES_OVER_SQLITE:g}",
+        "cells": {column: _cell(round(ratio, 2)) + MET[ratio >= POSTGRES_OVER_SQLITE]}}
+    # Two runs minutes apart on a shared machine: each against its own run's trivial reference too, which the
+    # machine's drift between the runs moves alike.
+    return [f"PostgreSQL ÷ SQLite capture throughput: {pg:.0f} vs {lite:.0f} req/s from two runs (started "
+            f"{postgres['meta'].get('started_at', '?')} and {sqlite['meta'].get('started_at', '?')}); as shares of "
+            f"each run's trivial endpoint {pg / pg_trivial:.3f} vs {lite / lite_trivial:.3f}, "
+            f"{(pg / pg_trivial) / (lite / lite_trivial):.2f}×."]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,3 +119,22 @@ def test_combine_marks_an_unfinished_run_and_fails(tmp_path, capsys, status):
     table = capsys.readouterr().out
     assert "| # | measure | target | SQLite | PostgreSQL **incomplete** |" in table
     assert f"PostgreSQL **incomplete**: {status or 'no status recorded'}, phases not run: memory" in table
+
+
+def test_combine_puts_postgresql_capture_throughput_against_sqlites(tmp_path, capsys):
+    def run_with(database: str, workers: int, capture: float, trivial: float) -> Path:
+        path = results_file(tmp_path, f"{database}-{workers}", "2026-11-26T15:00:05+00:00", "complete")
+        results = json.loads(path.read_text())
+        results["meta"].update(database=database, workers=workers)
+        results["phases"]["capture"] = {"capture": {"max": {"throughput_rps": capture}},
+                                        "trivial": {"max": {"throughput_rps": trivial}}}
+        path.write_text(json.dumps(results))
+        return path
+
+    paths = [run_with("SQLite", 1, 200.0, 4000.0), run_with("PostgreSQL", 1, 150.0, 3000.0),
+             run_with("PostgreSQL", 2, 400.0, 6000.0)]
+    assert report.main(["combine", *map(str, paths)]) == 0
+    table = capsys.readouterr().out
+    # 150 / 200: under the 80 % of the issue, marked; the WORKERS=2 run is not what the target compares.
+    assert "| 5 | capture max throughput, PostgreSQL ÷ SQLite (WORKERS=1) | ≥ 0.8 | – | 0.75 **✗** | – |" in table
+    assert "as shares of each run's trivial endpoint 0.050 vs 0.050, 1.00×" in table

@@ -1,6 +1,7 @@
-"""After a bulk seed the benchmark's PostgreSQL tables have what autovacuum would have given them by then
-(statistics, a visibility map), so the plans measured are the steady state's. Against the server at
-POSTGRES_URL; skipped without it, a failure with REQUIRE_POSTGRES=1."""
+"""The benchmark on PostgreSQL: after a bulk seed its tables have what autovacuum would have given them by
+then (statistics, a visibility map), so the plans measured are the steady state's; and the server's CPU it
+reports is its own databases' and not a neighbour's. Against the server at POSTGRES_URL; skipped without
+it, a failure with REQUIRE_POSTGRES=1."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from bench.databases import PostgresDatabases, vacuum_analyze  # noqa: E402
+from bench.processes import postgres_cpu, postgres_cpu_between  # noqa: E402
 
 
 @pytest.fixture
@@ -23,13 +25,14 @@ def database():
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail("REQUIRE_POSTGRES=1 but POSTGRES_URL is not set")
         pytest.skip("POSTGRES_URL not set")
-    databases = PostgresDatabases(server, ["seeded"], prefix="bench_test")
+    databases = PostgresDatabases(server, ["seeded", "neighbour"], prefix="bench_test")
     databases.create()
-    yield databases.urls()["seeded"]
+    yield databases
     databases.drop()
 
 
 def test_a_seeded_heavy_customers_latest_transaction_is_one_index_row_away(database):
+    database = database.urls()["seeded"]
     connection = psycopg2.connect(database)
     connection.autocommit = True
     try:
@@ -53,3 +56,22 @@ def test_a_seeded_heavy_customers_latest_transaction_is_one_index_row_away(datab
         return own + sum(rows_read(child) for child in node.get("Plans", []))
 
     assert rows_read(plan) == 1
+
+
+def test_the_servers_cpu_is_this_runs_sessions_and_not_a_neighbours(database):
+    ours, neighbour = (psycopg2.connect(database.urls()[name]) for name in ("seeded", "neighbour"))
+    burn = "SELECT count(*) FROM generate_series(1, %s)"
+    try:
+        with ours.cursor() as mine, neighbour.cursor() as theirs:
+            mine.execute("SELECT 1")  # both sessions exist before the first reading
+            theirs.execute("SELECT 1")
+            before = postgres_cpu([database.names["seeded"]])
+            theirs.execute(burn, (6_000_000,))  # a neighbour's tests, on another database of the server
+            neighbours_only, _ = postgres_cpu_between(before, postgres_cpu([database.names["seeded"]]))
+            mine.execute(burn, (6_000_000,))
+            with_ours, _ = postgres_cpu_between(before, postgres_cpu([database.names["seeded"]]))
+    finally:
+        ours.close()
+        neighbour.close()
+    assert with_ours - neighbours_only > 0.1  # the same query in this run's session counts
+    assert neighbours_only < (with_ours - neighbours_only) / 4  # the neighbour's did not

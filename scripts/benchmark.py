@@ -145,6 +145,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sample the services with py-spy during the max-rate capture run (bench/profiles/): "
                              "wall time including waits (default) or CPU only")
     parser.add_argument("--only", nargs="+", choices=list(PHASES), help="run only these phases")
+    parser.add_argument("--skip", nargs="+", choices=list(PHASES), default=[],
+                        help="leave these phases out (make bench-all: the database-independent ones, on the "
+                             "second database)")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.workers < 1 or (args.duration is not None and args.duration <= 0):
         parser.error("--concurrency, --workers and --duration must be positive")
@@ -578,7 +581,7 @@ def meta(args: argparse.Namespace, started: datetime, load_at_start: float, stat
         "started_at": started.isoformat(timespec="seconds"),
         # "complete" only once every selected phase has run; "running" while it goes, and what stopped it
         # otherwise, so neither a reader nor `report.py combine` takes a broken run's file for a whole one.
-        "status": status, "phases_selected": selected,
+        "status": status, "phases_selected": selected, "phases_skipped": args.skip,
         "phases_not_run": [name for name in selected if name not in phases],
         # Other work on a shared machine shifts absolute numbers; the ratios are taken side by side for that.
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
@@ -606,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     started, load_at_start = datetime.now(UTC), os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     run_ = Run(args=args, plan=plan, work_dir=Path(tempfile.mkdtemp(prefix="run-", dir=args.out)))
-    selected = args.only or list(PHASES)
+    selected = [name for name in args.only or PHASES if name not in args.skip]
 
     def save(status: str) -> dict:
         results = {"meta": meta(args, started, load_at_start, status, selected, run_.phases), "plan": vars(plan),

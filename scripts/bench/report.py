@@ -149,6 +149,9 @@ def combine(runs: list[dict[str, Any]]) -> str:
     for (item, measure), row in rows.items():
         cells = [row["cells"].get(column, "–") for column in range(len(runs))]
         lines.append(f"| {item} | {measure} | {row['target']} | " + " | ".join(cells) + " |")
+    skipped = [f"{column_name(meta)}: {', '.join(meta['phases_skipped'])}" for meta in metas
+               if meta.get("phases_skipped")]
+    notes += ["Phases left out (their rows show –): " + "; ".join(skipped)] if skipped else []
     lines += ["", *notes] if notes else []
     failed = [f"{column_name(run['meta'])}: {name} ({phase['error'][:200]})"
               for run in runs for name, phase in run["phases"].items() if "error" in phase]

@@ -461,6 +461,24 @@ def test_console_login_while_the_auth_service_is_down_is_a_503_auth_unavailable(
         assert response.headers["Retry-After"] == "5"
 
 
+def test_console_logout_revokes_the_refresh_token_at_the_auth_service(api, jwks_stub):
+    logged_out = api.post("/staff/session/logout", user=STAFF, staff=True, json={"refresh": "refresh-to-revoke"})
+
+    assert logged_out.status_code == 204
+    assert "refresh-to-revoke" in jwks_stub.logged_out
+
+
+def test_console_logout_while_the_auth_service_is_down_still_logs_out_and_logs_the_failure(start_app, signing_key):
+    # Before: 503 auth_unavailable, though the page has already forgotten the tokens: a logout must end.
+    service = start_app(AUTH_API_URL=f"http://127.0.0.1:{free_port()}/api/auth/")
+    down = Api(service.url, signing_key)
+
+    logged_out = down.post("/staff/session/logout", user=STAFF, staff=True, json={"refresh": "refresh-kept"})
+
+    assert logged_out.status_code == 204 and logged_out.content == b""
+    assert "console logout: the refresh token was not revoked, the auth service is unreachable" in service.log()
+
+
 def test_console_page_is_served_with_a_strict_content_security_policy(api):
     page = api.get("/console/", user=None)
     script = api.get("/console/static/console.js", user=None)

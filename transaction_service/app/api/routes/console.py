@@ -4,6 +4,7 @@ in a URL or a cookie (so there is no cookie for a cross-site request to ride on)
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -29,13 +30,15 @@ SECURITY_HEADERS = {
 }
 STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
 AUTH_TIMEOUT = httpx.Timeout(10, connect=3)
+logger = logging.getLogger(__name__)
 
 pages = APIRouter(include_in_schema=False)
-# Each error's `code`, named in the document (the codes: README, "Analyst console").
-session_router = APIRouter(prefix="/staff/session", tags=["staff"], responses={
+session_router = APIRouter(prefix="/staff/session", tags=["staff"])
+# Each error's `code`, named in the document (the codes: README, "Analyst console"); logout answers none.
+AUTH_FAILURES = {
     502: {"description": "`auth_unexpected_answer`: the auth service answered unexpectedly"},
     503: {"description": "`auth_unavailable`: the auth service cannot be reached; `jwks_unavailable`: nor the "
-                         "keys that verify its tokens"}})
+                         "keys that verify its tokens"}}
 
 
 @pages.get("/console")
@@ -63,6 +66,21 @@ def _auth_call(path: str, body: dict, headers: dict | None = None) -> httpx.Resp
                       headers={"Retry-After": "5"}) from None
 
 
+def _revoke(refresh_token: str, authorization: str) -> None:
+    """Best effort: a refresh token the auth service cannot be told about stays valid until it expires
+    (the caller has forgotten it already), so a failure is logged, never answered."""
+    try:
+        answer = httpx.post(settings.AUTH_API_BASE_URL + "logout/", json={"refresh": refresh_token},
+                            headers={"Authorization": authorization}, timeout=AUTH_TIMEOUT)
+    except httpx.HTTPError as exc:
+        logger.warning("console logout: the refresh token was not revoked, the auth service is unreachable (%s)",
+                       type(exc).__name__)
+        return
+    if answer.status_code >= 300:
+        logger.warning("console logout: the refresh token was not revoked, the auth service answered %d",
+                       answer.status_code)
+
+
 def _staff_session(request: Request, answer: httpx.Response, refused: str, refused_code: str) -> StaffSession:
     if answer.status_code == 429:
         retry = answer.headers.get("Retry-After", "60")
@@ -83,7 +101,7 @@ def _staff_session(request: Request, answer: httpx.Response, refused: str, refus
                       code="jwks_unavailable", headers={"Retry-After": "5"}) from None
     if not principal.is_staff:
         # Signed out at once: a customer's tokens are of no use here and are not handed to the page.
-        _auth_call("logout/", {"refresh": tokens["refresh"]}, {"Authorization": f"Bearer {tokens['access']}"})
+        _revoke(tokens["refresh"], f"Bearer {tokens['access']}")
         raise Problem(403, "This account is not a staff account; the console is for fraud analysts.", code="not_staff")
     return StaffSession(access=tokens["access"], refresh=tokens["refresh"], username=principal.username)
 
@@ -91,7 +109,8 @@ def _staff_session(request: Request, answer: httpx.Response, refused: str, refus
 @session_router.post("", response_model=StaffSession,
                      responses={401: {"description": "`invalid_credentials`: wrong username or password"},
                                 403: {"description": "`not_staff`: not a staff account"},
-                                429: {"description": "`rate_limited`: the auth service's login throttle"}})
+                                429: {"description": "`rate_limited`: the auth service's login throttle"},
+                                **AUTH_FAILURES})
 def log_in(body: LoginCreate, request: Request) -> StaffSession:
     """Log in to the console: the auth service checks the password (and its throttles); only a staff
     account gets its tokens back."""
@@ -101,7 +120,8 @@ def log_in(body: LoginCreate, request: Request) -> StaffSession:
 
 @session_router.post("/refresh", response_model=StaffSession,
                      responses={401: {"description": "`session_ended`: the refresh token was refused; log in again"},
-                                403: {"description": "`not_staff`: no longer a staff account"}})
+                                403: {"description": "`not_staff`: no longer a staff account"},
+                                **AUTH_FAILURES})
 def refresh(body: RefreshCreate, request: Request) -> StaffSession:
     """A new token pair for the console (the refresh token is single-use, as at the auth service)."""
     answer = _auth_call("refresh/", body.model_dump())
@@ -110,7 +130,8 @@ def refresh(body: RefreshCreate, request: Request) -> StaffSession:
 
 @session_router.post("/logout", status_code=204, response_class=Response)
 def log_out(body: RefreshCreate, authorization: Annotated[str | None, Header()] = None) -> Response:
-    """Revoke the refresh token at the auth service (best effort: the page forgets both tokens anyway)."""
+    """Revoke the refresh token at the auth service, best effort: the page forgets both tokens before it
+    calls, so the answer is 204 even when the auth service cannot be told (the failure is logged)."""
     if authorization:
-        _auth_call("logout/", body.model_dump(), {"Authorization": authorization})
+        _revoke(body.refresh, authorization)
     return Response(status_code=204)

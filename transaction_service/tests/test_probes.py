@@ -86,7 +86,7 @@ async def test_ready_is_a_503_problem_when_the_database_is_unreachable():
 
 def test_metrics_with_two_workers_count_every_request_whichever_worker_answers(start_app):
     app = start_app(WORKERS="2")  # start.sh runs uvicorn itself (exec): its pid is the supervisor's
-    eventually(lambda: metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=60)
+    eventually(lambda: metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=120)
 
     def counted() -> set[float]:
         # A new connection each time: either worker may answer; every answer must be the sum of both.
@@ -103,5 +103,5 @@ def test_metrics_with_two_workers_count_every_request_whichever_worker_answers(s
     total = counted()
     os.kill(uvicorn_workers(app.process.pid)[0], signal.SIGKILL)
     eventually(lambda: len(uvicorn_workers(app.process.pid)) == 2 and httpx.get(f"{app.url}/ready").status_code
-               == 200 and metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=60)
+               == 200 and metric_value(httpx.get(f"{app.url}/metrics").text, "transaction_workers") == 2, timeout=120)
     assert counted() == total

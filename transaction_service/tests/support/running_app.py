@@ -14,6 +14,10 @@ import httpx
 from fastapi_plumbing.testing import free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
+# alembic upgrade + uvicorn: a few seconds when idle, over a minute at a load average above 20. A bound
+# only for a hang (an exit fails at once, with the log); under pytest.ini's per-test timeout, so that a
+# test starting its own process still fails with this message.
+START_TIMEOUT = 240
 
 
 class RunningApp:
@@ -29,19 +33,19 @@ class RunningApp:
                                         stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_healthy()
 
-    def _wait_until_healthy(self, timeout: float = 60) -> None:
+    def _wait_until_healthy(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"service did not become healthy:\n{self.log()}")
+        raise RuntimeError(f"service did not become healthy within {timeout:.0f} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

@@ -15,8 +15,10 @@ Usage: scripts/compose.sh test [--keep]
 
 Isolation on a shared machine only, never configuration: the stack runs as its own Compose project
 (COMPOSE_PROJECT_NAME) on free host ports (AUTH_PORT, TRANSACTION_PORT, FRAUD_PORT).
-Environment: DOCKER_OFFLINE_HELPER (default ../shared/tools/docker-offline.sh, run when present),
-WAIT_TIMEOUT seconds until healthy (default 900: the first build trains the model).
+Environment: DOCKER_OFFLINE_HELPER, a script that makes Docker usable on a machine without it (engine,
+Compose plugin, base images), run first when set; nothing outside the repository is run otherwise (CI's
+.ci/run sets it to its machine's helper). WAIT_TIMEOUT seconds until healthy (default 900: the first build
+trains the model).
 USAGE
 }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,12 +43,12 @@ LONG_RUNNING=(postgres auth-service fraud-detection-service transaction-service)
 log() { printf '\n== %s\n' "$*"; }
 free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-helper="${DOCKER_OFFLINE_HELPER:-$ROOT/../shared/tools/docker-offline.sh}"
-if [[ -f "$helper" ]]; then
-  log "offline Docker helper ($helper)"
-  bash "$helper"
+if [[ -n "${DOCKER_OFFLINE_HELPER:-}" ]]; then
+  [[ -f "$DOCKER_OFFLINE_HELPER" ]] || { echo "DOCKER_OFFLINE_HELPER names no file: $DOCKER_OFFLINE_HELPER" >&2; exit 1; }
+  log "offline Docker helper ($DOCKER_OFFLINE_HELPER)"
+  bash "$DOCKER_OFFLINE_HELPER"
 fi
-docker compose version >/dev/null 2>&1 || { echo "docker compose is not available: install Docker and its Compose v2 plugin" >&2; exit 1; }
+docker compose version >/dev/null 2>&1 || { echo "docker compose is not available: install Docker and its Compose v2 plugin (or set DOCKER_OFFLINE_HELPER)" >&2; exit 1; }
 
 started=$SECONDS
 clone="$(mktemp -d)/detec_fraude"

@@ -3,6 +3,7 @@ step with the rows, actions audited exactly once and delivered to the fraud serv
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -459,6 +460,22 @@ def test_console_login_while_the_auth_service_is_down_is_a_503_auth_unavailable(
         response = down.post(path, user=None, json=body)
         assert_problem(response, 503, "auth_unavailable", path)
         assert response.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("body", ["<html>maintenance</html>", "a valid access token alone", "[]",
+                                  '{"access": 1, "refresh": 2}'])
+def test_console_session_answers_502_when_the_auth_service_answers_200_without_a_token_pair(api, jwks_stub, body):
+    # Before: a body that is not JSON, or a verifiable access token without its refresh token, was a 500.
+    if body == "a valid access token alone":
+        body = json.dumps({"access": api.token(STAFF, staff=True)})
+    jwks_stub.session_answer = body.encode()
+    try:
+        login = api.post("/staff/session", user=None, json={"username": "ana", "password": "right-pass"})
+        renewal = api.post("/staff/session/refresh", user=None, json={"refresh": "refresh-ana-1"})
+    finally:
+        jwks_stub.session_answer = None
+    assert_problem(login, 502, "auth_unexpected_answer", "/staff/session")
+    assert_problem(renewal, 502, "auth_unexpected_answer", "/staff/session/refresh")
 
 
 def test_console_logout_revokes_the_refresh_token_at_the_auth_service(api, jwks_stub):

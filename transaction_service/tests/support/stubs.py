@@ -168,6 +168,7 @@ class JWKSStub(StubServer):
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> username (single use)
         self.logged_out: list[str] = []
         self.throttled = False
+        self.session_answer: bytes | None = None  # a 200 body answered to login and refresh instead of a pair
 
     def _pair(self, username: str) -> bytes:
         from tests.support.tokens import claims_for
@@ -179,6 +180,8 @@ class JWKSStub(StubServer):
         return json.dumps({"access": access, "refresh": refresh}).encode()
 
     def handle(self, method, path, headers, body):
+        if self.session_answer is not None and path.endswith(("/login/", "/refresh/")):
+            return 200, self.session_answer
         if path.endswith("/login/"):
             if self.throttled:
                 return 429, b'{"detail": "throttled"}'

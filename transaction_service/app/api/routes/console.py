@@ -88,12 +88,19 @@ def _staff_session(request: Request, answer: httpx.Response, refused: str, refus
                       headers={"Retry-After": retry})
     if answer.status_code in (400, 401, 403, 422):
         raise Problem(401, refused, code=refused_code)
+    unexpected = Problem(502, "The auth service answered unexpectedly; retry later.", code="auth_unexpected_answer")
     if answer.status_code != 200:
-        raise Problem(502, "The auth service answered unexpectedly; retry later.", code="auth_unexpected_answer")
-    tokens = answer.json()
+        raise unexpected
     try:
-        principal = request.app.state.token_verifier.verify(tokens["access"])
-    except (InvalidToken, KeyError, TypeError):
+        tokens = answer.json()
+        access, refresh_token = tokens["access"], tokens["refresh"]
+    except (ValueError, KeyError, TypeError):  # not JSON, or not the token pair
+        raise unexpected from None
+    if not (isinstance(access, str) and isinstance(refresh_token, str)):
+        raise unexpected
+    try:
+        principal = request.app.state.token_verifier.verify(access)
+    except InvalidToken:
         raise Problem(502, "The auth service issued a token this service cannot verify.",
                       code="auth_unexpected_answer") from None
     except JWKSUnavailable:
@@ -101,9 +108,9 @@ def _staff_session(request: Request, answer: httpx.Response, refused: str, refus
                       code="jwks_unavailable", headers={"Retry-After": "5"}) from None
     if not principal.is_staff:
         # Signed out at once: a customer's tokens are of no use here and are not handed to the page.
-        _revoke(tokens["refresh"], f"Bearer {tokens['access']}")
+        _revoke(refresh_token, f"Bearer {access}")
         raise Problem(403, "This account is not a staff account; the console is for fraud analysts.", code="not_staff")
-    return StaffSession(access=tokens["access"], refresh=tokens["refresh"], username=principal.username)
+    return StaffSession(access=access, refresh=refresh_token, username=principal.username)
 
 
 @session_router.post("", response_model=StaffSession,

@@ -2,13 +2,12 @@
 
 Run as a separate process (``python scripts/bench/seed_fraud.py N``) with the fraud service's environment
 (its package is called ``app``, like the transaction service's: see seed_transactions.py). Rows are scored
-predictions of made-up customers (``seed-<n>``, 50,000 of them) at 10,000 terminals (``T-<nnnnn>``, the
-terminals the benchmark's captures use among them), spread over the past year like seed_transactions.py's:
-1.2 % BLOCKED, labels on most blocked rows and a few others. Shrinking deletes every seeded row (never a real
-prediction) and seeds again up to N. Then ``customer_days`` and ``terminal_days`` are recounted from the
-prediction table, which every total derives from (a prediction and its totals are written together); run it
-while no traffic reaches the service. Bulk paths: one executemany per chunk on SQLite, COPY on PostgreSQL.
-Prints the final row count.
+predictions of made-up customers at made-up terminals over the past year, in the shape seed_shape.py gives
+both services' tables (1.2 % BLOCKED), labels on most blocked rows and a few others. Shrinking deletes
+every seeded row (never a real prediction) and seeds again up to N. Then ``customer_days`` and
+``terminal_days`` are recounted from the prediction table, which every total derives from (a prediction
+and its totals are written together); run it while no traffic reaches the service. Bulk paths: one
+executemany per chunk on SQLite, COPY on PostgreSQL. Prints the final row count.
 """
 
 from __future__ import annotations
@@ -29,12 +28,11 @@ sys.path.insert(0, str(SERVICE))
 from app.core.config import settings  # noqa: E402
 from app.db.engine import make_engine  # noqa: E402
 from app.services.terminal_totals import _FOLD_LOCK  # noqa: E402
+from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS  # noqa: E402
 from sqlalchemy import Connection, text  # noqa: E402
 
 CHUNK = 50_000
-SEED_VERSION = "bench-seed"
-CUSTOMERS, TERMINALS, DAYS = 50_000, 10_000, 365
-BLOCKED_SHARE, THRESHOLD = 0.012, 0.5
+THRESHOLD = 0.5
 LABELLED_SHARE = {"blocked": 0.6, "approved": 0.01}
 COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "timestamp", "is_fraud", "decision",
            "risk_score", "anomaly_score", "threshold", "reasons", "model_version", "recorded_at")

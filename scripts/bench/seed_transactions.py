@@ -1,21 +1,29 @@
-"""Resize the transaction service's table to N rows, straight through its SQLAlchemy models.
+"""Resize the transaction service's table to N rows, at the database driver's level.
 
 Run as a separate process (``python scripts/bench/seed_transactions.py N``) with the service's
 environment: the transaction service's package is called ``app``, like the fraud service's, so the two
-cannot be imported into one interpreter. Rows are decided captures of made-up customers, spread over the
-past year, shaped like the default simulation's traffic: 1.2 % BLOCKED, 1.5 % of the approved ones in the
-review band, labels on most reviewed rows and a few others (the console's queue and what-if read them);
-inserted in chunks so memory stays flat, then the console's aggregates are recounted. Shrinking deletes
-seeded rows only (never a real capture). Prints the final row count.
+cannot be imported into one interpreter. Rows are decided captures of made-up customers over the past
+year, in the shape seed_shape.py gives both services' tables, like the default simulation's traffic:
+1.2 % BLOCKED, 1.5 % of the approved ones in the review band, labels on most reviewed rows and a few
+others (the console's queue and what-if read them); inserted in chunks so memory stays flat, then the
+console's aggregates are recounted. Shrinking deletes seeded rows only (never a real capture). Prints the
+final row count.
+
+Values are written in the form SQLAlchemy's column types store them (one executemany per chunk on
+SQLite, COPY on PostgreSQL, as seed_fraud.py does): the typed executemany spent about half the seeding
+converting them row by row. tests/bench/test_seeding.py checks that the rows are the same.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import sys
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "transaction_service"))
@@ -23,12 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "transaction_servic
 from app.core.config import settings  # noqa: E402
 from app.models import APPROVED, BLOCKED, Transaction  # noqa: E402
 from app.services.review_queue import enters_queue, rebuild_aggregates  # noqa: E402
-from sqlalchemy import create_engine, delete, func, insert, select  # noqa: E402
+from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS  # noqa: E402
+from sqlalchemy import Connection, create_engine, delete, func, select  # noqa: E402
 
 CHUNK = 20_000
-SEED_VERSION = "bench-seed"
-BLOCKED_SHARE, BAND_SHARE = 0.012, 0.015
+BAND_SHARE = 0.015
 LABELLED_SHARE = {"blocked": 0.6, "band": 0.3, "other": 0.005}
+COLUMNS = ("id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status", "risk_score",
+           "queued_for_review", "is_fraud", "labelled_at", "reasons", "model_version", "decided_by",
+           "created_at", "decided_at")
 
 
 def _decision(rng: random.Random) -> tuple[str, float, str]:
@@ -40,33 +51,63 @@ def _decision(rng: random.Random) -> tuple[str, float, str]:
     return APPROVED, rng.random() * settings.REVIEW_THRESHOLD, "other"
 
 
-def _rows(count: int, rng: random.Random, now: datetime) -> list[dict]:
+@dataclass(frozen=True)
+class _Stored:
+    """How a dialect stores what the column types hand it."""
+
+    uuid: Callable[[uuid.UUID], str]
+    cents: Callable[[int], float | str]  # Numeric(14, 2)
+    flag: Callable[[bool | None], int | str | None]  # Boolean
+    null: str | None
+    naive_utc: bool  # DateTime
+
+
+# SQLite keeps a Uuid as 32 hex digits, a Numeric as a float, a DateTime as naive UTC text with
+# microseconds, a Boolean as 0/1; PostgreSQL reads COPY's text forms (the offset kept, an empty field NULL).
+STORED = {
+    "sqlite": _Stored(lambda u: u.hex, lambda c: c / 100, lambda b: None if b is None else int(b), None, True),
+    "postgresql": _Stored(str, lambda c: f"{c // 100}.{c % 100:02d}", lambda b: "" if b is None else "tf"[not b],
+                          "", False),
+}
+
+
+def _rows(count: int, rng: random.Random, now: datetime, dialect: str) -> list[tuple]:
+    """``count`` rows of COLUMNS, each value as the dialect stores it."""
+    stored = STORED[dialect]
+    if stored.naive_utc:
+        now = now.astimezone(UTC).replace(tzinfo=None)
     rows = []
     for _ in range(count):
-        when = now - timedelta(seconds=rng.randrange(1, 365 * 86_400))
+        when = (now - timedelta(seconds=rng.randrange(1, DAYS * 86_400))).isoformat(" ", "microseconds")
         status, risk, kind = _decision(rng)
         labelled = rng.random() < LABELLED_SHARE[kind]
-        rows.append({
+        rows.append((
             # Not from rng: its seed repeats when the table grows to the same size twice (growth_table, then
             # console), and ids drawn from it would collide with the seeded rows still there.
-            "id": uuid.uuid4(),
-            "customer_id": f"seed-{rng.randrange(50_000)}",
-            "terminal_id": f"T-{rng.randrange(10_000):05d}",
-            "amount": Decimal(rng.randrange(100, 50_000)) / 100,
-            "currency": "EUR",
-            "timestamp": when,
-            "status": status,
-            "risk_score": risk,
-            "queued_for_review": enters_queue(status, risk, settings.REVIEW_THRESHOLD),
-            "is_fraud": (rng.random() < (0.5 if kind == "blocked" else 0.05)) if labelled else None,
-            "labelled_at": when if labelled else None,
-            "reasons": [],
-            "model_version": SEED_VERSION,
-            "decided_by": "model",
-            "created_at": when,
-            "decided_at": when,
-        })
+            stored.uuid(uuid.uuid4()),
+            f"seed-{rng.randrange(CUSTOMERS)}",
+            f"T-{rng.randrange(TERMINALS):05d}",
+            stored.cents(rng.randrange(100, 50_000)),
+            "EUR", when, status, risk,
+            stored.flag(enters_queue(status, risk, settings.REVIEW_THRESHOLD)),
+            stored.flag((rng.random() < (0.5 if kind == "blocked" else 0.05)) if labelled else None),
+            when if labelled else stored.null,
+            "[]", SEED_VERSION, "model", when, when,
+        ))
     return rows
+
+
+def _insert(conn: Connection, rows: list[tuple]) -> None:
+    if conn.dialect.name == "postgresql":
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        buffer.seek(0)
+        cursor = conn.connection.dbapi_connection.cursor()
+        # Empty unquoted fields are NULL in COPY's csv format (only is_fraud and labelled_at are ever empty).
+        cursor.copy_expert(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
+        return
+    marks = ", ".join("?" * len(COLUMNS))
+    conn.exec_driver_sql(f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def main(target: int) -> int:
@@ -83,7 +124,7 @@ def main(target: int) -> int:
     while count < target:
         chunk = min(CHUNK, target - count)
         with engine.begin() as conn:
-            conn.execute(insert(Transaction), _rows(chunk, rng, now))
+            _insert(conn, _rows(chunk, rng, now, engine.dialect.name))
         count += chunk
     with engine.begin() as conn:
         rebuild_aggregates(conn)  # the rows above bypassed the service, which keeps them as it goes

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,16 +16,85 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench.growth as growth  # noqa: E402
+from bench.databases import PostgresDatabases  # noqa: E402
 from stack import LocalStack  # noqa: E402
+
+
+def _migrate(stack: LocalStack, services=("transactions", "fraud")) -> None:
+    for service in services:
+        folder = {"transactions": "transaction_service", "fraud": "fraud_detection_service"}[service]
+        subprocess.run([sys.executable, "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"],
+                       cwd=ROOT / folder, env=stack.env(service), check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     stack = LocalStack(data_dir=tmp_path_factory.mktemp("data"), model_dir=ROOT / "ml_model" / "models")
-    for service, folder in (("transactions", "transaction_service"), ("fraud", "fraud_detection_service")):
-        subprocess.run([sys.executable, "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"],
-                       cwd=ROOT / folder, env=stack.env(service), check=True, capture_output=True)
+    _migrate(stack)
     return stack
+
+
+# In the transaction service's interpreter: the seeded rows as stored, then the same rows read through the
+# model and written back by SQLAlchemy's typed insert of the seeder's columns (the others left to their
+# defaults, as the seeder leaves them), as stored; rolled back.
+ROUND_TRIP = textwrap.dedent("""
+    import json, sys
+    from app.core.config import settings
+    from app.models import Transaction
+    from seed_transactions import COLUMNS
+    from sqlalchemy import create_engine, delete, insert, select
+    engine = create_engine(settings.SQLALCHEMY_DATABASE_URL)
+    table = Transaction.__table__
+    names = ", ".join(f'"{column.name}"' for column in table.columns)
+    if engine.dialect.name == "sqlite":  # the storage class too: 499.7 stored as text is not a REAL
+        names += ", " + ", ".join(f'typeof("{column.name}")' for column in table.columns)
+    with engine.connect() as conn:
+        def stored():
+            return sorted(map(repr, conn.exec_driver_sql(f"SELECT {names} FROM transactions")))
+        seeded = stored()
+        rows = [dict(row._mapping) for row in conn.execute(select(*(table.c[name] for name in COLUMNS)))]
+        conn.execute(delete(table))
+        conn.execute(insert(table), rows)
+        typed = stored()
+        conn.rollback()
+    json.dump({"seeded": seeded, "typed": typed}, sys.stdout)
+""")
+
+
+def _stored_rows(stack: LocalStack) -> dict[str, list[str]]:
+    done = subprocess.run([sys.executable, "-c", ROUND_TRIP], cwd=ROOT / "transaction_service",
+                          env={**stack.env("transactions"),
+                               "PYTHONPATH": os.pathsep.join(str(ROOT / folder) for folder in ("transaction_service",
+                                                                                               "scripts/bench"))},
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def transactions_stack(request, tmp_path):
+    stack = LocalStack(data_dir=tmp_path, model_dir=ROOT / "ml_model" / "models")
+    databases = None
+    if request.param == "postgresql":
+        if not os.environ.get("POSTGRES_URL"):
+            pytest.skip("POSTGRES_URL is not set")
+        databases = PostgresDatabases(os.environ["POSTGRES_URL"], ["transactions"], prefix="bench_seeding")
+        databases.create()
+        stack.database_urls = databases.urls()
+    try:
+        _migrate(stack, ("transactions",))
+        yield stack
+    finally:
+        if databases is not None:
+            databases.drop()
+
+
+def test_the_transaction_seeder_stores_what_sqlalchemys_typed_insert_would(transactions_stack):
+    # The seeder writes at the driver's level (executemany, COPY): the same rows as the typed insert it
+    # replaced, value for value and storage class for storage class.
+    assert growth.seed_transaction_table(transactions_stack, 2_000) == 2_000
+    rows = _stored_rows(transactions_stack)
+    assert len(rows["seeded"]) == 2_000
+    assert rows["seeded"] == rows["typed"]
 
 
 def test_the_table_grows_and_shrinks_to_the_same_size_more_than_once(stack):

@@ -12,6 +12,10 @@ A connection is checked with `SELECT 1` only when it was idle for `DB_PING_AFTER
 30): SQLAlchemy's `pool_pre_ping` pings on every checkout, one round trip per request for nothing under
 load, and a connection in steady use is proven alive by its last statement. A failed check replaces the
 connection before the request uses it.
+
+`DB_PREPARED_STATEMENTS` (default `on`) prepares the statements run through `fastapi_plumbing.prepared` on
+the server, once per connection; `off` sends them as text, for a PgBouncer in transaction pooling mode
+(DEPLOYMENT.md, "PostgreSQL connections").
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError
 
+from fastapi_plumbing.prepared import PREPARED_NAMES
+
 
 @dataclass(frozen=True)
 class PoolSettings:
@@ -34,6 +40,7 @@ class PoolSettings:
     max_overflow: int = 0
     ping_after_idle_s: float = 30.0
     threadpool_size: int = 10
+    prepared_statements: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PoolSettings:
@@ -47,15 +54,26 @@ class PoolSettings:
                 raise ValueError(f"{name} must be positive, got {raw!r}")
             return value
 
+        prepared = (environ.get("DB_PREPARED_STATEMENTS", "").strip() or "on").lower()
+        if prepared not in _SWITCH:
+            raise ValueError(f"DB_PREPARED_STATEMENTS must be on or off, got {prepared!r}")
         size = number("DB_POOL_SIZE", "10")
         return cls(size=size, max_overflow=number("DB_MAX_OVERFLOW", "0"),
                    ping_after_idle_s=number("DB_PING_AFTER_IDLE_SECONDS", "30", float),
-                   threadpool_size=number("THREADPOOL_SIZE", str(size)))
+                   threadpool_size=number("THREADPOOL_SIZE", str(size)), prepared_statements=_SWITCH[prepared])
+
+
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
 def postgres_engine(url: str | URL, pool: PoolSettings, **kwargs: Any) -> Engine:
     engine = create_engine(url, pool_size=pool.size, max_overflow=pool.max_overflow, pool_pre_ping=False, **kwargs)
     _ping_after_idle(engine, pool.ping_after_idle_s)
+    if not pool.prepared_statements:
+        @event.listens_for(engine, "connect")
+        def _text_statements(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+            record.info[PREPARED_NAMES] = None
+
     return engine
 
 

@@ -165,9 +165,14 @@ def bench_http(service: ServiceProcess, requests: int) -> dict:
         for _ in range(50):  # warm-up: connections, caches, lazy imports
             for prepare in requests_to.values():
                 prepare()().raise_for_status()
-        for _ in range(requests):  # interleaved, so drift in machine load hits every series alike
-            for name, prepare in requests_to.items():
-                call = prepare()
+        kinds = list(requests_to)
+        for i in range(requests):  # interleaved, so drift in machine load hits every series alike
+            # and each kind first in turn, in one order then the reverse: none always follows the same
+            # other (what a request leaves behind, a write's cache misses or a collection it set off, does
+            # not land on one series only)
+            order = kinds if i // len(kinds) % 2 == 0 else kinds[::-1]
+            for name in order[i % len(kinds):] + order[:i % len(kinds)]:
+                call = requests_to[name]()
                 started = time.perf_counter()
                 call().raise_for_status()
                 timings[name].append(time.perf_counter() - started)

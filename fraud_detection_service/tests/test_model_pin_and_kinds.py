@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from app.services import model_slots
 from app.services.model_slots import ModelRefused, ModelSlots
 from ml_model.artifacts import CLASSIFIER_FILE, METADATA_FILE, ArtifactError, sha256_of
 from ml_model.reasons import ReasonPolicy
@@ -52,3 +53,22 @@ def test_a_pinned_champion_is_replaced_only_by_the_service_own_promotion(tmp_pat
     with pytest.raises(ArtifactError, match="differs from the pinned MODEL_METADATA_SHA256"):  # a restart, old pin
         ModelSlots(SimpleNamespace(), slots.champion_dir, None, reasons=ReasonPolicy(),
                    champion_metadata_sha256=configured_pin).start()
+
+
+def test_a_promotion_stands_when_the_challenger_slot_cannot_be_emptied(tmp_path, model_dir, second_model_dir,
+                                                                      monkeypatch, caplog):
+    # Before: answered "cannot install the challenger" and kept serving the old champion, while its folder
+    # already held the promoted model, which the unmoved pin then refused at every reload and restart.
+    slots = _slots(tmp_path, model_dir, second_model_dir, pin=True)
+    challenger = slots.start().challenger.model_version
+
+    def read_only(folder):
+        raise OSError(30, "Read-only file system", str(folder))
+
+    monkeypatch.setattr(model_slots, "_empty_slot", read_only)
+    _, promoted = slots.promote()
+
+    assert promoted.champion.model_version == challenger and promoted.challenger is None
+    assert slots.champion_metadata_sha256 == sha256_of(slots.champion_dir / METADATA_FILE)
+    assert "could not be emptied" in caplog.text
+    assert slots.reload()[1].champion.model_version == challenger  # the folder and the pin agree

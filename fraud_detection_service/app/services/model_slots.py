@@ -136,11 +136,18 @@ class ModelSlots:
                                    f"{challenger.model_version} was loaded; reload, compare, then promote")
             try:
                 install_artifacts(self.challenger_dir, self.champion_dir)
-                _empty_slot(self.challenger_dir)
             except (OSError, ArtifactError) as exc:
                 MODEL_SWAPS.labels("promote", "refused").inc()
                 logger.error("promotion of %s refused: %s", challenger.model_version, exc)
                 raise ModelRefused(f"cannot install the challenger into {self.champion_dir}: {exc}") from None
+            # From here the champion's folder holds the promoted model: memory, pin and the other workers
+            # follow it whatever happens to the challenger's slot.
+            try:
+                _empty_slot(self.challenger_dir)
+            except OSError as exc:
+                logger.error("challenger %s promoted, but its slot %s could not be emptied (%s): until it is, "
+                             "a reload loads the same model as the challenger too", challenger.model_version,
+                             self.challenger_dir, exc)
             if self.champion_metadata_sha256:
                 self.champion_metadata_sha256 = sha256_of(self.champion_dir / METADATA_FILE)
                 logger.warning("MODEL_METADATA_SHA256 still pins the previous champion; set it to %s before the "

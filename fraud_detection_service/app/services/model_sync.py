@@ -53,22 +53,30 @@ class ModelSync:
     async def follow(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            with self._lock:
-                identity = self._stat()
-                if identity == self._identity:
-                    continue
-                self._identity = identity
-                news = self._read()
-                if news.get("generation") in (None, self._applied):
-                    continue
-                self._applied = news["generation"]
-            if news.get("action") == "promote" and self.slots.champion_metadata_sha256:
-                self.slots.champion_metadata_sha256 = news.get("champion_sha256")
-            logger.info("worker %d follows the %s made by worker %s", os.getpid(), news.get("action"), news.get("by"))
             try:
-                await run_in_threadpool(self.slots.reload, announce=False)
-            except ModelRefused:
-                pass  # logged by ModelSlots with the reason; this worker keeps its models
+                await self._follow_once()
+            except Exception:
+                # The loop must outlive any one failure: a dead task would leave this worker on its models
+                # for good, with nothing said until shutdown.
+                logger.exception("worker %d could not follow a model change; it keeps its models", os.getpid())
+
+    async def _follow_once(self) -> None:
+        with self._lock:
+            identity = self._stat()
+            if identity == self._identity:
+                return
+            self._identity = identity
+            news = self._read()
+            if news.get("generation") in (None, self._applied):
+                return
+            self._applied = news["generation"]
+        if news.get("action") == "promote" and self.slots.champion_metadata_sha256:
+            self.slots.champion_metadata_sha256 = news.get("champion_sha256")
+        logger.info("worker %d follows the %s made by worker %s", os.getpid(), news.get("action"), news.get("by"))
+        try:
+            await run_in_threadpool(self.slots.reload, announce=False)
+        except ModelRefused:
+            pass  # logged by ModelSlots with the reason; this worker keeps its models
 
     def _stat(self) -> tuple[int, int] | None:
         try:

@@ -52,11 +52,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
     )
     app.state.listing_rate_limit = RateLimiter(settings.RATE_LIMIT_LISTINGS_PER_MINUTE)
-    app.state.transaction_capture = TransactionCapture(app.state.sessions, app.state.fraud_client,
+    app.state.transaction_capture = TransactionCapture(engine, app.state.fraud_client,
                                                        app.state.fallback_policy,
                                                        timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
                                                        RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE))
-    maintenance = Maintenance(app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
+    maintenance = Maintenance(engine, app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
                               app.state.feedback_schedule, settings.PENDING_RESCUE_AFTER_SECONDS,
                               settings.MAINTENANCE_INTERVAL_SECONDS)
     task = asyncio.create_task(maintenance.run_forever(), name="maintenance")

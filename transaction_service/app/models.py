@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
 
 from sqlalchemy import (
     JSON,
@@ -27,11 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# The values of a transaction's status and of who decided it, defined here once for the whole service.
-PENDING, APPROVED, BLOCKED = "PENDING", "APPROVED", "BLOCKED"
-MODEL, FALLBACK, ANALYST = "model", "fallback", "analyst"
-Status = Literal[PENDING, APPROVED, BLOCKED]  # type: ignore[valid-type] - built from the values above
-DecidedBy = Literal[MODEL, FALLBACK, ANALYST]  # type: ignore[valid-type]
+# APPROVED and BLOCKED: scripts/bench/seed_transactions.py reads them from here.
+from app.statuses import APPROVED, BLOCKED, PENDING  # noqa: F401
 
 
 def utcnow() -> datetime:

@@ -20,7 +20,7 @@ from pydantic import (
 
 from app.core.config import settings
 from app.currencies import ISO_4217_CODES
-from app.models import BLOCKED, DecidedBy, Status
+from app.statuses import BLOCKED, DecidedBy, Status
 from fastapi_plumbing.wire_text import POSITIVE_MONEY_TEXT, StrictAmountText, identifier
 
 # The fraud service refuses timestamps outside these bounds (its schemas.py); checked here before anything

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, computed_field
 
-from app.models import APPROVED, DecidedBy, Status
 from app.schemas import AmountOut, Contribution, TransactionStaffView
+from app.statuses import APPROVED, DecidedBy, Status
 
 LabelName = Literal["none", "fraud", "legitimate"]
 

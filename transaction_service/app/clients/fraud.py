@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, Field, ValidationError
@@ -22,7 +22,7 @@ from typing_extensions import TypedDict
 
 from app.clients.circuit_breaker import CircuitBreaker
 from app.core.metrics import FRAUD_SERVICE_ERRORS
-from app.models import APPROVED, BLOCKED
+from app.statuses import Decision
 from fastapi_plumbing.logging import request_id
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class FraudDecision(BaseModel):
     """The part of a /predict answer we rely on; anything else in it is ignored."""
 
     transaction_id: str
-    decision: Literal[APPROVED, BLOCKED]  # type: ignore[valid-type]
+    decision: Decision
     risk_score: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     reasons: list[Annotated[str, Field(max_length=500)]] = Field(max_length=50)
     model_version: Annotated[str, Field(min_length=1, max_length=128)]

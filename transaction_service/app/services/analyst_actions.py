@@ -14,9 +14,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import Principal
-from app.models import ANALYST, APPROVED, BLOCKED, AuditEntry, Transaction, utcnow
+from app.models import AuditEntry, Transaction, utcnow
 from app.services.feedback import queue_label
 from app.services.review_queue import label_name, move_queue_count, move_risk_bucket, queue_move
+from app.statuses import ANALYST, APPROVED, BLOCKED
 
 
 class ActionRefused(Exception):

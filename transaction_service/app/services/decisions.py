@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, insert, literal, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Dialect, Engine, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
 from app.core.metrics import DECISIONS
-from app.models import FALLBACK, MODEL, PENDING, ReviewQueueChange, Transaction, utcnow
+from app.models import ReviewQueueChange, Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
-from app.services.review_queue import enters_queue, move_queue_count, queue_move
+from app.services.review_queue import enters_queue, label_name, queue_move
+from app.statuses import FALLBACK, MODEL, PENDING
 from fastapi_plumbing.database import autocommit, on_database
+from fastapi_plumbing.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -37,23 +42,36 @@ def fraud_payload(txn: Transaction) -> dict:
 _TRANSACTIONS = Transaction.__table__
 DECISION_COLUMNS = ("status", "risk_score", "reasons", "model_version", "contributions", "decided_by", "decided_at",
                     "queued_for_review")
-# Built once. Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
+# Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
 _DECIDE_IF_PENDING = update(_TRANSACTIONS).where(
     _TRANSACTIONS.c.id == bindparam("decided_id"), _TRANSACTIONS.c.status == PENDING,
 ).values({name: bindparam(f"new_{name}", type_=_TRANSACTIONS.c[name].type) for name in DECISION_COLUMNS})
+# A queued decision's review-queue move (review_queue.queue_move), bound as move_<column>.
+_CHANGES = ReviewQueueChange.__table__
+_MOVE = {name: bindparam(f"move_{name}", type_=_CHANGES.c[name].type) for name in ("status", "decided_by", "label",
+                                                                                     "delta")}
 
 
-def _decide_and_queue():
-    """PostgreSQL: the decision and its review-queue move in one statement (a data-modifying CTE), the move
-    appended only if the UPDATE found the row PENDING; inserts one row iff the decision was written."""
-    decided = _DECIDE_IF_PENDING.returning(_TRANSACTIONS.c.id).cte("decided")
-    move = select(bindparam("new_status", type_=_TRANSACTIONS.c.status.type),
-                  bindparam("new_decided_by", type_=_TRANSACTIONS.c.decided_by.type),
-                  literal("none"), literal(1)).select_from(decided)
-    return insert(ReviewQueueChange.__table__).from_select(["status", "decided_by", "label", "delta"], move)
+@dataclass(frozen=True)
+class _Statements:
+    decide: Prepared
+    append_move: Prepared  # SQLite: after the decision, in its transaction
+    # PostgreSQL: the decision and its move in one statement (a data-modifying CTE), the move appended only
+    # if the UPDATE found the row PENDING; inserts one row iff the decision was written.
+    decide_and_queue: Prepared | None
 
 
-_DECIDE_AND_QUEUE = _decide_and_queue()
+@cache
+def _statements(dialect: Dialect) -> _Statements:
+    # Compiled once and run on the DBAPI cursor (fastapi_plumbing.prepared), as the capture's INSERT.
+    decide_and_queue = None
+    if dialect.name == "postgresql":
+        decided = _DECIDE_IF_PENDING.returning(_TRANSACTIONS.c.id).cte("decided")
+        decide_and_queue = Prepared.compile(
+            insert(_CHANGES).from_select(list(_MOVE), select(*_MOVE.values()).select_from(decided)), dialect)
+    return _Statements(decide=Prepared.compile(_DECIDE_IF_PENDING, dialect),
+                       append_move=Prepared.compile(insert(_CHANGES).values(_MOVE), dialect),
+                       decide_and_queue=decide_and_queue)
 
 
 def model_decision(answer: FraudDecision) -> dict:
@@ -81,25 +99,27 @@ def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServic
     }
 
 
-def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: dict) -> Transaction:
+def store_decision(engine: Engine, txn: Transaction, decision: dict) -> Transaction:
     """Write decision onto txn if still PENDING; returns the stored row (another decider may have won)."""
     queued = enters_queue(decision["status"], decision["risk_score"], settings.REVIEW_THRESHOLD)
     values = {**decision, "decided_at": utcnow(), "queued_for_review": queued}
     params = {"decided_id": txn.id, **{f"new_{name}": value for name, value in values.items()}}
-    engine = sessions.kw["bind"]
-    if engine.dialect.name == "postgresql":
-        # One statement committed on its own: one round trip instead of BEGIN, UPDATE, [INSERT], COMMIT. A
-        # queued decision appends its move in the same statement, so both commit or neither does.
-        with autocommit(engine) as connection:
-            won = connection.execute(_DECIDE_AND_QUEUE if queued else _DECIDE_IF_PENDING, params).rowcount
-    else:
-        # SQLite: no round trips to save (in-process), and no data-modifying CTEs.
-        with engine.begin() as connection:
-            won = connection.execute(_DECIDE_IF_PENDING, params).rowcount
-            if won and queued:  # the queue's counts move with the decision
-                move_queue_count(connection, queue_move(decision["status"], decision["decided_by"], "none", +1))
+    sql = _statements(engine.dialect)
+    # A decision enters the queue unlabelled; the move commits with the decision, or neither does.
+    if queued:
+        move = queue_move(decision["status"], decision["decided_by"], label_name(None), +1)
+        params.update({f"move_{name}": value for name, value in move.items()})
+    # PostgreSQL: one statement committed on its own, one round trip instead of BEGIN, UPDATE, [INSERT],
+    # COMMIT. SQLite: in-process, no round trips to save, and no data-modifying CTEs.
+    with autocommit(engine) as connection:
+        if queued and sql.decide_and_queue is not None:
+            won = _rowcount(sql.decide_and_queue.execute(connection, params))
+        else:
+            won = _rowcount(sql.decide.execute(connection, params))
+            if won and queued:
+                sql.append_move.execute(connection, params).close()
     if not won:
-        with sessions() as session:
+        with Session(engine) as session:
             return session.get(Transaction, txn.id)
     # Our write won: the row now is txn plus these values, no need to read it back.
     for name, value in values.items():
@@ -109,20 +129,26 @@ def store_decision(sessions: sessionmaker[Session], txn: Transaction, decision: 
     return txn
 
 
-async def decide(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
-                 txn: Transaction) -> Transaction:
+def _rowcount(cursor: Any) -> int:
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+async def decide(engine: Engine, fraud: FraudClient, policy: FallbackPolicy, txn: Transaction) -> Transaction:
     """Ask the model (awaited: the call is all waiting), fall back when it gives no usable answer, store
     the decision onto the PENDING row; returns the stored row (another decider may have won)."""
     try:
         decision = model_decision(await fraud.apredict(fraud_payload(txn)))
     except FraudServiceUnavailable as exc:
         decision = fallback_decision(txn, policy, exc)
-    return await on_database(sessions, store_decision, sessions, txn, decision)
+    return await on_database(engine, store_decision, engine, txn, decision)
 
 
-def _abandoned(sessions: sessionmaker[Session], older_than_seconds: float, limit: int) -> list[Transaction]:
+def _abandoned(engine: Engine, older_than_seconds: float, limit: int) -> list[Transaction]:
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    with sessions() as session:
+    with Session(engine) as session:
         return list(session.scalars(
             select(Transaction)
             .where(Transaction.status == PENDING, Transaction.created_at < cutoff)
@@ -131,14 +157,14 @@ def _abandoned(sessions: sessionmaker[Session], older_than_seconds: float, limit
         ).all())
 
 
-async def rescue_abandoned(sessions: sessionmaker[Session], fraud: FraudClient, policy: FallbackPolicy,
+async def rescue_abandoned(engine: Engine, fraud: FraudClient, policy: FallbackPolicy,
                            older_than_seconds: float, limit: int = 100) -> int:
     """Decide rows left PENDING by a process that died mid-call (scoring is idempotent by id).
 
     Only rows older than the client's whole deadline are touched, so a live request is never raced.
     """
-    abandoned = await asyncio.to_thread(_abandoned, sessions, older_than_seconds, limit)
+    abandoned = await asyncio.to_thread(_abandoned, engine, older_than_seconds, limit)
     for txn in abandoned:
         logger.info("re-scoring abandoned PENDING transaction %s", txn.id)
-        await decide(sessions, fraud, policy, txn)
+        await decide(engine, fraud, policy, txn)
     return len(abandoned)

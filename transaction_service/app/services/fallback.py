@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from app.models import APPROVED, BLOCKED
+from app.statuses import APPROVED, BLOCKED
 
 POLICY_FORMS = "'block', 'approve' or 'approve_below:<amount>'"
 # The one reason stored on a fallback decision. Why the model gave no answer, and the policy that

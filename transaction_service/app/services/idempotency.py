@@ -8,8 +8,9 @@ import json
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import PENDING, IdempotencyKey, Transaction, utcnow
+from app.models import IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
+from app.statuses import PENDING
 
 
 class IdempotencyConflict(Exception):

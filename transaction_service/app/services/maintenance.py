@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clients.fraud import FraudClient
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Maintenance:
+    engine: Engine
     sessions: sessionmaker[Session]
     fraud: FraudClient
     policy: FallbackPolicy
@@ -31,10 +33,10 @@ class Maintenance:
 
     async def run_once(self) -> None:
         delivered = await asyncio.to_thread(deliver_due, self.sessions, self.fraud, self.feedback_schedule)
-        rescued = await rescue_abandoned(self.sessions, self.fraud, self.policy, self.rescue_after_seconds)
+        rescued = await rescue_abandoned(self.engine, self.fraud, self.policy, self.rescue_after_seconds)
         purged = await asyncio.to_thread(self._purge)
         # Every round, so a read sums at most one interval's moves on top of the counts.
-        await asyncio.to_thread(fold_queue_changes, self.sessions.kw["bind"])
+        await asyncio.to_thread(fold_queue_changes, self.engine)
         if delivered or rescued or purged:
             logger.info("maintenance: %d labels delivered, %d PENDING rescued, %d keys purged",
                         delivered, rescued, purged)

@@ -20,18 +20,7 @@ from itertools import accumulate
 from sqlalchemy import case, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
-from app.models import (
-    ANALYST,
-    APPROVED,
-    BLOCKED,
-    FALLBACK,
-    MODEL,
-    AuditEntry,
-    FeedbackOutbox,
-    RiskLabelBucket,
-    Transaction,
-    utcnow,
-)
+from app.models import AuditEntry, FeedbackOutbox, RiskLabelBucket, Transaction, utcnow
 from app.services.feedback import SUPERSEDED
 from app.services.review_queue import DECIDED_BY, LABELS, RISK_BUCKETS, STATUSES, queue_cells
 from app.staff_schemas import (
@@ -49,6 +38,7 @@ from app.staff_schemas import (
     WhatIf,
     WhatIfRow,
 )
+from app.statuses import ANALYST, APPROVED, BLOCKED, FALLBACK, MODEL
 
 HISTORY_DAYS = 30
 HISTORY_LIMIT = 100

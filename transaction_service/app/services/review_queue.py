@@ -19,17 +19,8 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, delete, func, insert, select, text, true, union_all, update
 
-from app.models import (
-    ANALYST,
-    APPROVED,
-    BLOCKED,
-    FALLBACK,
-    MODEL,
-    ReviewQueueChange,
-    ReviewQueueCount,
-    RiskLabelBucket,
-    Transaction,
-)
+from app.models import ReviewQueueChange, ReviewQueueCount, RiskLabelBucket, Transaction
+from app.statuses import ANALYST, APPROVED, BLOCKED, FALLBACK, MODEL
 
 # The scoring contract: risk >= 0.5 is exactly the model's BLOCKED (ml_model/scoring.py).
 BLOCK_RISK_SCORE = 0.5

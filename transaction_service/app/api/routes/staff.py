@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from app.api.deps import FraudClientDep, SessionDep, SessionFactoryDep, StaffUser, get_staff_user
 from app.clients.fraud import FraudServiceUnavailable
 from app.core.config import settings
-from app.models import APPROVED, BLOCKED, Transaction
+from app.models import Transaction
 from app.schemas import Identifier
 from app.services import analyst_actions, review
 from app.services.feedback import deliver
@@ -32,6 +32,7 @@ from app.staff_schemas import (
     TransactionDetail,
     WhatIf,
 )
+from app.statuses import Decision
 from fastapi_plumbing.problems import Problem
 
 router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(get_staff_user)],
@@ -39,7 +40,6 @@ router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(get_st
                               403: {"description": "The token is not a staff account's"}})
 
 
-QueueStatus = Literal[BLOCKED, APPROVED]  # type: ignore[valid-type]
 QueueLabel = Literal["none", "labelled", "fraud", "legitimate"]
 Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 
@@ -47,7 +47,7 @@ Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 @router.get("/queue", response_model=QueuePage, summary="Review queue: BLOCKED and review-band transactions")
 def review_queue(
     session: SessionDep,
-    status: QueueStatus | None = None,
+    status: Decision | None = None,
     decided_by: DecidedBy | None = None,
     label: Annotated[QueueLabel | None, Query(description="none (unlabelled), labelled, fraud, legitimate")] = None,
     customer_id: Annotated[Identifier | None, Query()] = None,

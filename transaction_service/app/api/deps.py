@@ -16,7 +16,7 @@ from app.clients.fraud import FraudClient
 from app.services.capture import TransactionCapture
 from fastapi_plumbing.problems import Problem
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -44,7 +44,7 @@ TransactionCaptureDep = Annotated[TransactionCapture, Depends(get_transaction_ca
 
 
 async def get_current_user(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], request: Request
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)], request: Request
 ) -> Principal:
     if credentials is None:
         raise Problem(401, "This request needs an access token (Authorization: Bearer).", code="missing_token",

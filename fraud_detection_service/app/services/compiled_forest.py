@@ -27,7 +27,7 @@ from functools import cached_property
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from app.services.tree_walk import interleaved_children, leaves, leaves_one
+from app.services.tree_walk import SlotArrays, interleaved_children, leaves, leaves_one
 from ml_model.attribution import subtree_means
 
 
@@ -164,8 +164,7 @@ class CompiledForest:
             return float(self.score_samples(x.reshape(1, -1))[0])  # NaN routing and width errors
         if self.denominator == 0:
             return -1.0
-        nodes = leaves_one(x, roots=self.roots, children=self._children, feature=self.feature,
-                           threshold=self.threshold, max_depth=self.max_depth)
+        nodes = leaves_one(x, slots=self._slots, max_depth=self.max_depth)
         # Kept as a one-element array: numpy's power, like score_samples, so both paths agree to the bit
         # (Python's float ** differs in the last place now and then).
         depths = self.leaf_path_length[nodes].sum(keepdims=True)
@@ -179,8 +178,7 @@ class CompiledForest:
         if x.shape[0] != self.n_features or np.isnan(x).any() or self.denominator == 0:
             scores, contributions = self.explain_samples(x.reshape(1, -1))
             return float(scores[0]), contributions[0]
-        nodes = leaves_one(x, roots=self.roots, children=self._children, feature=self.feature,
-                           threshold=self.threshold, max_depth=self.max_depth)
+        nodes = leaves_one(x, slots=self._slots, max_depth=self.max_depth)
         depths = self.leaf_path_length[nodes].sum(keepdims=True)
         score = float(-(2.0 ** (-depths / self.denominator))[0])
         credits, leaf_row = self._leaf_credits
@@ -212,6 +210,11 @@ class CompiledForest:
         leaf_row = np.full(n_nodes, -1, dtype=np.intp)
         leaf_row[is_leaf] = np.arange(int(is_leaf.sum()))
         return credits[is_leaf], leaf_row
+
+    @cached_property
+    def _slots(self) -> SlotArrays:
+        return SlotArrays.of(roots=self.roots, feature=self.feature, threshold=self.threshold, left=self.left,
+                             right=self.right)
 
     @cached_property
     def _children(self) -> np.ndarray:

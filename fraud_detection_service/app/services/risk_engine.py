@@ -51,9 +51,9 @@ class Verdict:
     # contributions add up to anomaly_score minus the model's baseline_anomaly_score (see /model).
     contributions: list[dict[str, Any]]
 
-    # The two lists as JSON text, encoded once for the stored row and the /predict/batch response alike, by
-    # pydantic's Rust encoder: json.dumps' float formatting of a batch's ~16,000 contributions cost as much
-    # as scoring it (both give the shortest text that reads back as the same float).
+    # The two lists as JSON text, encoded once for the stored row and the response alike, by pydantic's Rust
+    # encoder: json.dumps' float formatting of a batch's ~16,000 contributions cost as much as scoring it
+    # (both give the shortest text that reads back as the same float).
     @cached_property
     def reasons_json(self) -> str:
         return to_json(self.reasons).decode()
@@ -62,16 +62,28 @@ class Verdict:
     def contributions_json(self) -> str:
         return to_json(self.contributions).decode()
 
+    def _scalars(self) -> dict[str, Any]:
+        return {"decision": self.decision, "risk_score": self.risk_score, "anomaly_score": self.anomaly_score,
+                "threshold": self.threshold, "model_version": self.model_version}
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "decision": self.decision,
-            "risk_score": self.risk_score,
-            "anomaly_score": self.anomaly_score,
-            "threshold": self.threshold,
-            "reasons": self.reasons,
-            "model_version": self.model_version,
-            "contributions": self.contributions,
-        }
+        return {**self._scalars(), "reasons": self.reasons, "contributions": self.contributions}
+
+    def stored_columns(self) -> dict[str, Any]:
+        """``as_dict`` with the two lists as JSON text: the values of the stored row's columns."""
+        return {**self._scalars(), "reasons": self.reasons_json, "contributions": self.contributions_json}
+
+    def json(self, transaction_id: str) -> str:
+        """The answer as ``PredictionOut``'s JSON (/predict, and each row of /predict/batch), written around
+        the lists as already encoded for the stored row: validating and serialising 16 contributions
+        through the response model cost more than writing the row (the tests validate it against
+        ``PredictionOut``)."""
+        # PredictionOut's field order, so the text is FastAPI's own answer's (a retry's is compared byte for byte).
+        head = to_json({"transaction_id": transaction_id, "decision": self.decision, "risk_score": self.risk_score,
+                        "anomaly_score": self.anomaly_score, "threshold": self.threshold}).decode()
+        version = to_json(self.model_version).decode()
+        return (f'{head[:-1]},"reasons":{self.reasons_json},"model_version":{version},'
+                f'"contributions":{self.contributions_json}}}')
 
 
 class RiskEngine:
@@ -116,10 +128,27 @@ class RiskEngine:
 
     def scores(self, raw: np.ndarray, scaled: np.ndarray) -> np.ndarray:
         """The model score of each row (raw and scaled features in ``feature_columns`` order)."""
-        anomaly = -self.forest.score_samples(scaled)
-        if self.classifier is None:
-            return anomaly
-        return self.classifier.fraud_probability(np.column_stack([raw, anomaly]))
+        return self._chain(raw, scaled, explain=False)[0]
+
+    def _chain(self, raw: np.ndarray, scaled: np.ndarray, *, explain: bool) -> tuple[Any, np.ndarray | None]:
+        """The model score of rows (2-D), or of one row (1-D, on the one-row traversals), and with
+        ``explain`` its contributions: the forest's anomaly score, then a hybrid's classifier over the raw
+        features and that score, whose credits share the anomaly score's by the forest's."""
+        one = raw.ndim == 1
+        forest, classifier = self.forest, self.classifier
+        if explain:
+            score, credits = (forest.explain_one if one else forest.explain_samples)(scaled)
+            shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
+        else:
+            score, shares = (forest.score_one if one else forest.score_samples)(scaled), None
+        anomaly = -score
+        if classifier is None:
+            return anomaly, shares
+        inputs = np.append(raw, anomaly) if one else np.column_stack([raw, anomaly])
+        if not explain:
+            return (classifier.fraud_probability_one if one else classifier.fraud_probability)(inputs), None
+        probability, log_odds = (classifier.explain_one if one else classifier.explain_samples)(inputs)
+        return probability, hybrid_contributions(log_odds, classifier.expected_log_odds, shares)
 
     def judge(self, features: np.ndarray, txs: Sequence[Transaction]) -> list[Verdict]:
         """Verdicts of many transactions (/predict/batch), each equal to ``judge_one``'s: ``features`` is
@@ -127,13 +156,7 @@ class RiskEngine:
         Scores, decisions, risks, contributions and their order over the whole matrix; only the reasons'
         wording is per row."""
         raw, scaled = self.scale_rows(features)
-        scores, credits = self.forest.explain_samples(scaled)
-        anomaly = -scores
-        shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
-        score = anomaly
-        if self.classifier is not None:
-            score, log_odds = self.classifier.explain_samples(np.column_stack([raw, anomaly]))
-            shares = hybrid_contributions(log_odds, self.classifier.expected_log_odds, shares)
+        score, shares = self._chain(raw, scaled, explain=True)
         # Largest first, ties in column order: what judge_one's sorted(..., reverse=True) gives.
         orders = np.argsort(-shares, axis=1, kind="stable").tolist()
         every, values, contributions = np.asarray(features).tolist(), raw.tolist(), shares.tolist()
@@ -153,23 +176,18 @@ class RiskEngine:
     def judge_one(self, features: dict[str, float], tx: Transaction) -> Verdict:
         """``judge([features], [tx])[0]`` without the batch machinery (the /predict path):
         same arithmetic, a fraction of the numpy calls."""
-        raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
-        score, credits = self.forest.explain_one((raw - self.mean) / self.scale)
-        shares = to_anomaly_units(credits, self.baseline_path_length, self.path_normaliser)
-        anomaly = -score
-        if self.classifier is not None:
-            probability, log_odds = self.classifier.explain_one(np.append(raw, anomaly))
-            return self._verdict(features, tx, raw, probability,
-                                 hybrid_contributions(log_odds, self.classifier.expected_log_odds, shares))
-        return self._verdict(features, tx, raw, anomaly, shares)
+        raw = self._row(features)
+        score, shares = self._chain(raw, (raw - self.mean) / self.scale, explain=True)
+        return self._verdict(features, tx, raw, score, shares)
 
     def decide_one(self, features: dict[str, float]) -> tuple[str, float]:
         """(decision, risk score) only: the challenger's shadow answer, which nobody reads reasons of."""
-        raw = np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
-        score = -self.forest.score_one((raw - self.mean) / self.scale)
-        if self.classifier is not None:
-            score = self.classifier.fraud_probability_one(np.append(raw, score))
+        raw = self._row(features)
+        score = self._chain(raw, (raw - self.mean) / self.scale, explain=False)[0]
         return decision(score, self.threshold).item(), float(risk_score(score, self.calibration))
+
+    def _row(self, features: Mapping[str, float]) -> np.ndarray:
+        return np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
 
     def _verdict(self, features: Mapping[str, float], tx: Transaction, raw: np.ndarray, score: float,
                  shares: np.ndarray) -> Verdict:

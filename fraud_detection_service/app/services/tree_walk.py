@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,15 +36,29 @@ def walk(X: np.ndarray, *, roots: np.ndarray, feature: np.ndarray, threshold: np
         yield nodes
 
 
-def leaves_one(x: np.ndarray, *, roots: np.ndarray, children: np.ndarray, feature: np.ndarray,
-               threshold: np.ndarray, max_depth: int) -> np.ndarray:
-    """(n_trees,) leaf node of one row without NaN: each round is a handful of numpy calls on the node
-    vector. "Go right" is ``x > threshold`` (the negation of ``x <= threshold`` for every non-NaN
-    value, ±inf included), picked from ``children`` (left and right child of node i at 2i and 2i+1)."""
-    nodes = roots
+def leaves_one(x: np.ndarray, *, slots: SlotArrays, max_depth: int) -> np.ndarray:
+    """(n_trees,) leaf node of one row without NaN: each round is a handful of numpy calls on the vector
+    of the trees' current nodes, each held as its first child slot 2i (``SlotArrays``). "Go right" is
+    ``x > threshold`` (the negation of ``x <= threshold`` for every non-NaN value, ±inf included)."""
+    at, feature, threshold, children = slots
     for _ in range(max_depth):
-        nodes = children[2 * nodes + (x[feature[nodes]] > threshold[nodes])]
-    return nodes
+        at = children[at + (x[feature[at]] > threshold[at])]
+    return at >> 1
+
+
+class SlotArrays(NamedTuple):
+    """A forest's arrays indexed by child slot (node i at 2i and 2i + 1) for ``leaves_one``: walking slots
+    rather than nodes saves the ``2 * nodes`` of every round (one numpy call in six)."""
+
+    roots: np.ndarray  # 2 * each tree's root
+    feature: np.ndarray  # feature[2i] = feature[2i + 1] = node i's
+    threshold: np.ndarray
+    children: np.ndarray  # 2 * left child of i at 2i, 2 * right child at 2i + 1
+
+    @classmethod
+    def of(cls, *, roots: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
+           right: np.ndarray) -> SlotArrays:
+        return cls(2 * roots, np.repeat(feature, 2), np.repeat(threshold, 2), 2 * interleaved_children(left, right))
 
 
 def interleaved_children(left: np.ndarray, right: np.ndarray) -> np.ndarray:

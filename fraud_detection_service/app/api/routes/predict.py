@@ -16,8 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from fastapi_plumbing.database import on_database
 from fastapi_plumbing.problems import Problem
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import to_json
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep, require_internal_token
@@ -34,14 +33,14 @@ class _LeanPredictRoute(APIRoute):
     parameter gathering and the body's content-type parsing were ~30% of the service's CPU per
     /predict (docs/performance.md). The route is declared as usual, so its OpenAPI document is
     FastAPI's; this handler checks the token with the same function, reads a JSON body as FastAPI does
-    (``json.loads``, then ``TransactionIn`` in Python mode), calls the same endpoint and validates and
-    serialises its answer with the response model, as FastAPI does. Any other request - another content
-    type, an empty, malformed or invalid body - goes through FastAPI's own handler, so every error answer
-    is exactly FastAPI's (and the lean path never has to imitate one)."""
+    (``json.loads``, then ``TransactionIn`` in Python mode), calls the same scoring and answers
+    ``Verdict.json``, ``PredictionOut``'s JSON written around the lists already encoded for the stored row
+    (the tests validate it against the model). Any other request - another content type, an empty,
+    malformed or invalid body - goes through FastAPI's own handler, so every error answer is exactly
+    FastAPI's (and the lean path never has to imitate one)."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         standard = super().get_route_handler()
-        answer = TypeAdapter(self.response_model)
 
         async def handler(request: Request) -> Response:
             await require_internal_token(request)  # raises the same 401 problems as the dependency
@@ -51,8 +50,8 @@ class _LeanPredictRoute(APIRoute):
                 except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
                     body = None
                 if body is not None:
-                    verdict = await predict_one(body, request)
-                    return Response(answer.dump_json(answer.validate_python(verdict)), media_type="application/json")
+                    verdict = await _verdict(body, request)
+                    return Response(verdict.json(body.transaction_id).encode(), media_type="application/json")
             return await standard(request)
 
         return handler
@@ -63,17 +62,21 @@ def _conflict(exc: RecordedWithoutDecision) -> Problem:
                    "/feedback), so it cannot be scored now.", code="recorded_without_decision")
 
 
-async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
+async def _verdict(body: TransactionIn, request: Request) -> Verdict:
     # The engine and model straight from app.state rather than through DatabaseDep and RiskEngineDep:
     # FastAPI's dependency solving cost ~15% of a /predict (profiled), and these two need no solving.
     # The model set is read once: a hot reload during this request does not change the models it uses.
     db, models = request.app.state.db, request.app.state.models
     try:
-        verdict = await on_database(db, predict, db, models.champion, body.to_transaction(), models.challenger)
+        return await on_database(db, predict, db, models.champion, body.to_transaction(), models.challenger)
     except RecordedWithoutDecision as exc:
         raise _conflict(exc) from None
-    # A dict: FastAPI validates it against PredictionOut once (a model instance would be validated twice).
-    return {"transaction_id": body.transaction_id, **verdict.as_dict()}
+
+
+async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
+    """FastAPI's own path (``_LeanPredictRoute`` answers the common requests): a dict, validated against
+    PredictionOut once (a model instance would be validated twice)."""
+    return {"transaction_id": body.transaction_id, **(await _verdict(body, request)).as_dict()}
 
 
 router.add_api_route("", predict_one, methods=["POST"], response_model=PredictionOut,
@@ -92,13 +95,7 @@ async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep) -> 
 
 
 def _batch_json(items: Sequence[TransactionIn], verdicts: list[Verdict]) -> bytes:
-    """BatchOut's JSON, written from each verdict's lists as already encoded for its stored row: FastAPI's
-    validation and serialisation of a batch's answers (16 contributions a row) cost as much as scoring
-    it. The tests validate the result against BatchOut."""
-    rows = []
-    for item, verdict in zip(items, verdicts, strict=True):
-        head = to_json({"transaction_id": item.transaction_id, "decision": verdict.decision,
-                        "risk_score": verdict.risk_score, "anomaly_score": verdict.anomaly_score,
-                        "threshold": verdict.threshold, "model_version": verdict.model_version}).decode()
-        rows.append(f'{head[:-1]},"reasons":{verdict.reasons_json},"contributions":{verdict.contributions_json}}}')
-    return f'{{"results":[{",".join(rows)}]}}'.encode()
+    """BatchOut's JSON, each row ``Verdict.json``: FastAPI's validation and serialisation of a batch's
+    answers (16 contributions a row) cost as much as scoring it. The tests validate it against BatchOut."""
+    rows = ",".join(verdict.json(item.transaction_id) for item, verdict in zip(items, verdicts, strict=True))
+    return f'{{"results":[{rows}]}}'.encode()

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from ml_model.profile_store import DayTotals, ProfileStore, StoredHistory, Transaction
+from ml_model.profile_store import DayTotals, ProfileStore, RecentActivity, StoredHistory, Transaction
 
 DEFAULT_LABEL_DELAY_DAYS = 7
 WINDOWS_DAYS = (1, 7, 30)
@@ -123,26 +124,64 @@ def describe_feature(name: str, value: float) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HistoryReads:
+    """What ``online_features`` reads from a ``ProfileStore`` for one transaction: the arguments of its three
+    reads. A store that can answer them together (the fraud service's, one statement on PostgreSQL) passes
+    its answers to ``features_from_history``; ``read`` asks any store one read at a time."""
+
+    customer_id: str
+    customer_first: date  # the customer's day totals, days [customer_first, day]
+    day: date
+    until: datetime  # the customer's activity up to the transaction's timestamp
+    since: datetime
+    limit: int
+    latest_since: datetime
+    terminal_id: str
+    terminal_first: date  # the terminal's day totals with known labels, days [terminal_first, terminal_last]
+    terminal_last: date
+
+    def read(self, store: ProfileStore) -> tuple[list[DayTotals], RecentActivity, list[DayTotals]]:
+        """(customer day totals, customer activity, terminal day totals), one read each."""
+        return (store.customer_days(self.customer_id, self.customer_first, self.day),
+                store.customer_activity(self.customer_id, self.until, since=self.since, limit=self.limit,
+                                        latest_since=self.latest_since),
+                store.terminal_days(self.terminal_id, self.terminal_first, self.terminal_last))
+
+
+def history_reads(tx: Transaction, *, label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS) -> HistoryReads:
+    _check_delay(label_delay_days)
+    t = tx.timestamp
+    day = t.date()
+    longest = max(WINDOWS_DAYS)
+    newest_known = day - timedelta(days=label_delay_days)
+    return HistoryReads(
+        customer_id=tx.customer_id, customer_first=day - timedelta(days=longest - 1), day=day, until=t,
+        since=t - BURST_WINDOW, limit=BURST_LIMIT, latest_since=t - timedelta(hours=MAX_GAP_HOURS),
+        terminal_id=tx.terminal_id, terminal_first=newest_known - timedelta(days=longest - 1),
+        terminal_last=newest_known)
+
+
 def online_features(
     tx: Transaction, store: ProfileStore, *, label_delay_days: int = DEFAULT_LABEL_DELAY_DAYS
 ) -> dict[str, float]:
     """Features of ``tx`` from the history in ``store``. Does not record ``tx``."""
-    _check_delay(label_delay_days)
-    t = tx.timestamp
-    day = t.date()
-    features = {"tx_amount": float(tx.amount), **_time_features(t)}
+    reads = history_reads(tx, label_delay_days=label_delay_days)
+    return features_from_history(tx, reads, *reads.read(store))
 
-    longest = max(WINDOWS_DAYS)
-    customer_days = store.customer_days(tx.customer_id, day - timedelta(days=longest - 1), day)
-    for w, (count, amount_sum, _, _) in _window_sums(customer_days, day).items():
+
+def features_from_history(tx: Transaction, reads: HistoryReads, customer_days: list[DayTotals],
+                          activity: RecentActivity, terminal_days: list[DayTotals]) -> dict[str, float]:
+    """``online_features`` of ``tx`` from the answers to ``reads`` (``HistoryReads.read``'s)."""
+    t = tx.timestamp
+    features = {"tx_amount": float(tx.amount), **_time_features(t)}
+    for w, (count, amount_sum, _, _) in _window_sums(customer_days, reads.day).items():
         features[f"customer_tx_count_{w}d"] = float(count)
         features[f"customer_avg_amount_{w}d"] = amount_sum / count if count else TYPICAL_AMOUNT
     for w in (7, 30):
         avg = features[f"customer_avg_amount_{w}d"]
         features[f"amount_to_customer_avg_{w}d"] = tx.amount / avg if avg > 0 else 1.0
 
-    activity = store.customer_activity(tx.customer_id, t, since=t - BURST_WINDOW, limit=BURST_LIMIT,
-                                       latest_since=t - timedelta(hours=MAX_GAP_HOURS))
     features["customer_tx_count_1h"] = float(activity.count)
     features["customer_avg_amount_1h"] = activity.amount_sum / activity.count if activity.count else TYPICAL_AMOUNT
     gap = (t - activity.latest).total_seconds() / 3600 if activity.latest is not None else MAX_GAP_HOURS
@@ -151,9 +190,7 @@ def online_features(
     # Scalar twin of _recency (numpy per-call overhead is most of the cost for one value).
     features["customer_prev_tx_recency"] = 0.0 if hours >= MAX_GAP_HOURS else math.exp(-hours / RECENCY_HOURS)
 
-    newest_known = day - timedelta(days=label_delay_days)
-    terminal_days = store.terminal_days(tx.terminal_id, newest_known - timedelta(days=longest - 1), newest_known)
-    for w, (count, _, frauds, labelled) in _window_sums(terminal_days, newest_known).items():
+    for w, (count, _, frauds, labelled) in _window_sums(terminal_days, reads.terminal_last).items():
         features[f"terminal_tx_count_{w}d"] = float(count)
         features[f"terminal_fraud_rate_{w}d"] = frauds / labelled if labelled else 0.0
     return {name: features[name] for name in FEATURE_COLUMNS}

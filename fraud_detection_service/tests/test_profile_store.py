@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from app.services.profile_store import SqlProfileStore
 from app.services.terminal_totals import fold
+from ml_model.features import history_reads
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
@@ -153,3 +154,27 @@ def test_online_features_from_the_database_equal_the_batch_features(profile_engi
     raw.loc[raw.sample(frac=0.05, random_state=0).index, "tx_fraud"] = 1
     with profile_engine.begin() as conn:
         assert_online_matches_batch(SqlProfileStore(conn), raw)
+
+
+def test_the_predict_paths_history_read_answers_what_the_three_reads_answer(profile_engine):
+    """/predict reads the history with ``SqlProfileStore.read`` (one statement on PostgreSQL): every answer,
+    with labels, with terminal changes not folded yet and folded, and for unknown owners, is the three reads'."""
+    history = _random_history(400, seed=11)
+    rng = random.Random(4)
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        for tx in history:
+            store.record_transaction(tx)
+        for tx in rng.sample(history, 80):
+            store.record_label(tx.transaction_id, rng.random() < 0.5)
+    probes = [*rng.sample(history, 60), replace(history[0], customer_id="nobody", terminal_id="nowhere")]
+    for folded in (False, True):
+        if folded:
+            assert fold(profile_engine) > 0
+        with profile_engine.connect() as conn:
+            store = SqlProfileStore(conn)
+            for tx in probes:
+                reads = history_reads(tx, label_delay_days=7)
+                assert store.read(reads) == reads.read(store)
+            terminal = [store.read(history_reads(tx, label_delay_days=7))[2] for tx in probes]
+    assert any(day.fraud_count for days in terminal for day in days)  # labelled terminal days were compared

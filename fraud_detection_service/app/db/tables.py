@@ -47,8 +47,9 @@ transactions = Table(
     # [{"feature", "value", "contribution"}, ...] of every model feature, as answered (migration 0003).
     Column("contributions", JSON, nullable=True),
     Column("recorded_at", DateTime, nullable=False),
-    # customer_activity(): one customer's transactions in a time range (burst count, latest timestamp).
-    Index("ix_transactions_customer_timestamp", "customer_id", "timestamp"),
+    # customer_activity(): one customer's transactions in a time range (burst count, latest timestamp), and
+    # their amounts without visiting the rows (migration 0006).
+    Index("ix_transactions_customer_timestamp", "customer_id", "timestamp", "amount"),
 )
 
 

@@ -26,7 +26,7 @@ from app.services.profile_store import SCORED_COLUMNS, SqlProfileStore
 from app.services.risk_engine import RiskEngine, Verdict
 from app.services.shadow import count as shadow_count
 from app.services.shadow import shadow_answer, shadow_answers
-from ml_model.features import online_features, online_features_batch
+from ml_model.features import features_from_history, history_reads, online_features_batch
 from ml_model.profile_store import Transaction
 
 
@@ -43,10 +43,11 @@ def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngin
     """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
     with autocommit(db) as conn:  # a transaction on SQLite (module docstring)
         store = SqlProfileStore(conn)
-        features = online_features(tx, store, label_delay_days=risk.label_delay_days)
+        reads = history_reads(tx, label_delay_days=risk.label_delay_days)
+        features = features_from_history(tx, reads, *store.read(reads))  # online_features, in one read on PostgreSQL
         verdict = risk.judge_one(features, tx)
         shadow = shadow_answer(challenger, features)
-        if not store.record_scored(tx, {**verdict.as_dict(), **shadow}):
+        if not store.record_scored(tx, {**verdict.stored_columns(), **shadow}):
             # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
             return _stored_verdict(store, tx.transaction_id)
     DECISIONS.labels(verdict.decision).inc()

@@ -21,16 +21,23 @@ from typing import Any
 
 from fastapi_plumbing.prepared import Prepared
 from sqlalchemy import (
+    JSON,
     Connection,
+    Date,
+    DateTime,
     Executable,
     Float,
     Integer,
     Row,
+    Select,
+    String,
     Table,
     bindparam,
+    cast,
     func,
     insert,
     literal,
+    null,
     select,
     union_all,
     update,
@@ -39,6 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
+from ml_model.features import HistoryReads
 from ml_model.profile_store import DayTotals, RecentActivity, Transaction
 
 # What /predict stores with a transaction and answers again on a retry.
@@ -50,7 +58,7 @@ SHADOW_COLUMNS = ("challenger_decision", "challenger_risk_score", "challenger_mo
 DAY_TOTALS_FIELDS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count", "labelled_count")
 
 
-def _days_query(table: Table, key: str) -> Executable:
+def _days_query(table: Table, key: str) -> Select:
     return (
         select(*(table.c[name] for name in DAY_TOTALS_FIELDS if name in table.c))
         .where(table.c[key] == bindparam("owner"), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
@@ -58,17 +66,43 @@ def _days_query(table: Table, key: str) -> Executable:
     )
 
 
-def terminal_days_query(owners: Any) -> Executable:
+def terminal_days_query(owners: Any, first: str = "first", last: str = "last") -> Select:
     """A terminal's totals per day: the folded ones plus the changes not folded yet (app/services/terminal_totals.py),
     in one statement, hence one snapshot (a fold committing meanwhile is seen whole or not at all).
-    ``owners``: the condition on ``terminal_id`` (one terminal, or a batch's)."""
+    ``owners``: the condition on ``terminal_id`` (one terminal, or a batch's); ``first`` and ``last``: the
+    names of the days' bound parameters."""
     parts = [select(table.c.terminal_id, *(table.c[name] for name in DAY_TOTALS_FIELDS))
-             .where(owners(table.c.terminal_id), table.c.day >= bindparam("first"), table.c.day <= bindparam("last"))
+             .where(owners(table.c.terminal_id), table.c.day >= bindparam(first), table.c.day <= bindparam(last))
              for table in (terminal_days, terminal_day_changes)]
     both = union_all(*parts).subquery()
     sums = [func.sum(both.c[name], type_=both.c[name].type).label(name) for name in DAY_TOTALS_FIELDS[1:]]
     return (select(both.c.terminal_id, both.c.day, *sums).group_by(both.c.terminal_id, both.c.day)
             .order_by(both.c.terminal_id, both.c.day))
+
+
+# The parts of ``_history_query``'s answer, in its first column.
+_CUSTOMER_DAY, _ACTIVITY, _TERMINAL_DAY = 0, 1, 2
+
+
+def _history_query() -> Select:
+    """PostgreSQL: ``HistoryReads``' three reads as one statement (one round trip, parse and plan instead of
+    three): rows (part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count, latest), the
+    customer's days, then the activity's one row (count, amount sum, latest), then the terminal's days."""
+    c = customer_days.c
+    customer = select(literal(_CUSTOMER_DAY, Integer), c.day, c.tx_count, c.amount_sum, c.amount_sq_sum,
+                      c.fraud_count, literal(0, Integer), cast(null(), DateTime)).where(
+        c.customer_id == bindparam("customer_id"), c.day >= bindparam("customer_first"), c.day <= bindparam("day"))
+    activity = _activity_query().subquery()
+    count, amount_sum, latest = activity.c
+    recent = select(literal(_ACTIVITY, Integer), cast(null(), Date), count, amount_sum, literal(0.0, Float),
+                    literal(0, Integer), literal(0, Integer), latest)
+    totals = terminal_days_query(lambda column: column == bindparam("terminal_id"), "terminal_first",
+                                 "terminal_last").subquery()
+    t = totals.c
+    terminal = select(literal(_TERMINAL_DAY, Integer), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
+                      t.fraud_count, t.labelled_count, cast(null(), DateTime))
+    both = union_all(customer, recent, terminal).subquery()
+    return select(*both.c).order_by(both.c[0], both.c[1])
 
 
 def add_terminal_changes() -> Executable:
@@ -115,6 +149,13 @@ def _add_to_day(insert: Any, table: Table, key: str) -> Executable:
 
 _INSERTED_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "timestamp", "recorded_at",
                      *SCORED_COLUMNS, *SHADOW_COLUMNS)
+
+
+def _inserted_values() -> dict[str, Any]:
+    """The transaction row's parameters. JSON columns take JSON text (``Verdict.stored_columns``), encoded once
+    for the row and the response alike, not again by the JSON type's ``json.dumps`` (two per /predict)."""
+    return {name: bindparam(name, type_=String) if isinstance(transactions.c[name].type, JSON) else bindparam(name)
+            for name in _INSERTED_COLUMNS}
 # The day increments' parameters (beside the transaction's own): the day and the amount's square.
 _DAY_COLUMNS = ("tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
@@ -123,7 +164,7 @@ def _record_in_one_statement() -> Executable:
     """PostgreSQL: the transaction's row, its customer's day total and its terminal's day change in one
     statement; the increments select from the insert's RETURNING, so a known id (ON CONFLICT DO NOTHING
     returns no row) adds nothing. Returns the number of rows inserted (0 or 1)."""
-    stored = (postgresql.insert(transactions).values({name: bindparam(name) for name in _INSERTED_COLUMNS})
+    stored = (postgresql.insert(transactions).values(_inserted_values())
               .on_conflict_do_nothing(index_elements=["transaction_id"])
               .returning(transactions.c.customer_id, transactions.c.terminal_id).cte("stored"))
     increment = (literal(1, Integer), bindparam("amount", type_=Float), bindparam("amount_sq", type_=Float),
@@ -148,6 +189,7 @@ class _Statements:
     add_customer_day: Prepared
     add_terminal_day: Prepared
     record_in_one: Prepared | None  # PostgreSQL only
+    history: Prepared | None  # PostgreSQL only
     lock_for_label: Executable
     set_label: Executable
     add_terminal_labels: Executable
@@ -164,14 +206,15 @@ def _statements(dialect: Dialect) -> _Statements:
         terminal_days=Prepared.compile(terminal_days_query(lambda column: column == bindparam("owner")), dialect),
         customer_activity=Prepared.compile(_activity_query(), dialect),
         insert_transaction=Prepared.compile(
-            insert(transactions).on_conflict_do_nothing(index_elements=["transaction_id"]), dialect, _INSERTED_COLUMNS
-        ),
+            insert(transactions).values(_inserted_values()).on_conflict_do_nothing(index_elements=["transaction_id"]),
+            dialect),
         add_customer_day=Prepared.compile(_add_to_day(insert, customer_days, "customer_id"), dialect),
         add_terminal_day=Prepared.compile(
             add_terminal_changes().values(terminal_id=bindparam("owner"), day=bindparam("day"), tx_count=1,
                                           amount_sum=bindparam("amount"), amount_sq_sum=bindparam("amount_sq"),
                                           fraud_count=0), dialect),
         record_in_one=Prepared.compile(_record_in_one_statement(), dialect) if dialect.name == "postgresql" else None,
+        history=Prepared.compile(_history_query(), dialect) if dialect.name == "postgresql" else None,
         # A concurrent label for the same transaction waits for this one (PostgreSQL; SQLite has one writer).
         lock_for_label=select(t.terminal_id, t.timestamp, t.is_fraud).where(by_id).with_for_update(),
         set_label=update(transactions).where(by_id).values(is_fraud=bindparam("is_fraud")),
@@ -202,12 +245,34 @@ class SqlProfileStore:
         count, amount_sum, latest = self._sql.customer_activity.rows(self._conn, params)[0]
         return RecentActivity(count=count, amount_sum=amount_sum, latest=latest)
 
+    def read(self, reads: HistoryReads) -> tuple[list[DayTotals], RecentActivity, list[DayTotals]]:
+        """``reads.read(self)``: on PostgreSQL in one statement (``_history_query``), on SQLite (in-process,
+        no round trip to save) one read at a time."""
+        if self._sql.history is None:
+            return reads.read(self)
+        params = {"customer_id": reads.customer_id, "customer_first": reads.customer_first, "day": reads.day,
+                  "until": reads.until, "since": reads.since, "limit": reads.limit,
+                  "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
+                  "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}
+        customer, terminal, activity = [], [], None
+        for part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled, latest in self._sql.history.rows(
+                self._conn, params):
+            if part == _ACTIVITY:
+                activity = RecentActivity(count=tx_count, amount_sum=amount_sum, latest=latest)
+            else:
+                days = customer if part == _CUSTOMER_DAY else terminal
+                days.append(DayTotals(day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled))
+        if activity is None:  # not an assert: it must hold with -O too
+            raise RuntimeError("the history read returned no activity row")
+        return customer, activity, terminal
+
     def record_transaction(self, tx: Transaction) -> bool:
         return self.record_scored(tx, {})
 
     def record_scored(self, tx: Transaction, scored: dict[str, Any]) -> bool:
-        """Record ``tx`` with the model's answer (``SCORED_COLUMNS``, and ``SHADOW_COLUMNS`` when a
-        challenger scored it too); False when the id is known."""
+        """Record ``tx`` with the model's answer (``SCORED_COLUMNS``, the lists as JSON text:
+        ``Verdict.stored_columns``; and ``SHADOW_COLUMNS`` when a challenger scored it too); False when the id
+        is known."""
         row = {
             "transaction_id": tx.transaction_id,
             "customer_id": tx.customer_id,

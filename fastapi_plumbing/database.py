@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,13 +28,14 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def sqlite_engine(url: str, *, foreign_keys: bool = False) -> Engine:
-    """The SQLite engine of both services (the embedded default; PostgreSQL is the path to scale)."""
+def sqlite_engine(url: str, *, foreign_keys: bool = False, **kwargs: Any) -> Engine:
+    """The SQLite engine of both services (the embedded default; PostgreSQL is the path to scale); kwargs go
+    to ``create_engine``."""
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # Threads (the threadpool, the event loop) wait for a concurrent writer instead of failing at once.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

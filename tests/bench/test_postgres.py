@@ -42,9 +42,10 @@ def test_a_seeded_heavy_customers_latest_transaction_is_one_index_row_away(datab
             cursor.execute("INSERT INTO history SELECT CASE WHEN i % 100 = 0 THEN 'light' ELSE 'heavy' END, "
                            "timestamp '2026-06-01' + i * interval '1 minute' FROM generate_series(1, 20000) i")
             vacuum_analyze(database)
-            # The fraud service's "newest transaction in the last 30 days" shape: with statistics PostgreSQL
-            # reads it as one row from the end of the index; without (autovacuum off, never analysed) it
-            # aggregated every row of the range.
+            # An aggregate over an index range (a customer's newest transaction in 30 days): with statistics
+            # PostgreSQL reads it as one row from the end of the index; without (autovacuum off, never
+            # analysed) it aggregated every row of the range. Plans of the services' own statements are
+            # what this protects.
             cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT max(at) FROM history WHERE customer_id = 'heavy' "
                            "AND at >= timestamp '2026-06-01' AND at <= timestamp '2026-07-01'")
             plan = cursor.fetchone()[0][0]["Plan"]

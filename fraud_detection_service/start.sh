@@ -9,4 +9,4 @@ export PYTHONPATH="$(dirname "$here")${PYTHONPATH:+:$PYTHONPATH}"
 source "$(dirname "$here")/fastapi_plumbing/workers.sh" fraud-service 8002
 python -m alembic -c "$here/alembic.ini" upgrade head
 exec python -m uvicorn main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8002}" \
-  --workers "${WORKERS:-1}" --no-access-log --proxy-headers
+  --workers "${WORKERS:-1}" "${UVICORN_FLAGS[@]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from contextlib import redirect_stdout
 
 import httpx
@@ -127,3 +128,23 @@ def test_internal_token_refusals(token, environment, refusal):
     with pytest.raises(ValueError, match=refusal):
         check_internal_token_setting(token, environment)
     check_internal_token_setting(DEV_INTERNAL_TOKEN, "development")
+
+
+async def test_each_request_is_counted_by_route_template_and_logged_once_with_its_id():
+    app = _app()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        configure_logging("text", "INFO")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            given = await client.get("/things/7", headers={"X-Request-ID": "req-7"})
+            generated = await client.get("/things/8")
+    requests = next(m.kwargs["requests"] for m in app.user_middleware if m.cls is RequestContextMiddleware)
+    assert requests.labels("GET", "/things/{name}", "200")._value.get() == 2
+    assert given.headers["X-Request-ID"] == "req-7"
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+    lines = [line for line in out.getvalue().splitlines() if " app.requests " in line]
+    assert len(lines) == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO app.requests \[req-7\] GET /things/7 200 "
+                        r"\d+\.\dms", lines[0]), lines[0]
+    assert f"[{generated.headers['X-Request-ID']}] GET /things/8 200" in lines[1]

@@ -149,6 +149,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="leave these phases out (make bench-all: the database-independent ones, on the "
                              "second database)")
     args = parser.parse_args(argv)
+    # Absolute: the services and the seeders resolve the stack's folders (data under --out, the model) from
+    # their own working directories, so a relative --out (make bench-all's) put their databases apart.
+    args.out, args.model_dir = args.out.resolve(), args.model_dir.resolve()
     if args.concurrency < 1 or args.workers < 1 or (args.duration is not None and args.duration <= 0):
         parser.error("--concurrency, --workers and --duration must be positive")
     if not (args.model_dir / "model_metadata.json").exists():

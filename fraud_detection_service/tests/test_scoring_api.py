@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi_plumbing.testing import eventually
 from sqlalchemy import func, select
 
 from app.db.tables import customer_days, transactions
@@ -164,8 +165,9 @@ def test_request_id_is_echoed_and_metrics_count_decisions(client):
 
 def test_log_lines_are_json_with_the_request_id(client, service):
     client.get("/health", headers={"X-Request-ID": "trace-me-42"})
-    lines = [line for line in service.log().splitlines() if "trace-me-42" in line]
-    assert lines and json.loads(lines[-1])["request_id"] == "trace-me-42"
+    # The line is written once the answer has gone out, so the client can read the log before it is there.
+    lines = eventually(lambda: [line for line in service.log().splitlines() if "trace-me-42" in line])
+    assert json.loads(lines[-1])["request_id"] == "trace-me-42"
 
 
 def test_probes(client):

@@ -153,3 +153,12 @@ def test_skipped_phases_are_left_out_and_said_so(tmp_path, model_dir, monkeypatc
     capsys.readouterr()
     assert report.main(["combine", str(out / "results.json")]) == 0
     assert "Phases left out (their rows show –): SQLite: training" in capsys.readouterr().out
+
+
+def test_relative_folders_are_made_absolute_for_the_services_and_seeders(tmp_path, model_dir, monkeypatch):
+    # The services start in their own folders and the seeders in the caller's: a relative data folder
+    # would name two different databases (make bench-all passes --out bench/sqlite).
+    monkeypatch.chdir(tmp_path)
+    args = benchmark.parse_args(["--out", "bench/sqlite", "--model-dir", model_dir.name])
+    assert args.out == tmp_path / "bench" / "sqlite"
+    assert args.model_dir == model_dir

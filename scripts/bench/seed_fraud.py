@@ -12,8 +12,6 @@ executemany per chunk on SQLite, COPY on PostgreSQL. Prints the final row count.
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
 import uuid
@@ -28,7 +26,7 @@ sys.path.insert(0, str(SERVICE))
 from app.core.config import settings  # noqa: E402
 from app.db.engine import make_engine  # noqa: E402
 from app.services.terminal_totals import _FOLD_LOCK  # noqa: E402
-from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS  # noqa: E402
+from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS, insert_rows  # noqa: E402
 from sqlalchemy import Connection, text  # noqa: E402
 
 CHUNK = 50_000
@@ -60,20 +58,6 @@ def _rows(count: int, rng: np.random.Generator, now: datetime) -> list[tuple]:
         risk, risk, [THRESHOLD] * count, ["[]"] * count, [SEED_VERSION] * count, when,
         strict=True,
     ))
-
-
-def _insert(conn: Connection, rows: list[tuple]) -> None:
-    if conn.dialect.name == "postgresql":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerows(("" if value is None else value for value in row) for row in rows)
-        buffer.seek(0)
-        cursor = conn.connection.dbapi_connection.cursor()
-        # Empty unquoted fields are NULL in COPY's csv format (only is_fraud is ever empty).
-        cursor.copy_expert(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
-        return
-    marks = ", ".join("?" * len(COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def _recount_totals(conn: Connection) -> None:
@@ -110,7 +94,7 @@ def main(target: int) -> int:
     while count < target:
         chunk = min(CHUNK, target - count)
         with engine.begin() as conn:
-            _insert(conn, _rows(chunk, rng, now))
+            insert_rows(conn, "transactions", COLUMNS, _rows(chunk, rng, now))
         count += chunk
     inserted = time.perf_counter()
     with engine.begin() as conn:

@@ -16,8 +16,6 @@ converting them row by row. tests/bench/test_seeding.py checks that the rows are
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 import sys
 import uuid
@@ -29,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "transaction_service"))
 
 from app.core.config import settings  # noqa: E402
-from app.models import APPROVED, BLOCKED, Transaction  # noqa: E402
+from app.models import Transaction  # noqa: E402
 from app.services.review_queue import enters_queue, rebuild_aggregates  # noqa: E402
-from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS  # noqa: E402
-from sqlalchemy import Connection, create_engine, delete, func, select  # noqa: E402
+from app.statuses import APPROVED, BLOCKED  # noqa: E402
+from seed_shape import BLOCKED_SHARE, CUSTOMERS, DAYS, SEED_VERSION, TERMINALS, insert_rows  # noqa: E402
+from sqlalchemy import create_engine, delete, func, select  # noqa: E402
 
 CHUNK = 20_000
 BAND_SHARE = 0.015
@@ -97,19 +96,6 @@ def _rows(count: int, rng: random.Random, now: datetime, dialect: str) -> list[t
     return rows
 
 
-def _insert(conn: Connection, rows: list[tuple]) -> None:
-    if conn.dialect.name == "postgresql":
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(rows)
-        buffer.seek(0)
-        cursor = conn.connection.dbapi_connection.cursor()
-        # Empty unquoted fields are NULL in COPY's csv format (only is_fraud and labelled_at are ever empty).
-        cursor.copy_expert(f"COPY transactions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
-        return
-    marks = ", ".join("?" * len(COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO transactions ({', '.join(COLUMNS)}) VALUES ({marks})", rows)  # noqa: S608
-
-
 def main(target: int) -> int:
     # hide_parameters: a failed insert would otherwise print 10,000 rows and bury the error's first line.
     engine = create_engine(settings.SQLALCHEMY_DATABASE_URL, hide_parameters=True)
@@ -124,7 +110,7 @@ def main(target: int) -> int:
     while count < target:
         chunk = min(CHUNK, target - count)
         with engine.begin() as conn:
-            _insert(conn, _rows(chunk, rng, now, engine.dialect.name))
+            insert_rows(conn, "transactions", COLUMNS, _rows(chunk, rng, now, engine.dialect.name))
         count += chunk
     with engine.begin() as conn:
         rebuild_aggregates(conn)  # the rows above bypassed the service, which keeps them as it goes

@@ -26,8 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# APPROVED and BLOCKED: scripts/bench/seed_transactions.py reads them from here.
-from app.statuses import APPROVED, BLOCKED, PENDING  # noqa: F401
+from app.statuses import PENDING
 
 
 def utcnow() -> datetime:

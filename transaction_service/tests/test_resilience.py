@@ -9,8 +9,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from app.models import PENDING, Transaction, utcnow
+from app.models import Transaction, utcnow
 from app.services.fallback import FALLBACK_REASON
+from app.statuses import PENDING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

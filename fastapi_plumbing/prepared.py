@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Executable
-from sqlalchemy.types import NullType, TypeEngine
+from sqlalchemy import JSON, Connection, Dialect, Executable
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 Processor = Callable[[Any], Any] | None
 
@@ -43,6 +43,17 @@ PREPARED_NAMES = "fastapi_plumbing.prepared"
 # The server's answers that mean its copy of a prepared statement is unusable for this session.
 _UNDEFINED_STATEMENT = "26000"
 _RESULT_TYPE_CHANGED = "cached plan must not change result type"
+
+
+class EncodedJSON(TypeDecorator[Any]):
+    """A JSON column's parameter that is already JSON text (encoded once for the row and an answer alike):
+    bound as it is, not through ``json.dumps`` again, and declared ``json`` to a prepared statement as
+    the column is (a ``varchar`` parameter does not go into a json column)."""
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 @dataclass(frozen=True)

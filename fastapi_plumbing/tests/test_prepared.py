@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
-from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.prepared import EncodedJSON, Prepared
 from fastapi_plumbing.tests.test_pool import database_url  # noqa: F401 - the fixture
 
 metadata = MetaData()
@@ -85,6 +85,24 @@ def test_prepared_answers_as_sqlalchemy_does_on_sqlite(tmp_path):
     assert prepared[4] == [(date(2026, 1, 2), 1, 20.0)]
 
 
+# JSON text encoded by the caller goes into the json column as it is (not encoded a second time).
+store_encoded = update(payments).where(payments.c.id == bindparam("key")).values(
+    details=bindparam("details", type_=EncodedJSON()))
+
+
+def _stored_encoded(engine) -> object:
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        metadata.create_all(conn)
+        conn.execute(insert(payments), ROWS)
+        Prepared.compile(store_encoded, conn.dialect).execute(conn, {"key": "p1", "details": '{"why": ["amount"]}'})
+        return conn.execute(select(payments.c.details).where(payments.c.id == "p1")).scalar_one()
+
+
+def test_json_text_is_stored_as_the_json_it_encodes_on_sqlite(tmp_path):
+    assert _stored_encoded(create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")) == {"why": ["amount"]}
+
+
 @pytest.fixture
 def engine(database_url):  # noqa: F811
     engine = postgres_engine(database_url, PoolSettings(size=1, threadpool_size=1))
@@ -114,6 +132,11 @@ def test_prepared_answers_as_sqlalchemy_does_on_postgres(engine):
     prepared, direct = _run(engine)
     assert prepared == direct
     assert prepared[4] == [(date(2026, 1, 2), 1, 20.0)]
+
+
+def test_json_text_is_stored_as_the_json_it_encodes_on_postgres(engine):
+    # Prepared on the server with the parameter declared json: a varchar one would be refused.
+    assert _stored_encoded(engine) == {"why": ["amount"]}
 
 
 def test_each_statement_is_prepared_once_per_connection_then_executed(engine):

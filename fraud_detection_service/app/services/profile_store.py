@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.prepared import EncodedJSON, Prepared
 from sqlalchemy import (
     JSON,
     Connection,
@@ -30,7 +30,6 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
-    String,
     Table,
     bindparam,
     cast,
@@ -154,18 +153,11 @@ _INSERTED_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "amount", "
                      *SCORED_COLUMNS, *SHADOW_COLUMNS)
 
 
-def _inserted_values(postgres: bool) -> dict[str, Any]:
+def _inserted_values() -> dict[str, Any]:
     """The transaction row's parameters. JSON columns take JSON text (``Verdict.stored_columns``), encoded once
-    for the row and the response alike, not again by the JSON type's ``json.dumps`` (two per /predict). On
-    PostgreSQL the text is cast to json: a server-side prepared statement declares each parameter's type
-    (``fastapi_plumbing.prepared``), and a varchar does not go into a json column."""
-    def value(name: str) -> Any:
-        if not isinstance(transactions.c[name].type, JSON):
-            return bindparam(name)
-        text = bindparam(name, type_=String)
-        return cast(text, JSON) if postgres else text  # SQLite's CAST AS JSON would mean NUMERIC affinity
-
-    return {name: value(name) for name in _INSERTED_COLUMNS}
+    for the row and the response alike, not again by the JSON type's ``json.dumps`` (two per /predict)."""
+    return {name: bindparam(name, type_=EncodedJSON()) if isinstance(transactions.c[name].type, JSON)
+            else bindparam(name) for name in _INSERTED_COLUMNS}
 
 
 # The day increments' parameters (beside the transaction's own): the day and the amount's square.
@@ -176,7 +168,7 @@ def _record_in_one_statement() -> Executable:
     """PostgreSQL: the transaction's row, its customer's day total and its terminal's day change in one
     statement; the increments select from the insert's RETURNING, so a known id (ON CONFLICT DO NOTHING
     returns no row) adds nothing. Returns the number of rows inserted (0 or 1)."""
-    stored = (postgresql.insert(transactions).values(_inserted_values(postgres=True))
+    stored = (postgresql.insert(transactions).values(_inserted_values())
               .on_conflict_do_nothing(index_elements=["transaction_id"])
               .returning(transactions.c.customer_id, transactions.c.terminal_id).cte("stored"))
     increment = (literal(1, Integer), bindparam("amount", type_=Float), bindparam("amount_sq", type_=Float),
@@ -218,7 +210,7 @@ def _statements(dialect: Dialect) -> _Statements:
         terminal_days=Prepared.compile(terminal_days_query(lambda column: column == bindparam("owner")), dialect),
         customer_activity=Prepared.compile(_activity_query(), dialect),
         insert_transaction=Prepared.compile(
-            insert(transactions).values(_inserted_values(dialect.name == "postgresql"))
+            insert(transactions).values(_inserted_values())
             .on_conflict_do_nothing(index_elements=["transaction_id"]),
             dialect),
         add_customer_day=Prepared.compile(_add_to_day(insert, customer_days, "customer_id"), dialect),

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import httpx
@@ -30,16 +30,19 @@ def _stat_fields(pid: str) -> list[str] | None:
     return raw[raw.rindex(")") + 2:].split()
 
 
+def _group(pgid: int) -> Iterator[tuple[str, list[str]]]:
+    """(pid, /proc stat fields after the name) of each live process of group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        fields = _stat_fields(entry) if entry.isdigit() else None
+        # After the name: state, ppid, pgrp, ... utime is field 14 and stime 15 (1-based), rss field 24.
+        if fields is not None and int(fields[2]) == pgid:
+            yield entry, fields
+
+
 def group_stats(pgid: int) -> tuple[int, float]:
     """(resident bytes, CPU seconds user+system) summed over the live processes of group ``pgid``."""
     rss, cpu = 0, 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(entry)
-        # After the name: state, ppid, pgrp, ... utime is field 14 and stime 15 (1-based), rss field 24.
-        if fields is None or int(fields[2]) != pgid:
-            continue
+    for _, fields in _group(pgid):
         cpu += (int(fields[11]) + int(fields[12])) / _TICKS
         rss += int(fields[21]) * _PAGE
     return rss, cpu
@@ -49,10 +52,7 @@ def group_run_queue_wait(pgid: int) -> float:
     """Seconds the threads of group ``pgid`` have spent runnable but waiting for a CPU (schedstat's second
     field): time a request spent there is the machine's doing, not the server's code."""
     waited = 0
-    for entry in os.listdir("/proc"):
-        fields = _stat_fields(entry) if entry.isdigit() else None
-        if fields is None or int(fields[2]) != pgid:
-            continue
+    for entry, _ in _group(pgid):
         try:
             tasks = os.listdir(f"/proc/{entry}/task")
         except OSError:

@@ -462,6 +462,34 @@ def test_console_login_while_the_auth_service_is_down_is_a_503_auth_unavailable(
         assert response.headers["Retry-After"] == "5"
 
 
+@pytest.mark.parametrize(("given", "repeated"), [("120", "120"), (None, "60"), ("soon", "60"), ("-5", "60"),
+                                                 ("99999999999", "60"), ("0", "1"), ("86400", "3600"),
+                                                 ("Wed, 21 Oct 2015 07:28:00 GMT", "1")])
+def test_console_login_throttled_repeats_a_checked_retry_after(api, jwks_stub, given, repeated):
+    # Before: the auth service's Retry-After was repeated to the page whatever it held.
+    jwks_stub.accounts = {"ana": ("right-pass", 4242, True)}
+    jwks_stub.throttled, jwks_stub.retry_after = True, given
+    try:
+        throttled = api.post("/staff/session", user=None, json={"username": "ana", "password": "right-pass"})
+    finally:
+        jwks_stub.throttled, jwks_stub.retry_after = False, None
+    assert_problem(throttled, 429, "rate_limited", "/staff/session")
+    assert throttled.headers["Retry-After"] == repeated
+    assert f"retry in {repeated} s" in throttled.json()["detail"]
+
+
+def test_console_login_the_auth_service_is_too_slow_for_is_a_504_auth_timeout(start_app, signing_key, jwks_stub):
+    # Before: a slow answer read as 503 "unavailable", though the auth service was reached.
+    slow = Api(start_app(AUTH_TIMEOUT_SECONDS="0.5").url, signing_key)
+    jwks_stub.accounts = {"ana": ("right-pass", 4242, True)}
+    jwks_stub.login_delay = 1.5
+    try:
+        response = slow.post("/staff/session", user=None, json={"username": "ana", "password": "right-pass"})
+    finally:
+        jwks_stub.login_delay = 0.0
+    assert "within 0.5 s" in assert_problem(response, 504, "auth_timeout", "/staff/session")["detail"]
+
+
 @pytest.mark.parametrize("body", ["<html>maintenance</html>", "a valid access token alone", "[]",
                                   '{"access": 1, "refresh": 2}'])
 def test_console_session_answers_502_when_the_auth_service_answers_200_without_a_token_pair(api, jwks_stub, body):

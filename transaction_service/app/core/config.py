@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     REVIEW_THRESHOLD: float = Field(default=0.23, ge=0, lt=0.5)
     # The auth service's API, for the console's login and token refresh; default: beside AUTH_JWKS_URL.
     AUTH_API_URL: str | None = None
+    # How long the console's login, refresh and logout wait for the auth service's answer.
+    AUTH_TIMEOUT_SECONDS: float = Field(default=10, gt=0)
 
     # Background maintenance: feedback outbox delivery, stale PENDING rescue, expired key purge.
     MAINTENANCE_INTERVAL_SECONDS: float = Field(default=5, gt=0)

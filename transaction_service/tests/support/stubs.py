@@ -31,10 +31,13 @@ class StubServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, payload, *content_type = stub.handle(self.command, self.path, dict(self.headers), body)
+                status, payload, *extra = stub.handle(self.command, self.path, dict(self.headers), body)
+                content_type, headers = (extra + [None, None])[:2]
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", content_type[0] if content_type else "application/json")
+                    self.send_header("Content-Type", content_type or "application/json")
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -168,6 +171,8 @@ class JWKSStub(StubServer):
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> username (single use)
         self.logged_out: list[str] = []
         self.throttled = False
+        self.retry_after: str | None = None  # the throttle's Retry-After header, when set
+        self.login_delay = 0.0  # seconds login and refresh wait before answering (a slow auth service)
         self.session_answer: bytes | None = None  # a 200 body answered to login and refresh instead of a pair
 
     def _pair(self, username: str) -> bytes:
@@ -180,11 +185,14 @@ class JWKSStub(StubServer):
         return json.dumps({"access": access, "refresh": refresh}).encode()
 
     def handle(self, method, path, headers, body):
+        if self.login_delay and path.endswith(("/login/", "/refresh/")):
+            time.sleep(self.login_delay)
         if self.session_answer is not None and path.endswith(("/login/", "/refresh/")):
             return 200, self.session_answer
         if path.endswith("/login/"):
             if self.throttled:
-                return 429, b'{"detail": "throttled"}'
+                headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+                return 429, b'{"detail": "throttled"}', None, headers
             given = json.loads(body or b"{}")
             account = self.accounts.get(given.get("username"))
             if account is None or account[0] != given.get("password"):

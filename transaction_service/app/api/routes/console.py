@@ -5,6 +5,9 @@ in a URL or a cookie (so there is no cookie for a cross-site request to ride on)
 from __future__ import annotations
 
 import logging
+import math
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +32,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
-AUTH_TIMEOUT = httpx.Timeout(10, connect=3)
+# The auth service's login throttle waits at most 900 s; a Retry-After beyond an hour is not believed.
+RETRY_AFTER_DEFAULT, RETRY_AFTER_MAX = 60, 3600
 logger = logging.getLogger(__name__)
 
 pages = APIRouter(include_in_schema=False)
@@ -37,6 +41,7 @@ session_router = APIRouter(prefix="/staff/session", tags=["staff"])
 # Each error's `code`, named in the document (the codes: README, "Analyst console"); logout answers none.
 AUTH_FAILURES = {
     502: {"description": "`auth_unexpected_answer`: the auth service answered unexpectedly"},
+    504: {"description": "`auth_timeout`: the auth service did not answer in time"},
     503: {"description": "`auth_unavailable`: the auth service cannot be reached; `jwks_unavailable`: nor the "
                          "keys that verify its tokens"}}
 
@@ -60,10 +65,32 @@ def console_static(name: str) -> FileResponse:
 
 def _auth_call(path: str, body: dict, headers: dict | None = None) -> httpx.Response:
     try:
-        return httpx.post(settings.AUTH_API_BASE_URL + path, json=body, headers=headers, timeout=AUTH_TIMEOUT)
+        return httpx.post(settings.AUTH_API_BASE_URL + path, json=body, headers=headers, timeout=_auth_timeout())
+    except (httpx.ReadTimeout, httpx.WriteTimeout):
+        # Reached but slow: the login may still complete there, so this is not "cannot be reached".
+        raise Problem(504, f"The auth service did not answer within {settings.AUTH_TIMEOUT_SECONDS:g} s; retry "
+                      "later.", code="auth_timeout") from None
     except httpx.HTTPError:
         raise Problem(503, "The auth service is unavailable; retry later.", code="auth_unavailable",
                       headers={"Retry-After": "5"}) from None
+
+
+def _auth_timeout() -> httpx.Timeout:
+    return httpx.Timeout(settings.AUTH_TIMEOUT_SECONDS, connect=min(3.0, settings.AUTH_TIMEOUT_SECONDS))
+
+
+def retry_after_seconds(value: str | None) -> int:
+    """The auth service's Retry-After (seconds or an HTTP date) as whole seconds in [1, RETRY_AFTER_MAX]:
+    it is repeated to the page and shown to a person, so anything else becomes RETRY_AFTER_DEFAULT."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 9:
+        seconds = int(value)
+    else:
+        try:
+            seconds = math.ceil(parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return RETRY_AFTER_DEFAULT
+    return min(max(seconds, 1), RETRY_AFTER_MAX)
 
 
 def _revoke(refresh_token: str, authorization: str) -> None:
@@ -71,7 +98,7 @@ def _revoke(refresh_token: str, authorization: str) -> None:
     (the caller has forgotten it already), so a failure is logged, never answered."""
     try:
         answer = httpx.post(settings.AUTH_API_BASE_URL + "logout/", json={"refresh": refresh_token},
-                            headers={"Authorization": authorization}, timeout=AUTH_TIMEOUT)
+                            headers={"Authorization": authorization}, timeout=_auth_timeout())
     except httpx.HTTPError as exc:
         logger.warning("console logout: the refresh token was not revoked, the auth service is unreachable (%s)",
                        type(exc).__name__)
@@ -83,7 +110,7 @@ def _revoke(refresh_token: str, authorization: str) -> None:
 
 def _staff_session(request: Request, answer: httpx.Response, refused: str, refused_code: str) -> StaffSession:
     if answer.status_code == 429:
-        retry = answer.headers.get("Retry-After", "60")
+        retry = str(retry_after_seconds(answer.headers.get("Retry-After")))
         raise Problem(429, f"Too many attempts; retry in {retry} s.", code="rate_limited",
                       headers={"Retry-After": retry})
     if answer.status_code in (400, 401, 403, 422):

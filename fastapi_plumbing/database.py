@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from fastapi_plumbing.wal_checkpoints import start_checkpoints
+
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("app.database")
@@ -32,7 +34,8 @@ def sqlite_engine(url: str, *, foreign_keys: bool = False, **kwargs: Any) -> Eng
     """The SQLite engine of both services (the embedded default; PostgreSQL is the path to scale); kwargs go
     to ``create_engine``."""
     database = make_url(url).database
-    if database and database != ":memory:":
+    on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+    if on_disk:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # Threads (the threadpool, the event loop) wait for a concurrent writer instead of failing at once.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
@@ -56,6 +59,8 @@ def sqlite_engine(url: str, *, foreign_keys: bool = False, **kwargs: Any) -> Eng
         cursor.execute("PRAGMA mmap_size=268435456")
         cursor.close()
 
+    if on_disk:  # commits on the event loop never wait for a checkpoint's fsyncs (fastapi_plumbing/wal_checkpoints.py)
+        start_checkpoints(engine, database)
     return engine
 
 

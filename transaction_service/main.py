@@ -15,6 +15,7 @@ from app.clients.fraud import FraudClient
 from app.core.config import settings
 from app.core.db import build_engine, build_sessionmaker
 from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.services.batch_writes import CaptureWriters
 from app.services.capture import TransactionCapture
 from app.services.fallback import FallbackPolicy
 from app.services.feedback import RetrySchedule
@@ -55,7 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.transaction_capture = TransactionCapture(engine, app.state.fraud_client,
                                                        app.state.fallback_policy,
                                                        timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
-                                                       RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE))
+                                                       RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE),
+                                                       writers := CaptureWriters(engine))
     maintenance = Maintenance(engine, app.state.sessions, app.state.fraud_client, app.state.fallback_policy,
                               app.state.feedback_schedule, settings.PENDING_RESCUE_AFTER_SECONDS,
                               settings.MAINTENANCE_INTERVAL_SECONDS)
@@ -66,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await writers.drain()  # captures still in flight at shutdown get their writes
         await app.state.fraud_client.aclose()
         engine.dispose()
 

@@ -15,12 +15,13 @@ from app.auth.tokens import Principal
 from app.clients.fraud import FraudClient
 from app.models import IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
+from app.services.batch_writes import CaptureWriters, insert_pending, statements
 from app.services.decisions import decide
 from app.services.fallback import FallbackPolicy
 from app.services.idempotency import IdempotencyConflict, request_fingerprint, stored_response
 from app.services.rate_limit import RateLimiter
 from app.statuses import PENDING
-from fastapi_plumbing.database import autocommit, on_database
+from fastapi_plumbing.database import on_database
 from fastapi_plumbing.prepared import Prepared
 
 
@@ -36,26 +37,14 @@ class CaptureResult:
     replayed: bool
 
 
-# The columns a new row is stored with, every one given (a Prepared statement computes no defaults).
-NEW_ROW_COLUMNS = ("id", "customer_id", "terminal_id", "amount", "currency", "timestamp", "status", "reasons",
-                   "created_at", "queued_for_review")
 _KEY_COLUMNS = ("user_id", "key", "request_hash", "transaction_id", "created_at", "expires_at")
 
 
-@dataclass(frozen=True)
-class _Statements:
-    insert_transaction: Prepared
-    insert_key: Prepared
-
-
 @cache
-def _statements(dialect: Dialect) -> _Statements:
+def _insert_key(dialect: Dialect) -> Prepared:
     # Compiled once and run on the DBAPI cursor: SQLAlchemy's per-execution machinery cost more CPU than
     # the statements themselves. inline(): no RETURNING of the key's id on PostgreSQL, nobody reads it.
-    return _Statements(
-        insert_transaction=Prepared.compile(insert(Transaction.__table__), dialect, NEW_ROW_COLUMNS),
-        insert_key=Prepared.compile(insert(IdempotencyKey.__table__).inline(), dialect, _KEY_COLUMNS),
-    )
+    return Prepared.compile(insert(IdempotencyKey.__table__).inline(), dialect, _KEY_COLUMNS)
 
 
 def _new_row(caller: Principal, body: TransactionCreate) -> dict:
@@ -94,19 +83,17 @@ def store_pending(
 ) -> CaptureResult:
     """Commit the new PENDING row (replayed=False), or find the answer stored under the key (replayed=True)."""
     fingerprint = request_fingerprint(body) if idempotency_key else ""
-    sql = _statements(engine.dialect)
     # Two tries: the first may find an expired key, which stored_response deletes.
     for _ in range(2):
         row = _new_row(caller, body)
         try:
             # Committed before the fraud call: the transaction survives whatever happens next.
             if not idempotency_key:
-                with autocommit(engine) as connection:
-                    sql.insert_transaction.execute(connection, row).close()
+                insert_pending(engine, [row])
             else:
                 with engine.begin() as connection:  # the row and its key commit together
-                    sql.insert_transaction.execute(connection, row).close()
-                    sql.insert_key.execute(connection, {
+                    statements(engine.dialect).insert_row.execute(connection, row).close()
+                    _insert_key(engine.dialect).execute(connection, {
                         "user_id": caller.user_id, "key": idempotency_key, "request_hash": fingerprint,
                         "transaction_id": row["id"], "created_at": row["created_at"],
                         "expires_at": row["created_at"] + idempotency_ttl}).close()
@@ -133,10 +120,19 @@ class TransactionCapture:
     policy: FallbackPolicy
     idempotency_ttl: timedelta
     rate_limit: RateLimiter
+    writers: CaptureWriters  # the PENDING rows without a key and the decisions, committed with other captures'
 
     async def __call__(self, caller: Principal, body: TransactionCreate, idempotency_key: str | None) -> CaptureResult:
         engine = self.engine
-        stored = await on_database(engine, store_pending, engine, caller, body, idempotency_key, self.idempotency_ttl)
-        if stored.replayed:
-            return stored
-        return CaptureResult(await decide(engine, self.fraud, self.policy, stored.transaction), replayed=False)
+        if idempotency_key is None:
+            row = _new_row(caller, body)
+            await self.writers.pending.submit(row)  # committed before the fraud call, as store_pending's
+            txn = _as_stored(row)
+        else:
+            stored = await on_database(engine, store_pending, engine, caller, body, idempotency_key,
+                                       self.idempotency_ttl)
+            if stored.replayed:
+                return stored
+            txn = stored.transaction
+        return CaptureResult(await decide(engine, self.fraud, self.policy, txn, self.writers.decisions),
+                             replayed=False)

@@ -6,23 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
 from app.core.config import settings
 from app.core.metrics import DECISIONS
-from app.models import ReviewQueueChange, Transaction, utcnow
+from app.models import Transaction, utcnow
+from app.services.batch_writes import DecisionWrite, write_decisions
 from app.services.fallback import FALLBACK_REASON, FallbackPolicy
 from app.services.review_queue import enters_queue, label_name, queue_move
 from app.statuses import FALLBACK, MODEL, PENDING
-from fastapi_plumbing.database import autocommit, on_database
-from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.database import on_database
+from fastapi_plumbing.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -37,41 +36,6 @@ def fraud_payload(txn: Transaction) -> dict:
         "timestamp": txn.timestamp.isoformat(),
         "currency": txn.currency,  # only words the model's reasons ("9,850.00 EUR")
     }
-
-
-_TRANSACTIONS = Transaction.__table__
-DECISION_COLUMNS = ("status", "risk_score", "reasons", "model_version", "contributions", "decided_by", "decided_at",
-                    "queued_for_review")
-# Only a PENDING row is decided, so a request and the rescue loop cannot both write a decision.
-_DECIDE_IF_PENDING = update(_TRANSACTIONS).where(
-    _TRANSACTIONS.c.id == bindparam("decided_id"), _TRANSACTIONS.c.status == PENDING,
-).values({name: bindparam(f"new_{name}", type_=_TRANSACTIONS.c[name].type) for name in DECISION_COLUMNS})
-# A queued decision's review-queue move (review_queue.queue_move), bound as move_<column>.
-_CHANGES = ReviewQueueChange.__table__
-_MOVE = {name: bindparam(f"move_{name}", type_=_CHANGES.c[name].type) for name in ("status", "decided_by", "label",
-                                                                                     "delta")}
-
-
-@dataclass(frozen=True)
-class _Statements:
-    decide: Prepared
-    append_move: Prepared  # SQLite: after the decision, in its transaction
-    # PostgreSQL: the decision and its move in one statement (a data-modifying CTE), the move appended only
-    # if the UPDATE found the row PENDING; inserts one row iff the decision was written.
-    decide_and_queue: Prepared | None
-
-
-@cache
-def _statements(dialect: Dialect) -> _Statements:
-    # Compiled once and run on the DBAPI cursor (fastapi_plumbing.prepared), as the capture's INSERT.
-    decide_and_queue = None
-    if dialect.name == "postgresql":
-        decided = _DECIDE_IF_PENDING.returning(_TRANSACTIONS.c.id).cte("decided")
-        decide_and_queue = Prepared.compile(
-            insert(_CHANGES).from_select(list(_MOVE), select(*_MOVE.values()).select_from(decided)), dialect)
-    return _Statements(decide=Prepared.compile(_DECIDE_IF_PENDING, dialect),
-                       append_move=Prepared.compile(insert(_CHANGES).values(_MOVE), dialect),
-                       decide_and_queue=decide_and_queue)
 
 
 def model_decision(answer: FraudDecision) -> dict:
@@ -99,51 +63,51 @@ def fallback_decision(txn: Transaction, policy: FallbackPolicy, exc: FraudServic
     }
 
 
-def store_decision(engine: Engine, txn: Transaction, decision: dict) -> Transaction:
-    """Write decision onto txn if still PENDING; returns the stored row (another decider may have won)."""
+def decision_write(txn: Transaction, decision: dict) -> DecisionWrite:
     queued = enters_queue(decision["status"], decision["risk_score"], settings.REVIEW_THRESHOLD)
-    values = {**decision, "decided_at": utcnow(), "queued_for_review": queued}
-    params = {"decided_id": txn.id, **{f"new_{name}": value for name, value in values.items()}}
-    sql = _statements(engine.dialect)
     # A decision enters the queue unlabelled; the move commits with the decision, or neither does.
-    if queued:
-        move = queue_move(decision["status"], decision["decided_by"], label_name(None), +1)
-        params.update({f"move_{name}": value for name, value in move.items()})
-    # PostgreSQL: one statement committed on its own, one round trip instead of BEGIN, UPDATE, [INSERT],
-    # COMMIT. SQLite: in-process, no round trips to save, and no data-modifying CTEs.
-    with autocommit(engine) as connection:
-        if queued and sql.decide_and_queue is not None:
-            won = _rowcount(sql.decide_and_queue.execute(connection, params))
-        else:
-            won = _rowcount(sql.decide.execute(connection, params))
-            if won and queued:
-                sql.append_move.execute(connection, params).close()
-    if not won:
-        with Session(engine) as session:
-            return session.get(Transaction, txn.id)
+    move = queue_move(decision["status"], decision["decided_by"], label_name(None), +1) if queued else None
+    return DecisionWrite(txn.id, {**decision, "decided_at": utcnow(), "queued_for_review": queued}, move)
+
+
+def _stored_row(engine: Engine, txn_id: Any) -> Transaction | None:
+    with Session(engine) as session:
+        return session.get(Transaction, txn_id)
+
+
+def _won(txn: Transaction, write: DecisionWrite) -> Transaction:
     # Our write won: the row now is txn plus these values, no need to read it back.
-    for name, value in values.items():
+    for name, value in write.values.items():
         setattr(txn, name, value)
-    DECISIONS.labels(status=decision["status"], decided_by=decision["decided_by"]).inc()
-    logger.info("transaction %s %s by %s", txn.id, decision["status"], decision["decided_by"])
+    DECISIONS.labels(status=txn.status, decided_by=txn.decided_by).inc()
+    logger.info("transaction %s %s by %s", txn.id, txn.status, txn.decided_by)
     return txn
 
 
-def _rowcount(cursor: Any) -> int:
-    try:
-        return cursor.rowcount
-    finally:
-        cursor.close()
+def store_decision(engine: Engine, txn: Transaction, decision: dict) -> Transaction:
+    """Write decision onto txn if still PENDING, on its own; returns the stored row (another decider may
+    have won)."""
+    write = decision_write(txn, decision)
+    if write_decisions(engine, [write])[0]:
+        return _won(txn, write)
+    return _stored_row(engine, txn.id)
 
 
-async def decide(engine: Engine, fraud: FraudClient, policy: FallbackPolicy, txn: Transaction) -> Transaction:
+async def decide(engine: Engine, fraud: FraudClient, policy: FallbackPolicy, txn: Transaction,
+                 writer: GroupCommit[DecisionWrite, bool] | None = None) -> Transaction:
     """Ask the model (awaited: the call is all waiting), fall back when it gives no usable answer, store
-    the decision onto the PENDING row; returns the stored row (another decider may have won)."""
+    the decision onto the PENDING row - through ``writer``, committed with other captures' decisions, or
+    on its own - and return the stored row (another decider may have won)."""
     try:
         decision = model_decision(await fraud.apredict(fraud_payload(txn)))
     except FraudServiceUnavailable as exc:
         decision = fallback_decision(txn, policy, exc)
-    return await on_database(engine, store_decision, engine, txn, decision)
+    if writer is None:
+        return await on_database(engine, store_decision, engine, txn, decision)
+    write = decision_write(txn, decision)
+    if await writer.submit(write):
+        return _won(txn, write)
+    return await on_database(engine, _stored_row, engine, txn.id)
 
 
 def _abandoned(engine: Engine, older_than_seconds: float, limit: int) -> list[Transaction]:

@@ -71,17 +71,32 @@ def reasons_for(
 ) -> list[str]:
     """The reasons of one decision. ``contributions``: feature → share of the model's score (positive =
     towards BLOCKED), model features only; ``features``: every feature's value (``online_features``)."""
-    if decision == APPROVED and risk < policy.from_risk:
+    if not stands_out(decision, risk, policy):
         return [NOTHING_STANDS_OUT]
-    weights: dict[str, float] = {}
+    weights = dict.fromkeys(REASON_GROUPS, 0.0)  # a group without model features stays at 0: never a reason
     for feature, contribution in contributions.items():
-        weights[GROUP_OF[feature]] = weights.get(GROUP_OF[feature], 0.0) + contribution
-    ranked = sorted((w, g) for g, w in weights.items() if w > 0)[::-1]
+        weights[GROUP_OF[feature]] += contribution
+    ranked = sorted([(w, g) for g, w in weights.items() if w > 0], reverse=True)
     if not ranked:
         return [NOTHING_STANDS_OUT]
     chosen = [group for weight, group in ranked if weight >= MIN_SHARE * ranked[0][0]][:policy.max_reasons]
     phrase = _Phrases(contributions, features, terminal_id, timestamp, label_delay_days, currency)
     return [getattr(phrase, group)() for group in chosen]
+
+
+def stands_out(decision: str, risk: float, policy: ReasonPolicy = ReasonPolicy()) -> bool:
+    """Whether ``reasons_for`` looks for reasons at all: else the answer is ``[NOTHING_STANDS_OUT]``
+    whatever the contributions (the module docstring), and a caller need not gather them."""
+    return not (decision == APPROVED and risk < policy.from_risk)
+
+
+# Names the phrases read, built once rather than formatted on every call; each window-named feature's window.
+_AMOUNT_RATIOS = {w: f"amount_to_customer_avg_{w}d" for w in (7, 30)}
+_CUSTOMER_COUNTS = {w: f"customer_tx_count_{w}d" for w in WINDOWS_DAYS}
+_CUSTOMER_AVERAGES = {w: f"customer_avg_amount_{w}d" for w in WINDOWS_DAYS}
+_TERMINAL_WINDOWS = tuple((w, f"terminal_tx_count_{w}d", f"terminal_fraud_rate_{w}d") for w in WINDOWS_DAYS)
+_WINDOW_OF = {name: w for names in (_AMOUNT_RATIOS, _CUSTOMER_COUNTS) for w, name in names.items()} | {
+    name: w for w, *names in _TERMINAL_WINDOWS for name in names}
 
 
 class _Phrases:
@@ -103,9 +118,8 @@ class _Phrases:
             return f"amount {amount}, with no earlier purchase by this customer in the last 30 days to compare with"
         # The window whose ratio moved the score most, unless it holds no purchase (its average is then
         # the typical amount, not this customer's).
-        windows = [w for w in (7, 30) if self.f[f"customer_tx_count_{w}d"] > 0]
-        window = self.heaviest([f"amount_to_customer_avg_{w}d" for w in windows]).rsplit("_", 1)[-1][:-1]
-        average = self.f[f"customer_avg_amount_{window}d"]
+        window = _WINDOW_OF[self.heaviest([_AMOUNT_RATIOS[w] for w in (7, 30) if self.f[_CUSTOMER_COUNTS[w]] > 0])]
+        average = self.f[_CUSTOMER_AVERAGES[window]]
         ratio = self.f["tx_amount"] / average
         habit = f"this customer's {window}-day average of {average:,.2f}"
         if ratio >= 1.5:
@@ -127,25 +141,28 @@ class _Phrases:
         return f"{count} purchases in the previous hour, averaging {average}, the latest {_duration(gap)} earlier"
 
     def timing(self) -> str:
-        at = f"made at {self.timestamp:%H:%M} UTC"
+        at = f"made at {self.timestamp.hour:02d}:{self.timestamp.minute:02d} UTC"  # %H:%M without strftime
         if self.c.get("is_weekend", 0.0) > 0 and self.f["is_weekend"]:
             return f"{at} on a {self.timestamp:%A}"
         return at
 
     def activity(self) -> str:
         name = self.heaviest([n for n in REASON_GROUPS["activity"] if n in self.c])
-        window = name.rsplit("_", 1)[-1][:-1]
+        window = _WINDOW_OF[name]
         count = int(self.f[name])
-        period = "the same day (UTC)" if window == "1" else f"the last {window} days"
+        period = "the same day (UTC)" if window == 1 else f"the last {window} days"
         return f"{_purchases(count)} by this customer in {period}"
 
     def terminal(self) -> str:
         newest = (self.timestamp - timedelta(days=self.delay)).date()
-        counts = {w: int(self.f[f"terminal_tx_count_{w}d"]) for w in WINDOWS_DAYS}
-        frauds = {w: round(self.f[f"terminal_fraud_rate_{w}d"] * counts[w]) for w in WINDOWS_DAYS}
-        with_fraud = [f"terminal_fraud_rate_{w}d" for w in WINDOWS_DAYS if frauds[w]]
+        counts, frauds, with_fraud = {}, {}, []
+        for w, count_name, rate_name in _TERMINAL_WINDOWS:
+            counts[w] = int(self.f[count_name])
+            frauds[w] = round(self.f[rate_name] * counts[w])
+            if frauds[w]:
+                with_fraud.append(rate_name)
         name = self.heaviest(with_fraud or [n for n in REASON_GROUPS["terminal"] if n in self.c])
-        window = int(name.rsplit("_", 1)[-1][:-1])
+        window = _WINDOW_OF[name]
         period = f"on {newest}" if window == 1 else f"in the {window} days to {newest}"
         who = f"terminal {self.terminal_id}"
         if frauds[window]:

@@ -33,7 +33,7 @@ from ml_model.artifacts import HYBRID, LoadedModel, load_verified
 from ml_model.attribution import baseline_anomaly_score, baseline_probability, hybrid_contributions, to_anomaly_units
 from ml_model.features import FEATURE_COLUMNS
 from ml_model.profile_store import Transaction
-from ml_model.reasons import ReasonPolicy, reasons_for
+from ml_model.reasons import NOTHING_STANDS_OUT, ReasonPolicy, reasons_for, stands_out
 from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score
 
 
@@ -214,7 +214,7 @@ class RiskEngine:
             dict(zip(columns, contributions, strict=True)), features, decision=outcome, risk=risk,
             terminal_id=tx.terminal_id, timestamp=tx.timestamp, label_delay_days=self.label_delay_days,
             currency=tx.currency, policy=self.reasons,
-        )
+        ) if stands_out(outcome, risk, self.reasons) else [NOTHING_STANDS_OUT]  # without the contributions' dict
         return Verdict(
             decision=outcome,
             risk_score=risk,

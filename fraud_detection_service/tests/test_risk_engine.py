@@ -37,3 +37,22 @@ def test_judge_one_answers_what_the_reference_model_answers(model_dir):
     assert {v.decision for v in verdicts} == {APPROVED, BLOCKED}
     assert all(v.reasons for v in verdicts if v.decision == BLOCKED)
     assert risk.judge(np.array([[row[name] for name in FEATURE_COLUMNS] for row in full_rows]), txs) == verdicts
+
+
+def test_one_rows_decision_and_risk_equal_the_batch_paths_to_the_bit(model_dir):
+    # judge_one and decide_one decide and calibrate one score in scalar arithmetic; /predict/batch and the
+    # challenger's batch shadow in numpy over the matrix. The same payment must get the same floats.
+    risk = RiskEngine.load(model_dir)
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(2000, len(risk.feature_columns))) * rng.choice([0.0, 0.5, 1.0, 3.0, 8.0], size=(2000, 1))
+    matrix = np.ones((2000, len(FEATURE_COLUMNS)))  # reasons read any feature: positive averages
+    model_columns = [FEATURE_COLUMNS.index(name) for name in risk.feature_columns]
+    matrix[:, model_columns] = np.abs(risk.mean + risk.scale * z) + 0.01
+    rows = [dict(zip(FEATURE_COLUMNS, row.tolist(), strict=True)) for row in matrix]
+    txs = [Transaction(f"t{i}", "c", "T-1", 10.0, DAY0) for i in range(len(rows))]
+
+    decisions, risks = risk.decide_many(matrix)
+    assert [risk.decide_one(row) for row in rows] == list(zip(decisions, risks, strict=True))
+    assert [(v.decision, v.risk_score) for v in (risk.judge_one(row, tx) for row, tx in zip(rows, txs, strict=True))] \
+        == list(zip(decisions, risks, strict=True))
+    assert {APPROVED, BLOCKED} <= set(decisions)

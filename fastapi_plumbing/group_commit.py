@@ -9,8 +9,10 @@ no latency for the batching, and a busy one pays at most the batch ahead of it.
 ``GroupCommit(engine, write)``: ``write(items)`` is plain synchronous code that writes a list of items in one
 transaction of its own and returns one result per item, in order. It runs where ``on_database`` runs short
 database work (inline on SQLite, in the threadpool on PostgreSQL), one batch at a time per process.
-When a batch of several items fails, each item is written again on its own, so one bad row only fails its
-own submitter.
+When a batch of several items fails on its data (PEP 249's ``IntegrityError`` or ``DataError``, from the
+driver or wrapped by SQLAlchemy), each item is written again on its own, so one bad row only fails its own
+submitter. Any other failure (the database unreachable, a timeout) fails the whole batch at once: retrying
+item by item would make each submitter wait for every earlier retry to fail the same way.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ class GroupCommit(Generic[Item, Result]):
         try:
             results = await on_database(self._engine, self._write, items)
         except Exception as exc:  # noqa: BLE001 - handed to the submitters, who decide
-            if len(batch) == 1:
-                _settle(batch[0][1], exception=exc)
+            if len(batch) == 1 or not _about_the_data(exc):
+                for _, future in batch:
+                    _settle(future, exception=exc)
                 return
             logger.warning("a batch of %d writes failed (%s); writing each on its own", len(batch), exc)
             for one in batch:
@@ -87,6 +90,11 @@ class GroupCommit(Generic[Item, Result]):
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)
+
+
+def _about_the_data(exc: Exception) -> bool:
+    """PEP 249's errors for a row the database refuses; by name, as each driver defines its own classes."""
+    return any(kind.__name__ in ("IntegrityError", "DataError") for kind in type(exc).__mro__)
 
 
 def _settle(future: asyncio.Future, *, result: object = None, exception: BaseException | None = None) -> None:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fastapi_plumbing.group_commit import GroupCommit
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
@@ -91,6 +91,23 @@ def test_a_bad_row_fails_only_its_own_submitter(sqlite):
     assert isinstance(results[7], IntegrityError)
     assert [r for i, r in enumerate(results) if i != 7] == [i for i in range(10) if i != 7]
     assert _stored(sqlite) == [i for i in range(10) if i != 7]  # the batch was rolled back, then each row alone
+
+
+def test_a_batch_the_database_cannot_take_fails_at_once_without_retries(sqlite):
+    calls: list[int] = []
+
+    def unreachable(items):
+        calls.append(len(items))
+        raise OperationalError("INSERT", {}, ConnectionRefusedError("database down"))
+
+    writer = GroupCommit(sqlite, unreachable)
+
+    async def main():
+        return await asyncio.gather(*(writer.submit(i) for i in range(10)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(result, OperationalError) for result in results)
+    assert calls == [10]  # not ten more tries, each waiting for the database to fail again
 
 
 def test_drain_waits_for_everything_submitted(sqlite):

@@ -6,7 +6,8 @@ import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
 from app.services.profile_store import SqlProfileStore
@@ -15,6 +16,7 @@ from ml_model.features import history_reads
 from ml_model.profile_store import InMemoryProfileStore, Transaction
 from ml_model.simulate import simulate_transactions
 from ml_model.testing import assert_online_matches_batch
+from tests.databases import backend
 
 START = datetime(2026, 3, 1)
 
@@ -178,3 +180,22 @@ def test_the_predict_paths_history_read_answers_what_the_three_reads_answer(prof
                 assert store.read(reads) == reads.read(store)
             terminal = [store.read(history_reads(tx, label_delay_days=7))[2] for tx in probes]
     assert any(day.fraud_count for days in terminal for day in days)  # labelled terminal days were compared
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="plan caching of server-side prepared statements")
+def test_postgresql_plans_the_history_read_once_per_connection_not_per_call(profile_engine):
+    """Under plan_cache_mode=auto, a connection whose first reads were for new customers (cheap estimates)
+    kept planning the history read anew at every /predict (~0.25 ms each): every read is the generic plan."""
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        for tx in _random_history(300, seed=2):
+            store.record_transaction(replace(tx, customer_id=f"{tx.customer_id}-{tx.transaction_id}"))
+        conn.exec_driver_sql("ANALYZE")
+    with profile_engine.connect() as conn:
+        store = SqlProfileStore(conn)
+        for i in range(12):
+            store.read(history_reads(Transaction(f"new-{i}", f"new-customer-{i}", "new-terminal", 10.0, START),
+                                     label_delay_days=7))
+        plans = conn.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                  "WHERE statement LIKE '%FROM terminal_days%'")).all()
+    assert [tuple(row) for row in plans] == [(12, 0)]

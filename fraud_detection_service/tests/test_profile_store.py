@@ -8,9 +8,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql
 
 from app.db.tables import customer_days, terminal_day_changes, terminal_days, transactions
-from app.services.profile_store import SqlProfileStore
+from app.services.profile_store import SqlProfileStore, _statements
 from app.services.terminal_totals import fold
 from ml_model.features import history_reads
 from ml_model.profile_store import InMemoryProfileStore, Transaction
@@ -199,3 +200,11 @@ def test_postgresql_plans_the_history_read_once_per_connection_not_per_call(prof
         plans = conn.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                                   "WHERE statement LIKE '%FROM terminal_days%'")).all()
     assert [tuple(row) for row in plans] == [(12, 0)]
+
+
+def test_the_history_read_sends_only_the_reads_own_values():
+    """Constants (part numbers, zeros, the latest timestamp's LIMIT 1) are written into the PostgreSQL statement:
+    each bound one was formatted by the driver and parsed and cast by the server at every /predict."""
+    names = _statements(postgresql.psycopg2.dialect()).history.server.parameters.names
+    assert sorted(names) == sorted(("customer_id", "customer_first", "day", "until", "since", "limit",
+                                    "latest_since", "terminal_id", "terminal_first", "terminal_last"))

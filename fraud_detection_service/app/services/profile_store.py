@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     select,
     union_all,
@@ -79,6 +80,14 @@ def terminal_days_query(owners: Any, first: str = "first", last: str = "last") -
             .order_by(both.c.terminal_id, both.c.day))
 
 
+def _constant(value: float, kind: Any, name: str | None) -> Any:
+    """``value`` written into the statement, not bound: each bound value is one more parameter the driver
+    formats and the server parses and casts on every EXECUTE (docs/performance.md). Named: SQLAlchemy names a
+    literal column by its text, and two equal constants in one select would be one column of the union."""
+    constant = cast(literal_column(repr(value)), kind)
+    return constant if name is None else constant.label(name)
+
+
 # The parts of ``_history_query``'s answer, in its first column.
 _CUSTOMER_DAY, _ACTIVITY, _TERMINAL_DAY = 0, 1, 2
 
@@ -88,17 +97,18 @@ def _history_query() -> Select:
     three): rows (part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count, latest), the
     customer's days, then the activity's one row (count, amount sum, latest), then the terminal's days."""
     c = customer_days.c
-    customer = select(literal(_CUSTOMER_DAY, Integer), c.day, c.tx_count, c.amount_sum, c.amount_sq_sum,
-                      c.fraud_count, literal(0, Integer), cast(null(), DateTime)).where(
+    customer = select(_constant(_CUSTOMER_DAY, Integer, "part"), c.day, c.tx_count, c.amount_sum, c.amount_sq_sum,
+                      c.fraud_count, _constant(0, Integer, "labelled_count"), cast(null(), DateTime)).where(
         c.customer_id == bindparam("customer_id"), c.day >= bindparam("customer_first"), c.day <= bindparam("day"))
     activity = _activity_query().subquery()
     count, amount_sum, latest = activity.c
-    recent = select(literal(_ACTIVITY, Integer), cast(null(), Date), count, amount_sum, literal(0.0, Float),
-                    literal(0, Integer), literal(0, Integer), latest)
+    recent = select(_constant(_ACTIVITY, Integer, "part"), cast(null(), Date), count, amount_sum,
+                    _constant(0.0, Float, "amount_sq_sum"), _constant(0, Integer, "fraud_count"),
+                    _constant(0, Integer, "labelled_count"), latest)
     totals = terminal_days_query(lambda column: column == bindparam("terminal_id"), "terminal_first",
                                  "terminal_last").subquery()
     t = totals.c
-    terminal = select(literal(_TERMINAL_DAY, Integer), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
+    terminal = select(_constant(_TERMINAL_DAY, Integer, "part"), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
                       t.fraud_count, t.labelled_count, cast(null(), DateTime))
     both = union_all(customer, recent, terminal).subquery()
     return select(*both.c).order_by(both.c[0], both.c[1])
@@ -126,10 +136,10 @@ def _activity_query() -> Executable:
     # The newest row by the index's order, not max(): PostgreSQL plans max() over the whole 30-day range
     # when a table has no statistics yet (seen on a freshly seeded table), while this reads one index entry.
     latest = (select(t.timestamp).where(mine, t.timestamp >= bindparam("latest_since"), until)
-              .order_by(t.timestamp.desc()).limit(1))
+              .order_by(t.timestamp.desc()).limit(literal_column("1")))
     return select(
         func.count(),
-        func.coalesce(func.sum(window.c.amount), 0.0, type_=Float),
+        func.coalesce(func.sum(window.c.amount), _constant(0.0, Float, None), type_=Float),
         latest.scalar_subquery().label("latest"),
     ).select_from(window)
 

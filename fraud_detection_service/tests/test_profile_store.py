@@ -208,3 +208,25 @@ def test_the_history_read_sends_only_the_reads_own_values():
     names = _statements(postgresql.psycopg2.dialect()).history.server.parameters.names
     assert sorted(names) == sorted(("customer_id", "customer_first", "day", "until", "since", "limit",
                                     "latest_since", "terminal_id", "terminal_first", "terminal_last"))
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="PostgreSQL's vacuum and plans")
+def test_the_history_read_reaches_pending_terminal_changes_by_index_after_a_fold_and_vacuum(profile_engine):
+    """A fold empties terminal_day_changes; a vacuum then gave its pages back, and a connection planning the read
+    then scanned the whole table at every /predict while captures refilled it (until the next vacuum)."""
+    with profile_engine.begin() as conn:
+        conn.execute(terminal_day_changes.insert(), [
+            {"terminal_id": f"t{i % 50}", "day": date(2026, 3, 1), "tx_count": 1, "amount_sum": 1.0,
+             "amount_sq_sum": 1.0, "fraud_count": 0} for i in range(3000)])
+    fold(profile_engine)
+    with profile_engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM terminal_day_changes")
+    with profile_engine.connect() as conn:
+        reads = history_reads(Transaction("x", "c0", "t0", 10.0, START + timedelta(days=10)), label_delay_days=7)
+        SqlProfileStore(conn).read(reads)
+        history = _statements(conn.dialect).history.server
+        params = {name: getattr(reads, name) for name in history.parameters.names}
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute("EXPLAIN " + history.execute, history.parameters.values(params))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on terminal_day_changes" not in plan, plan

@@ -74,6 +74,8 @@ customer_days = _day_totals_table("customer_days", "customer_id")
 # labelled_count: the denominator of the terminal's fraud rate (frauds ÷ labelled transactions).
 terminal_days = _day_totals_table("terminal_days", "terminal_id",
                                   Column("labelled_count", Integer, nullable=False, server_default="0"))
+# Emptied by every fold; on PostgreSQL a vacuum keeps its pages (vacuum_truncate off, migration 0007), so the
+# reads' plans keep its index.
 terminal_day_changes = Table(
     "terminal_day_changes",
     metadata,

@@ -22,6 +22,7 @@ from app.core.reload_signal import reload_on_hangup, stop_reloading_on_hangup
 from app.db.engine import make_engine
 from app.services.model_slots import ModelSlots
 from app.services.model_sync import ModelSync
+from app.services.recorder import Recorder
 from app.services.terminal_totals import fold_every
 from ml_model.artifacts import ArtifactError
 from ml_model.reasons import ReasonPolicy
@@ -47,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         os._exit(EXIT_BAD_ARTIFACTS)
     limit_threadpool(PoolSettings.from_environment())  # as many threads as pooled connections
     app.state.db = make_engine(settings.database_url)
+    app.state.recorder = Recorder(app.state.db)
     app.state.model_slots = slots
     risk = models.champion
     logger.info("model %s (%s) loaded from %s (%d features, threshold %.4f); challenger: %s", risk.model_version,
@@ -63,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     stop_reloading_on_hangup()
+    await app.state.recorder.drain()  # the records of answers already sent
     app.state.db.dispose()
 
 

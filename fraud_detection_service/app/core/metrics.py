@@ -19,6 +19,8 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DECISIONS = Counter("fraud_decisions_total", "Model decisions by outcome", ["decision"])
+# /predict answers before recording (app/services/recorder.py): a record that failed after its answer was sent.
+RECORDS_FAILED = Counter("fraud_records_failed_total", "Transactions answered by /predict whose record failed")
 FEEDBACK = Counter("fraud_feedback_total", "Confirmed labels received", ["is_fraud"])
 # Summed over the live workers: the value is how many serve that model, so a reload that has not reached
 # every worker yet shows as two versions (a version no longer served stays at 0 until the next start).

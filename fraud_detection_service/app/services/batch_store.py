@@ -86,23 +86,42 @@ def read_history(conn: Connection, txs: list[Transaction], label_delay_days: int
 
 
 def write_batch(conn: Connection, txs: list[Transaction], verdicts: list[Verdict],
-                shadows: list[dict[str, Any]]) -> int:
-    """Insert the transactions with their answers (and the challenger's, ``SHADOW_COLUMNS``) and add them
-    to their day totals; returns how many were inserted. Fewer than given means another request recorded
-    one of the ids meanwhile: the caller must then roll back, since the day totals counted every one."""
+                shadows: list[dict[str, Any]]) -> list[bool]:
+    """Insert the transactions with their answers (and the challenger's, ``SHADOW_COLUMNS``) and add the ones
+    inserted to their day totals; returns, per transaction, whether it was inserted (False: its id was
+    already recorded, by another request meanwhile or earlier in ``txs``). Inside the caller's transaction
+    on SQLite; on PostgreSQL one statement (atomic on its own, so in autocommit it is the batch's commit)."""
     if not txs:
-        return 0
+        return []
     writes = _writes(conn.dialect)
     recorded_at = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as every timestamp here
-    inserted = writes["transactions"].run(conn, [
-        (tx.transaction_id, tx.customer_id, tx.terminal_id, tx.amount, tx.timestamp, recorded_at, v.decision,
-         v.risk_score, v.anomaly_score, v.threshold, v.reasons_json, v.model_version, v.contributions_json,
-         *(shadow.get(name) for name in SHADOW_COLUMNS))
-        for tx, v, shadow in zip(txs, verdicts, shadows, strict=True)
-    ])
-    writes["customer_days"].run(conn, _day_increments(_customer, txs))
-    writes["terminal_changes"].run(conn, _day_increments(_terminal, txs))
-    return inserted
+    # In id order: two batches that share ids (two workers answering one retried id) wait for each other's
+    # rows in one order, never in a cycle.
+    rows = sorted(
+        ((tx.transaction_id, tx.customer_id, tx.terminal_id, tx.amount, tx.timestamp, recorded_at, v.decision,
+          v.risk_score, v.anomaly_score, v.threshold, v.reasons_json, v.model_version, v.contributions_json,
+          *(shadow.get(name) for name in SHADOW_COLUMNS))
+         for tx, v, shadow in zip(txs, verdicts, shadows, strict=True)), key=lambda row: row[0])
+    if writes["recorded"] is not None:  # PostgreSQL: the increments select from the insert's RETURNING
+        inserted = {row[0] for row in writes["recorded"].run(conn, rows, fetch=True)}
+    else:
+        inserted = {row[0] for row in rows if writes["transactions"].run(conn, [row])}
+        fresh = [tx for tx in _first_of_each(txs) if tx.transaction_id in inserted]
+        writes["customer_days"].run(conn, _day_increments(_customer, fresh))
+        writes["terminal_changes"].run(conn, _day_increments(_terminal, fresh))
+    answered = []
+    for tx in txs:  # an id given twice was inserted once, by its first occurrence
+        answered.append(tx.transaction_id in inserted)
+        inserted.discard(tx.transaction_id)
+    return answered
+
+
+def _first_of_each(txs: list[Transaction]) -> list[Transaction]:
+    """Each id's first occurrence, in batch order (the order the day totals add the amounts in)."""
+    first: dict[str, Transaction] = {}
+    for tx in txs:
+        first.setdefault(tx.transaction_id, tx)
+    return list(first.values())
 
 
 class _Bulk:
@@ -113,25 +132,29 @@ class _Bulk:
     processors, so they are stored exactly as SQLAlchemy stores them (SQLite dates and datetimes as text);
     JSON columns receive JSON text, encoded once for the database and the response alike."""
 
-    def __init__(self, dialect: Dialect, table: Table, columns: tuple[str, ...], conflict: str) -> None:
+    def __init__(self, dialect: Dialect, table: Table, columns: tuple[str, ...], conflict: str,
+                 sql: str | None = None) -> None:
         self.postgres = dialect.name == "postgresql"
         values = "%s" if self.postgres else f"({', '.join('?' * len(columns))})"
         # Table and column names from app/db/tables.py, never from input.
-        self.sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} {conflict}"  # noqa: S608
+        self.sql = sql or f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} {conflict}"  # noqa: S608
         processors = [None if isinstance(table.c[name].type, JSON) else
                       table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
         self.convert = [(k, p) for k, p in enumerate(processors) if p is not None]
 
-    def run(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
-        """Writes ``rows`` (values in ``columns`` order); returns how many rows were inserted or updated."""
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]], *, fetch: bool = False) -> Any:
+        """Writes ``rows`` (values in ``columns`` order); returns how many rows were inserted or updated, or
+        with ``fetch`` (PostgreSQL) the rows the statement returns."""
+        if not rows:
+            return [] if fetch else 0
         if self.convert:
             rows = [self._converted(row) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.postgres:
-                execute_values(cursor, self.sql, rows, page_size=max(len(rows), 1))
-            else:
-                cursor.executemany(self.sql, rows)
+                returned = execute_values(cursor, self.sql, rows, page_size=len(rows), fetch=fetch)
+                return returned if fetch else cursor.rowcount
+            cursor.executemany(self.sql, rows)
             return cursor.rowcount
         finally:
             cursor.close()
@@ -147,10 +170,35 @@ class _Bulk:
 _DAY_COLUMNS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
 
+# PostgreSQL: the rows, and their day totals' increments summed per customer (in key order: concurrent
+# writers lock the rows in one order) and per terminal from the insert's RETURNING, so an id already
+# recorded adds nothing: one statement, one round trip. Returns the ids inserted.
+_RECORD_POSTGRES = """
+    WITH stored AS (
+        INSERT INTO transactions ({columns}) VALUES %s ON CONFLICT (transaction_id) DO NOTHING
+        RETURNING transaction_id, customer_id, terminal_id, amount, "timestamp"
+    ), by_day AS (
+        SELECT customer_id, terminal_id, CAST("timestamp" AS date) AS day, amount FROM stored
+    ), customer AS (
+        INSERT INTO customer_days (customer_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count)
+        SELECT customer_id, day, count(*), sum(amount), sum(amount * amount), 0 FROM by_day
+        GROUP BY customer_id, day ORDER BY customer_id, day
+        ON CONFLICT (customer_id, day) DO UPDATE SET {added}
+    ), terminal AS (
+        INSERT INTO terminal_day_changes (terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count)
+        SELECT terminal_id, day, count(*), sum(amount), sum(amount * amount), 0 FROM by_day
+        GROUP BY terminal_id, day
+    )
+    SELECT transaction_id FROM stored
+"""
+
+
 @cache
-def _writes(dialect: Dialect) -> dict[str, _Bulk]:
+def _writes(dialect: Dialect) -> dict[str, _Bulk | None]:
     added = ", ".join(f"{name} = customer_days.{name} + excluded.{name}" for name in _DAY_COLUMNS[1:4])
+    recorded = _RECORD_POSTGRES.format(columns=", ".join(_INSERTED), added=added)
     return {
+        "recorded": _Bulk(dialect, transactions, _INSERTED, "", sql=recorded) if dialect.name == "postgresql" else None,
         "transactions": _Bulk(dialect, transactions, _INSERTED, "ON CONFLICT (transaction_id) DO NOTHING"),
         # Summed per customer and day, in key order: concurrent writers lock the rows in one order.
         "customer_days": _Bulk(dialect, customer_days, ("customer_id", *_DAY_COLUMNS),

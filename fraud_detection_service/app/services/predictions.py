@@ -1,20 +1,20 @@
 """Scoring and labelling against the profile store: what /predict and /feedback do.
 
-A prediction is one connection: read the history, judge, record the transaction with its verdict.
-Idempotency rests on the insert's ON CONFLICT alone (no read of the id first): a retried id is judged
-again, the insert then finds the stored row and its first answer is returned, so the common case saves a
-statement and the rare retry pays one extra.
+A prediction reads the history and whether its id is already recorded (one statement on PostgreSQL), judges,
+and answers; recording the transaction with its answer is a separate step (``record``), which /predict
+runs after its answer has gone out, committed together with the other answers' records of the moment
+(app/services/recorder.py). A known id answers its stored first answer, and is never judged with its
+own first attempt counted in its history.
 
-Locks stay brief: on SQLite the driver begins the write transaction at the first INSERT (reads before
-it take no lock, and WAL lets them run beside a writer), and the three writes commit together. On
-PostgreSQL the writes are one statement (``SqlProfileStore.record_scored``) run in autocommit, as are the
-reads: at READ COMMITTED every statement sees its own snapshot inside a transaction too, so BEGIN and
-COMMIT were two round trips of eight that changed nothing (docs/performance.md).
+Reads run in autocommit on PostgreSQL (at READ COMMITTED every statement sees its own snapshot inside a
+transaction too, so BEGIN and COMMIT were two round trips that changed nothing: docs/performance.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi_plumbing.database import autocommit
 from sqlalchemy import Engine, Row
@@ -39,20 +39,51 @@ class UnknownTransaction(Exception):
     """A label for an id never recorded, sent without the fields to record it."""
 
 
-def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
-    """``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
-    with autocommit(db) as conn:  # a transaction on SQLite (module docstring)
-        store = SqlProfileStore(conn)
-        reads = history_reads(tx, label_delay_days=risk.label_delay_days)
-        features = features_from_history(tx, reads, *store.read(reads))  # online_features, in one read on PostgreSQL
-        verdict = risk.judge_one(features, tx)
-        shadow = shadow_answer(challenger, features)
-        if not store.record_scored(tx, {**verdict.stored_columns(), **shadow}):
-            # Known id (a retry, or a concurrent request that recorded first): its answer is the answer.
-            return _stored_verdict(store, tx.transaction_id)
+@dataclass(frozen=True, eq=False)
+class Record:
+    """A judged transaction to record: its row, with the answer given and the challenger's (``shadow``)."""
+    tx: Transaction
+    verdict: Verdict
+    shadow: dict[str, Any]
+
+
+def judge(db: Engine, risk: RiskEngine, tx: Transaction,
+          challenger: RiskEngine | None = None) -> tuple[Verdict, Record | None]:
+    """The answer to ``tx``, and what to record: None when the id is known (the answer is its stored one).
+    ``risk`` decides; ``challenger``, when given, scores the same features in shadow (app/services/shadow.py)."""
+    reads = history_reads(tx, label_delay_days=risk.label_delay_days)
+    with autocommit(db) as conn:  # released before the model runs
+        known, history = SqlProfileStore(conn).known_or_history(tx.transaction_id, reads)
+    if known is not None:  # a retry, or a request that recorded it first: its answer is the answer
+        return _verdict_of(tx.transaction_id, known), None
+    features = features_from_history(tx, reads, *history)
+    verdict = risk.judge_one(features, tx)
+    shadow = shadow_answer(challenger, features)
     DECISIONS.labels(verdict.decision).inc()
     shadow_count(shadow, verdict.decision)
     DRIFT.record(risk, features, verdict.risk_score)
+    return verdict, Record(tx, verdict, shadow)
+
+
+def record(db: Engine, records: list[Record]) -> list[bool]:
+    """Record the transactions with their answers and add them to their day totals, in one transaction
+    (one statement on PostgreSQL); returns, per record, whether it was inserted (False: its id was
+    recorded meanwhile by another request, and nothing of it was counted)."""
+    with autocommit(db) as conn:
+        if len(records) == 1:  # the one-row statements, prepared once per connection
+            (one,) = records
+            return [SqlProfileStore(conn).record_scored(one.tx, {**one.verdict.stored_columns(), **one.shadow})]
+        return batch_store.write_batch(conn, [r.tx for r in records], [r.verdict for r in records],
+                                       [r.shadow for r in records])
+
+
+def predict(db: Engine, risk: RiskEngine, tx: Transaction, challenger: RiskEngine | None = None) -> Verdict:
+    """``judge`` and ``record`` at once (no recorder in between): the answer once recorded."""
+    verdict, scored = judge(db, risk, tx, challenger)
+    if scored is not None and not record(db, [scored])[0]:
+        # Recorded meanwhile by a concurrent request: its answer is the answer.
+        with db.connect() as conn:
+            return _stored_verdict(SqlProfileStore(conn), tx.transaction_id)
     return verdict
 
 
@@ -87,7 +118,7 @@ def _predict_together(db: Engine, risk: RiskEngine, txs: list[Transaction],
         features = online_features_batch(fresh, history, label_delay_days=risk.label_delay_days)
         verdicts = risk.judge(features, fresh) if fresh else []
         shadows = shadow_answers(challenger, features)
-        if batch_store.write_batch(conn, fresh, verdicts, shadows) != len(fresh):
+        if not all(batch_store.write_batch(conn, fresh, verdicts, shadows)):
             raise _Raced
         answer_of = dict(zip(first, verdicts, strict=True))
         answers = [answer_of.get(tx.transaction_id) or _verdict_of(tx.transaction_id, known[tx.transaction_id])

@@ -89,13 +89,14 @@ def _constant(value: float, kind: Any, name: str | None) -> Any:
 
 
 # The parts of ``_history_query``'s answer, in its first column.
-_CUSTOMER_DAY, _ACTIVITY, _TERMINAL_DAY = 0, 1, 2
+_CUSTOMER_DAY, _ACTIVITY, _TERMINAL_DAY, _KNOWN = 0, 1, 2, 3
 
 
 def _history_query() -> Select:
-    """PostgreSQL: ``HistoryReads``' three reads as one statement (one round trip, parse and plan instead of
-    three): rows (part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled_count, latest), the
-    customer's days, then the activity's one row (count, amount sum, latest), then the terminal's days."""
+    """PostgreSQL: ``HistoryReads``' three reads and whether the transaction is already recorded, as one
+    statement (one round trip, parse and plan instead of four): rows (part, day, tx_count, amount_sum,
+    amount_sq_sum, fraud_count, labelled_count, latest), the customer's days, then the activity's one row
+    (count, amount sum, latest), then the terminal's days, then one flag row if the id is recorded."""
     c = customer_days.c
     customer = select(_constant(_CUSTOMER_DAY, Integer, "part"), c.day, c.tx_count, c.amount_sum, c.amount_sq_sum,
                       c.fraud_count, _constant(0, Integer, "labelled_count"), cast(null(), DateTime)).where(
@@ -110,7 +111,10 @@ def _history_query() -> Select:
     t = totals.c
     terminal = select(_constant(_TERMINAL_DAY, Integer, "part"), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
                       t.fraud_count, t.labelled_count, cast(null(), DateTime))
-    both = union_all(customer, recent, terminal).subquery()
+    known = select(literal(_KNOWN, Integer), cast(null(), Date), literal(0, Integer), literal(0.0, Float),
+                   literal(0.0, Float), literal(0, Integer), literal(0, Integer), cast(null(), DateTime)).where(
+        transactions.c.transaction_id == bindparam("tx_id"))
+    both = union_all(customer, recent, terminal, known).subquery()
     return select(*both.c).order_by(both.c[0], both.c[1])
 
 
@@ -263,23 +267,42 @@ class SqlProfileStore:
     def read(self, reads: HistoryReads) -> tuple[list[DayTotals], RecentActivity, list[DayTotals]]:
         """``reads.read(self)``: on PostgreSQL in one statement (``_history_query``), on SQLite (in-process,
         no round trip to save) one read at a time."""
+        return self._read(reads, "")[1]
+
+    def known_or_history(self, transaction_id: str, reads: HistoryReads) -> tuple[
+            Row | None, tuple[list[DayTotals], RecentActivity, list[DayTotals]] | None]:
+        """(stored answer, None) for a recorded id (``scored_result``), else (None, ``read(reads)``): on
+        PostgreSQL the check rides in the history's one statement (a statement more for a known id, rare);
+        on SQLite it is a primary-key lookup first."""
         if self._sql.history is None:
-            return reads.read(self)
-        params = {"customer_id": reads.customer_id, "customer_first": reads.customer_first, "day": reads.day,
+            known = self.scored_result(transaction_id)
+            return (known, None) if known is not None else (None, reads.read(self))
+        recorded, history = self._read(reads, transaction_id)
+        if recorded:
+            return self.scored_result(transaction_id), None
+        return None, history
+
+    def _read(self, reads: HistoryReads, transaction_id: str) -> tuple[
+            bool, tuple[list[DayTotals], RecentActivity, list[DayTotals]]]:
+        if self._sql.history is None:
+            return False, reads.read(self)
+        params = {"tx_id": transaction_id, "customer_id": reads.customer_id, "customer_first": reads.customer_first, "day": reads.day,
                   "until": reads.until, "since": reads.since, "limit": reads.limit,
                   "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
                   "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}
-        customer, terminal, activity = [], [], None
+        customer, terminal, activity, recorded = [], [], None, False
         for part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled, latest in self._sql.history.rows(
                 self._conn, params):
-            if part == _ACTIVITY:
+            if part == _KNOWN:
+                recorded = True
+            elif part == _ACTIVITY:
                 activity = RecentActivity(count=tx_count, amount_sum=amount_sum, latest=latest)
             else:
                 days = customer if part == _CUSTOMER_DAY else terminal
                 days.append(DayTotals(day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled))
         if activity is None:  # not an assert: it must hold with -O too
             raise RuntimeError("the history read returned no activity row")
-        return customer, activity, terminal
+        return recorded, (customer, activity, terminal)
 
     def record_transaction(self, tx: Transaction) -> bool:
         return self.record_scored(tx, {})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi_plumbing.database import on_database
 from fastapi_plumbing.problems import Problem
 
@@ -13,8 +13,11 @@ router = APIRouter(prefix="/feedback", tags=["feedback"], dependencies=[Internal
 
 
 @router.post("", response_model=FeedbackOut)
-async def feedback(body: FeedbackIn, db: DatabaseDep) -> FeedbackOut:
+async def feedback(body: FeedbackIn, db: DatabaseDep, request: Request) -> FeedbackOut:
     # async def: a plain def route costs two threadpool hops (route, response model); see routes/predict.py.
+    # A label sent right after its /predict finds the transaction: its record may still be pending
+    # (app/services/recorder.py).
+    await request.app.state.recorder.written()
     try:
         recorded = await on_database(db, record_feedback, db, body.transaction_id, body.is_fraud,
                                      body.to_transaction())

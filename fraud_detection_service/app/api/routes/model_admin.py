@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi_plumbing.problems import Problem
 from starlette.concurrency import run_in_threadpool
 
@@ -43,6 +43,7 @@ async def promote_challenger(slots: ModelSlotsDep) -> dict[str, Any]:
 
 @router.get("/comparison")
 async def comparison(
+    request: Request,
     db: DatabaseDep,
     slots: ModelSlotsDep,
     first: Annotated[date, Query(alias="from", description="first day (UTC), inclusive")],
@@ -54,6 +55,7 @@ async def comparison(
     if first > last:
         raise Problem(422, "The period is invalid: from is after to.", code="validation_error",
                       errors=[{"field": "from", "message": "must not be after `to`"}])
+    await request.app.state.recorder.written()  # the records /predict has answered and not yet written
     if challenger_version is None:
         loaded = slots.current.challenger
         challenger_version = loaded.model_version if loaded else await run_in_threadpool(

@@ -4,10 +4,14 @@
 validating its response model, and on a loaded machine each hop cost about as much as the whole
 prediction. The database work runs where `on_database` decides; a batch (up to MAX_BATCH_SIZE
 predictions) is too long for the event loop on any database, so it always goes to the threadpool.
+
+/predict answers before its transaction is recorded: the record is written after the answer has gone out,
+committed with the other records of the moment (app/services/recorder.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -21,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep, require_internal_token
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
-from app.services.predictions import RecordedWithoutDecision, predict, predict_many
+from app.services.predictions import Record, RecordedWithoutDecision, judge, predict_many
+from app.services.recorder import AnswerThenRecord
 from app.services.risk_engine import Verdict
 
 router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCaller],
@@ -50,8 +55,11 @@ class _LeanPredictRoute(APIRoute):
                 except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
                     body = None
                 if body is not None:
-                    verdict = await _verdict(body, request)
-                    return Response(verdict.json(body.transaction_id).encode(), media_type="application/json")
+                    verdict, scored = await _verdict(body, request)
+                    answer = verdict.json(body.transaction_id).encode()
+                    if scored is None:
+                        return Response(answer, media_type="application/json")
+                    return AnswerThenRecord(answer, request.app.state.recorder, scored)
             return await standard(request)
 
         return handler
@@ -62,21 +70,37 @@ def _conflict(exc: RecordedWithoutDecision) -> Problem:
                    "/feedback), so it cannot be scored now.", code="recorded_without_decision")
 
 
-async def _verdict(body: TransactionIn, request: Request) -> Verdict:
+async def _verdict(body: TransactionIn, request: Request) -> tuple[Verdict, Record | None]:
+    """The answer, and the record to write once it is sent (held as pending: every one returned must be
+    written); None for an id already recorded or pending in this process."""
     # The engine and model straight from app.state rather than through DatabaseDep and RiskEngineDep:
     # FastAPI's dependency solving cost ~15% of a /predict (profiled), and these two need no solving.
     # The model set is read once: a hot reload during this request does not change the models it uses.
-    db, models = request.app.state.db, request.app.state.models
+    state = request.app.state
+    db, models, recorder = state.db, state.models, state.recorder
+    tx = body.to_transaction()
+    pending = recorder.answer_of(tx.transaction_id)  # a retry while its first record is being written
+    if pending is not None:
+        return pending, None
+    await recorder.written_for(tx.customer_id)  # the customer's earlier captures, in its history
     try:
-        return await on_database(db, predict, db, models.champion, body.to_transaction(), models.challenger)
+        verdict, scored = await on_database(db, judge, db, models.champion, tx, models.challenger)
     except RecordedWithoutDecision as exc:
         raise _conflict(exc) from None
+    if scored is None:
+        return verdict, None
+    first = recorder.hold(scored)
+    return (verdict, scored) if first is scored else (first.verdict, None)
 
 
 async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
     """FastAPI's own path (``_LeanPredictRoute`` answers the common requests): a dict, validated against
-    PredictionOut once (a model instance would be validated twice)."""
-    return {"transaction_id": body.transaction_id, **(await _verdict(body, request)).as_dict()}
+    PredictionOut once (a model instance would be validated twice). Rare (another spelling of the media
+    type), so its record is written before it answers."""
+    verdict, scored = await _verdict(body, request)
+    if scored is not None:
+        await asyncio.shield(request.app.state.recorder.write_soon(scored))
+    return {"transaction_id": body.transaction_id, **verdict.as_dict()}
 
 
 router.add_api_route("", predict_one, methods=["POST"], response_model=PredictionOut,
@@ -84,8 +108,10 @@ router.add_api_route("", predict_one, methods=["POST"], response_model=Predictio
 
 
 @router.post("/batch", response_model=BatchOut)
-async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep) -> Response:
-    # In order: a later transaction of the batch sees the earlier ones in its customer's history.
+async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep, request: Request) -> Response:
+    # In order: a later transaction of the batch sees the earlier ones in its customer's history, and the
+    # ones /predict answered in this process before it.
+    await request.app.state.recorder.written()
     try:
         verdicts = await run_in_threadpool(predict_many, db, models.champion,
                                            [item.to_transaction() for item in body.transactions], models.challenger)

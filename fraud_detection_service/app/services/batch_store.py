@@ -103,7 +103,8 @@ def write_batch(conn: Connection, txs: list[Transaction], verdicts: list[Verdict
           *(shadow.get(name) for name in SHADOW_COLUMNS))
          for tx, v, shadow in zip(txs, verdicts, shadows, strict=True)), key=lambda row: row[0])
     if writes["recorded"] is not None:  # PostgreSQL: the increments select from the insert's RETURNING
-        inserted = {row[0] for row in writes["recorded"].run(conn, rows, fetch=True)}
+        order = [tx.transaction_id for tx in txs]  # the amounts are summed in batch order, as on SQLite
+        inserted = {row[0] for row in writes["recorded"].run(conn, rows, fetch=True, order=order)}
     else:
         inserted = {row[0] for row in rows if writes["transactions"].run(conn, [row])}
         fresh = [tx for tx in _first_of_each(txs) if tx.transaction_id in inserted]
@@ -142,9 +143,11 @@ class _Bulk:
                       table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
         self.convert = [(k, p) for k, p in enumerate(processors) if p is not None]
 
-    def run(self, conn: Connection, rows: list[tuple[Any, ...]], *, fetch: bool = False) -> Any:
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]], *, fetch: bool = False,
+            order: list[str] | None = None) -> Any:
         """Writes ``rows`` (values in ``columns`` order); returns how many rows were inserted or updated, or
-        with ``fetch`` (PostgreSQL) the rows the statement returns."""
+        with ``fetch`` (PostgreSQL) the rows the statement returns. ``order``: the text array the statement
+        names ``{order}`` (PostgreSQL)."""
         if not rows:
             return [] if fetch else 0
         if self.convert:
@@ -152,7 +155,10 @@ class _Bulk:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.postgres:
-                returned = execute_values(cursor, self.sql, rows, page_size=len(rows), fetch=fetch)
+                sql = self.sql
+                if order is not None:  # quoted by the driver; execute_values then reads % as its own
+                    sql = sql.replace("{order}", cursor.mogrify("%s::text[]", (order,)).decode().replace("%", "%%"))
+                returned = execute_values(cursor, sql, rows, page_size=len(rows), fetch=fetch)
                 return returned if fetch else cursor.rowcount
             cursor.executemany(self.sql, rows)
             return cursor.rowcount
@@ -172,22 +178,25 @@ _DAY_COLUMNS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
 # PostgreSQL: the rows, and their day totals' increments summed per customer (in key order: concurrent
 # writers lock the rows in one order) and per terminal from the insert's RETURNING, so an id already
-# recorded adds nothing: one statement, one round trip. Returns the ids inserted.
+# recorded adds nothing: one statement, one round trip. The amounts are summed in the batch's order
+# (``{order}``, its ids), as ``_day_increments`` sums them: a batch then stores the very sums one
+# prediction after another gives (tests/test_batch_predictions.py). Returns the ids inserted.
 _RECORD_POSTGRES = """
     WITH stored AS (
         INSERT INTO transactions ({columns}) VALUES %s ON CONFLICT (transaction_id) DO NOTHING
         RETURNING transaction_id, customer_id, terminal_id, amount, "timestamp"
     ), by_day AS (
-        SELECT customer_id, terminal_id, CAST("timestamp" AS date) AS day, amount FROM stored
+        SELECT customer_id, terminal_id, CAST("timestamp" AS date) AS day, amount,
+               array_position({{order}}, CAST(transaction_id AS text)) AS position FROM stored
     ), customer AS (
         INSERT INTO customer_days (customer_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count)
-        SELECT customer_id, day, count(*), sum(amount), sum(amount * amount), 0 FROM by_day
-        GROUP BY customer_id, day ORDER BY customer_id, day
+        SELECT customer_id, day, count(*), sum(amount ORDER BY position), sum(amount * amount ORDER BY position), 0
+        FROM by_day GROUP BY customer_id, day ORDER BY customer_id, day
         ON CONFLICT (customer_id, day) DO UPDATE SET {added}
     ), terminal AS (
         INSERT INTO terminal_day_changes (terminal_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count)
-        SELECT terminal_id, day, count(*), sum(amount), sum(amount * amount), 0 FROM by_day
-        GROUP BY terminal_id, day
+        SELECT terminal_id, day, count(*), sum(amount ORDER BY position), sum(amount * amount ORDER BY position), 0
+        FROM by_day GROUP BY terminal_id, day
     )
     SELECT transaction_id FROM stored
 """

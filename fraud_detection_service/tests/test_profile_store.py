@@ -207,7 +207,7 @@ def test_the_history_read_sends_only_the_reads_own_values():
     each bound one was formatted by the driver and parsed and cast by the server at every /predict."""
     names = _statements(postgresql.psycopg2.dialect()).history.server.parameters.names
     assert sorted(names) == sorted(("customer_id", "customer_first", "day", "until", "since", "limit",
-                                    "latest_since", "terminal_id", "terminal_first", "terminal_last"))
+                                    "latest_since", "terminal_id", "terminal_first", "terminal_last", "tx_id"))
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="PostgreSQL's vacuum and plans")
@@ -225,8 +225,27 @@ def test_the_history_read_reaches_pending_terminal_changes_by_index_after_a_fold
         reads = history_reads(Transaction("x", "c0", "t0", 10.0, START + timedelta(days=10)), label_delay_days=7)
         SqlProfileStore(conn).read(reads)
         history = _statements(conn.dialect).history.server
-        params = {name: getattr(reads, name) for name in history.parameters.names}
+        params = {"tx_id": "x", **{name: getattr(reads, name) for name in history.parameters.names if name != "tx_id"}}
         cursor = conn.connection.dbapi_connection.cursor()
         cursor.execute("EXPLAIN " + history.execute, history.parameters.values(params))
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan on terminal_day_changes" not in plan, plan
+
+
+def test_the_history_read_says_whether_the_id_is_recorded_and_gives_its_answer(profile_engine):
+    """/predict's read (``known_or_history``: on PostgreSQL one statement with the history): a recorded id
+    gives its stored answer and no history, an unknown one the history the three reads give."""
+    history = _random_history(50, seed=12)
+    with profile_engine.begin() as conn:
+        store = SqlProfileStore(conn)
+        for tx in history[:40]:
+            store.record_scored(tx, {"decision": "APPROVED", "risk_score": 0.1, "model_version": "m1"})
+    with profile_engine.connect() as conn:
+        store = SqlProfileStore(conn)
+        for tx in history:
+            reads = history_reads(tx, label_delay_days=7)
+            known, read = store.known_or_history(tx.transaction_id, reads)
+            if tx in history[:40]:
+                assert (known.decision, known.risk_score, known.model_version, read) == ("APPROVED", 0.1, "m1", None)
+            else:
+                assert (known, read) == (None, reads.read(store))

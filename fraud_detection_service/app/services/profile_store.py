@@ -111,9 +111,10 @@ def _history_query() -> Select:
     t = totals.c
     terminal = select(_constant(_TERMINAL_DAY, Integer, "part"), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
                       t.fraud_count, t.labelled_count, cast(null(), DateTime))
-    known = select(literal(_KNOWN, Integer), cast(null(), Date), literal(0, Integer), literal(0.0, Float),
-                   literal(0.0, Float), literal(0, Integer), literal(0, Integer), cast(null(), DateTime)).where(
-        transactions.c.transaction_id == bindparam("tx_id"))
+    known = select(_constant(_KNOWN, Integer, "part"), cast(null(), Date), _constant(0, Integer, "tx_count"),
+                   _constant(0.0, Float, "amount_sum"), _constant(0.0, Float, "amount_sq_sum"),
+                   _constant(0, Integer, "fraud_count"), _constant(0, Integer, "labelled_count"),
+                   cast(null(), DateTime)).where(transactions.c.transaction_id == bindparam("tx_id"))
     both = union_all(customer, recent, terminal, known).subquery()
     return select(*both.c).order_by(both.c[0], both.c[1])
 
@@ -286,7 +287,8 @@ class SqlProfileStore:
             bool, tuple[list[DayTotals], RecentActivity, list[DayTotals]]]:
         if self._sql.history is None:
             return False, reads.read(self)
-        params = {"tx_id": transaction_id, "customer_id": reads.customer_id, "customer_first": reads.customer_first, "day": reads.day,
+        params = {"tx_id": transaction_id, "customer_id": reads.customer_id,
+                  "customer_first": reads.customer_first, "day": reads.day,
                   "until": reads.until, "since": reads.since, "limit": reads.limit,
                   "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
                   "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}

@@ -56,10 +56,14 @@ class _LeanPredictRoute(APIRoute):
                     body = None
                 if body is not None:
                     verdict, scored = await _verdict(body, request)
-                    answer = verdict.json(body.transaction_id).encode()
                     if scored is None:
-                        return Response(answer, media_type="application/json")
-                    return AnswerThenRecord(answer, request.app.state.recorder, scored)
+                        return Response(verdict.json(body.transaction_id).encode(), media_type="application/json")
+                    recorder = request.app.state.recorder
+                    try:
+                        return AnswerThenRecord(verdict.json(body.transaction_id).encode(), recorder, scored)
+                    except BaseException:  # a held record is always written: the customer's next reads wait for it
+                        recorder.write_soon(scored)
+                        raise
             return await standard(request)
 
         return handler

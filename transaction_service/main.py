@@ -12,6 +12,7 @@ from app.auth.jwks import JWKSCache
 from app.auth.tokens import AccessTokenVerifier
 from app.clients.circuit_breaker import CircuitBreaker
 from app.clients.fraud import FraudClient
+from app.clients.fraud_batches import FraudBatches
 from app.core.config import settings
 from app.core.db import build_engine, build_sessionmaker
 from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -52,8 +53,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_backoff=settings.FRAUD_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
     )
+    # Captures score through the batcher; FRAUD_BATCHING=off: one call each, as before it.
+    fraud_batches = FraudBatches(app.state.fraud_client, in_flight=settings.FRAUD_CALLS_IN_FLIGHT,
+                                 max_batch=settings.FRAUD_BATCH_MAX)
     app.state.listing_rate_limit = RateLimiter(settings.RATE_LIMIT_LISTINGS_PER_MINUTE)
-    app.state.transaction_capture = TransactionCapture(engine, app.state.fraud_client,
+    app.state.transaction_capture = TransactionCapture(engine, fraud_batches if settings.FRAUD_BATCHING == "on"
+                                                       else app.state.fraud_client,
                                                        app.state.fallback_policy,
                                                        timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
                                                        RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE),
@@ -68,7 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await writers.drain()  # captures still in flight at shutdown get their writes
+        await fraud_batches.drain()  # captures still in flight at shutdown get their decisions and writes
+        await writers.drain()
         await app.state.fraud_client.aclose()
         engine.dispose()
 

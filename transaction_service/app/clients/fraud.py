@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import threading
@@ -22,7 +23,7 @@ from pydantic_core import to_json
 from typing_extensions import TypedDict
 
 from app.clients.circuit_breaker import CircuitBreaker
-from app.core.metrics import FRAUD_SERVICE_ERRORS
+from app.core.metrics import FRAUD_CALL_ROWS, FRAUD_SERVICE_ERRORS
 from app.statuses import Decision
 from fastapi_plumbing.logging import request_id
 
@@ -63,6 +64,14 @@ class FraudServiceUnavailable(Exception):
         self.reason = reason
 
 
+class FraudRequestRefused(FraudServiceUnavailable):
+    """A 4xx: the service refused this request (a batch is refused whole for one bad row)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 class _Retryable(FraudServiceUnavailable):
     def __init__(self, reason: str, *, breaker_failure: bool = True) -> None:
         super().__init__(reason)
@@ -95,7 +104,7 @@ class FraudClient:
         self._loop_thread = threading.get_ident()
         base_url = base_url.rstrip("/")
         self._base_url = base_url
-        self._urls = {path: f"{base_url}{path}" for path in ("/predict", "/feedback")}
+        self._urls = {path: f"{base_url}{path}" for path in ("/predict", "/predict/batch", "/feedback")}
         self._session = aiohttp.ClientSession(
             headers={"X-Internal-Token": internal_token},
             connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS),
@@ -111,6 +120,30 @@ class FraudClient:
 
     async def apredict(self, payload: dict[str, Any]) -> FraudDecision:
         return self._decision(await self._call("/predict", payload), payload)
+
+    async def apredict_batch(self, payloads: list[dict[str, Any]]) -> list[FraudDecision | FraudServiceUnavailable]:
+        """Score several transactions in one /predict/batch call, under the same timeouts, deadline, retry
+        and breaker as one /predict. Raises FraudServiceUnavailable when the call fails (every row without
+        an answer; FraudRequestRefused for a 4xx); otherwise one entry per payload, in order: its row's
+        validated decision, or FraudServiceUnavailable when its row is malformed or missing."""
+        content = await self._call("/predict/batch", {"transactions": payloads}, rows=len(payloads))
+        try:
+            # The whole answer validated in one pass (the common case); row by row only when that fails.
+            rows = _BatchAnswer.model_validate_json(content).results
+        except ValidationError:
+            rows = _valid_rows(content)
+        by_id = {row.transaction_id: row for row in rows}
+        answers: list[FraudDecision | FraudServiceUnavailable] = []
+        for payload in payloads:
+            decision = by_id.get(payload["transaction_id"])
+            if decision is None:
+                self._failed("malformed", breaker_failure=False)
+                answers.append(FraudServiceUnavailable("malformed answer (no valid row for this transaction_id)"))
+            else:
+                answers.append(decision)
+        if by_id:
+            self.breaker.record_success()  # the service answered; a bad row is about that row alone
+        return answers
 
     async def asend_feedback(self, payload: dict[str, Any]) -> None:
         await self._call("/feedback", payload)
@@ -149,20 +182,18 @@ class FraudClient:
             decision = FraudDecision.model_validate_json(content)
         except ValidationError as exc:
             self._failed("malformed", breaker_failure=False)
-            first = exc.errors()[0]
-            if first["type"] == "json_invalid":
-                raise FraudServiceUnavailable("malformed answer (not JSON)") from None
-            field = ".".join(str(part) for part in first["loc"]) or "body"
-            raise FraudServiceUnavailable(f"malformed answer ({field}: {first['msg']})") from None
+            raise _malformed(exc) from None
         if decision.transaction_id != payload["transaction_id"]:
             self._failed("malformed", breaker_failure=False)
             raise FraudServiceUnavailable("malformed answer (transaction_id does not match the request)")
         self.breaker.record_success()
         return decision
 
-    async def _call(self, path: str, payload: dict[str, Any]) -> bytes:
+    async def _call(self, path: str, payload: dict[str, Any], *, rows: int = 1) -> bytes:
         """POST with at most one retry inside the overall deadline; returns the answer's body (2xx)."""
         headers, started = self._begin()
+        if path != "/feedback":
+            FRAUD_CALL_ROWS.observe(rows)
         # Encoded here, once for both tries: aiohttp's json= goes through its payload registry's slow path.
         body = to_json(payload)
         for attempt in (1, 2):
@@ -213,7 +244,7 @@ class FraudClient:
         if status >= 400:
             # A 4xx will not get better by retrying (bad token, bad payload): fail now.
             self._failed(f"http_{status}", breaker_failure=False)
-            raise FraudServiceUnavailable(f"http_{status}: {content.decode('utf-8', 'replace')[:200]}")
+            raise FraudRequestRefused(status, f"http_{status}: {content.decode('utf-8', 'replace')[:200]}")
         return content
 
     def _failed(self, reason: str, *, breaker_failure: bool) -> None:
@@ -225,6 +256,37 @@ class FraudClient:
             self.breaker.record_failure()
         else:
             self.breaker.record_answer()
+
+
+class _BatchAnswer(BaseModel):
+    results: list[FraudDecision]
+
+
+def _malformed(exc: ValidationError) -> FraudServiceUnavailable:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return FraudServiceUnavailable("malformed answer (not JSON)")
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return FraudServiceUnavailable(f"malformed answer ({field}: {first['msg']})")
+
+
+def _valid_rows(content: bytes) -> list[FraudDecision]:
+    """The rows of a batch answer that failed validation as a whole, each validated on its own, so a
+    malformed row fails only its own transaction (logged here: its transaction id may be what is wrong)."""
+    try:
+        results = json.loads(content).get("results")
+    except (ValueError, AttributeError):
+        results = None
+    if not isinstance(results, list):
+        logger.warning("fraud service: malformed batch answer (no list of results)")
+        return []
+    rows: list[FraudDecision] = []
+    for row in results:
+        try:
+            rows.append(FraudDecision.model_validate(row))
+        except ValidationError as exc:
+            logger.warning("fraud service: a malformed row in a batch answer: %s", _malformed(exc).reason)
+    return rows
 
 
 @contextlib.contextmanager

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     FRAUD_RETRY_BACKOFF_SECONDS: float = Field(default=0.2, ge=0)
     FRAUD_BREAKER_FAILURE_THRESHOLD: int = Field(default=5, ge=1)
     FRAUD_BREAKER_RESET_SECONDS: float = Field(default=30, gt=0)
+    # Dynamic batching (app/clients/fraud_batches.py): at most FRAUD_CALLS_IN_FLIGHT scoring calls per process;
+    # captures arriving while all are busy go together, up to FRAUD_BATCH_MAX, in one /predict/batch call.
+    FRAUD_BATCHING: Literal["on", "off"] = "on"
+    FRAUD_CALLS_IN_FLIGHT: int = Field(default=2, ge=1)
+    FRAUD_BATCH_MAX: int = Field(default=50, ge=1, le=1000)  # the fraud service's MAX_BATCH_SIZE is 1000
 
     # Capture rules.
     MAX_AMOUNT: Decimal = Field(default=Decimal("1000000"), gt=0)

@@ -14,6 +14,11 @@ DECISIONS = Counter(
 FRAUD_SERVICE_ERRORS = Counter(
     "transaction_fraud_service_errors_total", "Failed calls to the fraud service", ["reason"]
 )
+# Transactions per scoring call (1: /predict, more: /predict/batch): _count is the calls, _sum the transactions.
+FRAUD_CALL_ROWS = Histogram(
+    "transaction_fraud_call_transactions", "Transactions scored per call to the fraud service",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
 FEEDBACK_DELIVERED = Counter(
     "transaction_feedback_delivered_total", "Labels accepted by the fraud service"
 )

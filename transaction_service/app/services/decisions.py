@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.clients.fraud import FraudClient, FraudDecision, FraudServiceUnavailable
+from app.clients.fraud_batches import FraudPredictor
 from app.core.config import settings
 from app.core.metrics import DECISIONS
 from app.models import Transaction, utcnow
@@ -93,10 +94,11 @@ def store_decision(engine: Engine, txn: Transaction, decision: dict) -> Transact
     return _stored_row(engine, txn.id)
 
 
-async def decide(engine: Engine, fraud: FraudClient, policy: FallbackPolicy, txn: Transaction,
+async def decide(engine: Engine, fraud: FraudPredictor, policy: FallbackPolicy, txn: Transaction,
                  writer: GroupCommit[DecisionWrite, bool] | None = None) -> Transaction:
-    """Ask the model (awaited: the call is all waiting), fall back when it gives no usable answer, store
-    the decision onto the PENDING row - through ``writer``, committed with other captures' decisions, or
+    """Ask the model (awaited: the call is all waiting; through FraudBatches, with other captures' when calls
+    are in flight, or one call through FraudClient), fall back when it gives no usable answer, store the
+    decision onto the PENDING row - through ``writer``, committed with other captures' decisions, or
     on its own - and return the stored row (another decider may have won)."""
     try:
         decision = model_decision(await fraud.apredict(fraud_payload(txn)))

@@ -96,7 +96,12 @@ class FraudStub(StubServer):
     REVIEW_ABOVE, else APPROVED with risk 0.07), "error500", "reject" (422),
     "garbage", "wrong_shape",
     "unknown_decision", "wrong_id"; `delay` seconds before answering (slow service); the next
-    `errors_before_mode` requests are answered with a 500 whatever the mode (a blip)."""
+    `errors_before_mode` requests are answered with a 500 whatever the mode (a blip).
+
+    /predict/batch answers each row as /predict does in "model" mode, except: `batch_delay` seconds
+    before answering and `batch_status` (a 5xx or 4xx for the whole batch), as the real service's
+    409 does for a batch holding an id of `conflicts` (also 409 on /predict); `bad_rows` maps a
+    transaction id to "missing" (its row left out), "wrong_id" or "malformed" (its row so)."""
 
     BLOCK_ABOVE = 500
     REVIEW_ABOVE = 400
@@ -110,6 +115,10 @@ class FraudStub(StubServer):
         self.mode = "model"
         self.delay = 0.0
         self.errors_before_mode = 0
+        self.batch_delay = 0.0
+        self.batch_status: int | None = None
+        self.conflicts: set[str] = set()
+        self.bad_rows: dict[str, str] = {}
         self.requests: list[tuple[str, dict, dict]] = []
         self._lock = threading.Lock()
 
@@ -117,12 +126,21 @@ class FraudStub(StubServer):
         with self._lock:
             return [(headers, body) for req_path, headers, body in self.requests if req_path == path]
 
+    def scored(self) -> list[str]:
+        """Every transaction id sent for scoring, alone or in a batch, in order of arrival."""
+        with self._lock:
+            requests = list(self.requests)
+        return [txn["transaction_id"] for path, _, body in requests if path.startswith("/predict")
+                for txn in (body.get("transactions", []) if path == "/predict/batch" else [body])]
+
     def handle(self, method, path, headers, body):
         payload = json.loads(body or b"{}")
         with self._lock:
             self.requests.append((path, headers, payload))
         if self.delay:
             time.sleep(self.delay)
+        if path == "/predict/batch" and self.batch_delay:
+            time.sleep(self.batch_delay)
         if headers.get("X-Internal-Token") != self.internal_token:
             return 401, b'{"detail": "bad internal token"}'
         with self._lock:
@@ -141,6 +159,10 @@ class FraudStub(StubServer):
             return 404, b'{"detail": "no challenger"}'
         if path == "/feedback":
             return 200, json.dumps({"transaction_id": payload["transaction_id"], "recorded": True}).encode()
+        if path == "/predict/batch":
+            return self._batch(payload["transactions"])
+        if payload.get("transaction_id") in self.conflicts:
+            return 409, b'{"code": "recorded_without_decision"}'
         if self.mode == "reject":
             return 422, b'{"detail": [{"field": "timestamp", "message": "secret internal detail"}]}'
         if self.mode == "garbage":
@@ -151,11 +173,30 @@ class FraudStub(StubServer):
             return 200, json.dumps(prediction(payload, "MAYBE", 0.2)).encode()
         if self.mode == "wrong_id":
             return 200, json.dumps({**prediction(payload, "APPROVED", 0.1), "transaction_id": "other"}).encode()
+        return 200, json.dumps(self._model(payload)).encode()
+
+    def _model(self, payload: dict) -> dict:
         amount = float(payload["amount"])
         blocked = amount > self.BLOCK_ABOVE
         risk = 0.93 if blocked else 0.35 if amount > self.REVIEW_ABOVE else 0.07
-        answer = prediction(payload, "BLOCKED" if blocked else "APPROVED", risk)
-        return 200, json.dumps(answer).encode()
+        return prediction(payload, "BLOCKED" if blocked else "APPROVED", risk)
+
+    def _batch(self, transactions: list[dict]) -> tuple[int, bytes]:
+        if self.batch_status is not None:
+            return self.batch_status, b'{"detail": "batch refused"}'
+        if any(txn["transaction_id"] in self.conflicts for txn in transactions):
+            return 409, b'{"code": "recorded_without_decision"}'
+        rows = []
+        for txn in transactions:
+            fault, row = self.bad_rows.get(txn["transaction_id"]), self._model(txn)
+            if fault == "missing":
+                continue
+            if fault == "wrong_id":
+                row["transaction_id"] = "other"
+            elif fault == "malformed":
+                row["risk_score"] = "high"
+            rows.append(row)
+        return 200, json.dumps({"results": rows}).encode()
 
 
 class JWKSStub(StubServer):

@@ -55,7 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # Captures score through the batcher; FRAUD_BATCHING=off: one call each, as before it.
     fraud_batches = FraudBatches(app.state.fraud_client, in_flight=settings.FRAUD_CALLS_IN_FLIGHT,
-                                 max_batch=settings.FRAUD_BATCH_MAX)
+                                 max_batch=settings.FRAUD_BATCH_MAX, min_batch=settings.FRAUD_BATCH_MIN)
     app.state.listing_rate_limit = RateLimiter(settings.RATE_LIMIT_LISTINGS_PER_MINUTE)
     app.state.transaction_capture = TransactionCapture(engine, fraud_batches if settings.FRAUD_BATCHING == "on"
                                                        else app.state.fraud_client,

@@ -36,7 +36,15 @@ def _batched_ids(stub: FraudStub) -> set[str]:
     return {txn["transaction_id"] for _, body in stub.calls("/predict/batch") for txn in body["transactions"]}
 
 
-def test_concurrent_captures_share_fraud_calls_each_with_its_own_row(api, healthy_fraud_stub):
+@pytest.fixture
+def batching_api(start_app, signing_key) -> Api:
+    """The service batching from two queued captures on (FRAUD_BATCH_MIN), so a few concurrent captures
+    are enough to make a batch."""
+    return Api(start_app(FRAUD_BATCH_MIN="2").url, signing_key)
+
+
+def test_concurrent_captures_share_fraud_calls_each_with_its_own_row(batching_api, healthy_fraud_stub):
+    api = batching_api
     healthy_fraud_stub.delay = 0.3  # the first calls are still in flight when the others arrive
 
     captured = _capture_all(api, AMOUNTS, user=61)
@@ -65,7 +73,8 @@ def test_a_lone_capture_on_a_quiet_service_goes_alone_through_predict(api, healt
     assert body["id"] not in _batched_ids(healthy_fraud_stub)
 
 
-def test_a_batch_answered_5xx_leaves_each_of_its_captures_to_the_fallback(api, healthy_fraud_stub):
+def test_a_batch_answered_5xx_leaves_each_of_its_captures_to_the_fallback(batching_api, healthy_fraud_stub):
+    api = batching_api
     healthy_fraud_stub.delay = 0.3
     healthy_fraud_stub.batch_status = 503
 
@@ -108,7 +117,8 @@ async def _batches(url: str, **options) -> AsyncIterator[FraudBatches]:
     client = FraudClient(url, INTERNAL_TOKEN, connect_timeout=0.2, read_timeout=0.4, deadline=1.0,
                          retry_backoff=0.05, breaker=CountingBreaker())
     try:
-        yield FraudBatches(client, in_flight=2, max_batch=options.get("max_batch", 50))
+        yield FraudBatches(client, in_flight=2, max_batch=options.get("max_batch", 50),
+                           min_batch=options.get("min_batch", 2))
     finally:
         await client.aclose()
 
@@ -136,6 +146,18 @@ async def test_queued_transactions_go_in_one_batch_call_capped_at_the_batch_size
     assert [[t["amount"] for t in body["transactions"]] for _, body in healthy_fraud_stub.calls("/predict/batch")] \
         == [[3.0, 4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]  # in order of arrival
     assert (batches.calls, batches.transactions) == (4, 9)
+
+
+@pytest.mark.anyio
+async def test_a_queue_shorter_than_the_minimum_batch_is_sent_one_at_a_time(healthy_fraud_stub):
+    payloads = [_payload(float(n)) for n in range(1, 8)]
+    async with _batches(healthy_fraud_stub.url, min_batch=8) as batches:
+        answers = await _score_all(batches, payloads)
+
+    assert [answer.transaction_id for answer in answers] == [p["transaction_id"] for p in payloads]
+    assert healthy_fraud_stub.calls("/predict/batch") == []
+    # Two slots: two calls at a time, the oldest queued first.
+    assert sorted(body["amount"] for _, body in healthy_fraud_stub.calls("/predict")) == [float(n) for n in range(1, 8)]
 
 
 FAILURES = {
@@ -177,7 +199,9 @@ async def test_a_batch_refused_409_is_resent_one_at_a_time_and_only_the_offender
         else:
             assert isinstance(answer, FraudDecision) and answer.transaction_id == payload["transaction_id"]
     assert len(healthy_fraud_stub.calls("/predict/batch")) == 1
-    resent = [body["transaction_id"] for _, body in healthy_fraud_stub.calls("/predict")][2:]
+    alone = {p["transaction_id"] for p in payloads[:2]}
+    resent = [body["transaction_id"] for _, body in healthy_fraud_stub.calls("/predict")
+              if body["transaction_id"] not in alone]
     assert resent == [p["transaction_id"] for p in payloads[2:]]  # in order
     assert _breaker(batches).failures == 0
 

@@ -38,9 +38,9 @@ def _batched_ids(stub: FraudStub) -> set[str]:
 
 @pytest.fixture
 def batching_api(start_app, signing_key) -> Api:
-    """The service batching from two queued captures on (FRAUD_BATCH_MIN), so a few concurrent captures
-    are enough to make a batch."""
-    return Api(start_app(FRAUD_BATCH_MIN="2").url, signing_key)
+    """The service batching (FRAUD_BATCHING=on) from two queued captures on (FRAUD_BATCH_MIN), so a few
+    concurrent captures are enough to make a batch."""
+    return Api(start_app(FRAUD_BATCHING="on", FRAUD_BATCH_MIN="2").url, signing_key)
 
 
 def test_concurrent_captures_share_fraud_calls_each_with_its_own_row(batching_api, healthy_fraud_stub):
@@ -65,7 +65,8 @@ def test_concurrent_captures_share_fraud_calls_each_with_its_own_row(batching_ap
     assert "transaction_fraud_call_transactions_count" in metrics
 
 
-def test_a_lone_capture_on_a_quiet_service_goes_alone_through_predict(api, healthy_fraud_stub):
+def test_a_lone_capture_on_a_quiet_service_goes_alone_through_predict(batching_api, healthy_fraud_stub):
+    api = batching_api
     body = api.create("20.00", user=62).json()
 
     assert [sent["transaction_id"] for _, sent in healthy_fraud_stub.calls("/predict")

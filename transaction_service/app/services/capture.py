@@ -12,7 +12,7 @@ from sqlalchemy import Dialect, Engine, insert
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import Principal
-from app.clients.fraud import FraudClient
+from app.clients.fraud_batches import FraudPredictor
 from app.models import IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
 from app.services.batch_writes import CaptureWriters, insert_pending, statements
@@ -116,7 +116,7 @@ class TransactionCapture:
     of four (FastAPI pays for each dependency on every request)."""
 
     engine: Engine
-    fraud: FraudClient
+    fraud: FraudPredictor  # the client, or FraudBatches in front of it (FRAUD_BATCHING=on)
     policy: FallbackPolicy
     idempotency_ttl: timedelta
     rate_limit: RateLimiter

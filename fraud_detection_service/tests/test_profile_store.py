@@ -58,6 +58,13 @@ def _activity(store, customer: str, until_days: float, window_hours: float, limi
     return a.count, round(a.amount_sum, 6), a.latest
 
 
+def _history(store: SqlProfileStore, reads):
+    """/predict's read of an id never recorded: the history alone."""
+    known, history = store.known_or_history("never-recorded", reads)
+    assert known is None
+    return history
+
+
 def test_sql_store_reads_like_the_in_memory_store_after_transactions_and_labels(profile_engine):
     history = _random_history(400)
     reference = InMemoryProfileStore()
@@ -178,8 +185,8 @@ def test_the_predict_paths_history_read_answers_what_the_three_reads_answer(prof
             store = SqlProfileStore(conn)
             for tx in probes:
                 reads = history_reads(tx, label_delay_days=7)
-                assert store.read(reads) == reads.read(store)
-            terminal = [store.read(history_reads(tx, label_delay_days=7))[2] for tx in probes]
+                assert _history(store, reads) == reads.read(store)
+            terminal = [_history(store, history_reads(tx, label_delay_days=7))[2] for tx in probes]
     assert any(day.fraud_count for days in terminal for day in days)  # labelled terminal days were compared
 
 
@@ -195,8 +202,8 @@ def test_postgresql_plans_the_history_read_once_per_connection_not_per_call(prof
     with profile_engine.connect() as conn:
         store = SqlProfileStore(conn)
         for i in range(12):
-            store.read(history_reads(Transaction(f"new-{i}", f"new-customer-{i}", "new-terminal", 10.0, START),
-                                     label_delay_days=7))
+            _history(store, history_reads(Transaction(f"new-{i}", f"new-customer-{i}", "new-terminal", 10.0,
+                                                      START), label_delay_days=7))
         plans = conn.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                                   "WHERE statement LIKE '%FROM terminal_days%'")).all()
     assert [tuple(row) for row in plans] == [(12, 0)]
@@ -223,7 +230,7 @@ def test_the_history_read_reaches_pending_terminal_changes_by_index_after_a_fold
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM terminal_day_changes")
     with profile_engine.connect() as conn:
         reads = history_reads(Transaction("x", "c0", "t0", 10.0, START + timedelta(days=10)), label_delay_days=7)
-        SqlProfileStore(conn).read(reads)
+        _history(SqlProfileStore(conn), reads)
         history = _statements(conn.dialect).history.server
         params = {"tx_id": "x", **{name: getattr(reads, name) for name in history.parameters.names if name != "tx_id"}}
         cursor = conn.connection.dbapi_connection.cursor()

@@ -265,28 +265,15 @@ class SqlProfileStore:
         count, amount_sum, latest = self._sql.customer_activity.rows(self._conn, params)[0]
         return RecentActivity(count=count, amount_sum=amount_sum, latest=latest)
 
-    def read(self, reads: HistoryReads) -> tuple[list[DayTotals], RecentActivity, list[DayTotals]]:
-        """``reads.read(self)``: on PostgreSQL in one statement (``_history_query``), on SQLite (in-process,
-        no round trip to save) one read at a time."""
-        return self._read(reads, "")[1]
-
     def known_or_history(self, transaction_id: str, reads: HistoryReads) -> tuple[
             Row | None, tuple[list[DayTotals], RecentActivity, list[DayTotals]] | None]:
-        """(stored answer, None) for a recorded id (``scored_result``), else (None, ``read(reads)``): on
-        PostgreSQL the check rides in the history's one statement (a statement more for a known id, rare);
-        on SQLite it is a primary-key lookup first."""
+        """/predict's read: (stored answer, None) for a recorded id (``scored_result``), else (None, the answers
+        to ``reads``). On PostgreSQL the check and the three reads are one statement (``_history_query``; a
+        statement more for a known id, rare); on SQLite (in-process, no round trip to save) a primary-key
+        lookup, then ``reads.read``."""
         if self._sql.history is None:
             known = self.scored_result(transaction_id)
             return (known, None) if known is not None else (None, reads.read(self))
-        recorded, history = self._read(reads, transaction_id)
-        if recorded:
-            return self.scored_result(transaction_id), None
-        return None, history
-
-    def _read(self, reads: HistoryReads, transaction_id: str) -> tuple[
-            bool, tuple[list[DayTotals], RecentActivity, list[DayTotals]]]:
-        if self._sql.history is None:
-            return False, reads.read(self)
         params = {"tx_id": transaction_id, "customer_id": reads.customer_id,
                   "customer_first": reads.customer_first, "day": reads.day,
                   "until": reads.until, "since": reads.since, "limit": reads.limit,
@@ -302,9 +289,11 @@ class SqlProfileStore:
             else:
                 days = customer if part == _CUSTOMER_DAY else terminal
                 days.append(DayTotals(day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled))
+        if recorded:
+            return self.scored_result(transaction_id), None
         if activity is None:  # not an assert: it must hold with -O too
             raise RuntimeError("the history read returned no activity row")
-        return recorded, (customer, activity, terminal)
+        return None, (customer, activity, terminal)
 
     def record_transaction(self, tx: Transaction) -> bool:
         return self.record_scored(tx, {})

@@ -18,7 +18,7 @@ from app.clients.fraud import FraudClient, FraudDecision
 from app.models import Transaction
 from app.schemas import TransactionCreate
 from app.services.batch_writes import CaptureWriters, insert_pending
-from app.services.capture import TransactionCapture, _as_stored, _new_row
+from app.services.capture import TransactionCapture, as_stored, new_row
 from app.services.decisions import decide, decision_write, store_decision
 from app.services.fallback import FallbackPolicy
 from app.services.rate_limit import RateLimiter
@@ -101,9 +101,9 @@ class _InstantFraud:
 
 def test_a_decision_that_lost_to_the_rescue_learns_it_in_a_batch_the_others_won(api, engine):
     caller = _caller()
-    txns = [_new_row(caller, _body("30.00")) for _ in range(5)]
+    txns = [new_row(caller, _body("30.00")) for _ in range(5)]
     insert_pending(engine, txns)
-    txns = [_as_stored(row) for row in txns]
+    txns = [as_stored(row) for row in txns]
     # The rescue loop decided the second row first (its fallback: BLOCKED, no score).
     rescued = store_decision(engine, txns[1], {"status": "BLOCKED", "risk_score": None, "reasons": ["fallback"],
                                                "model_version": None, "contributions": None,
@@ -133,7 +133,7 @@ def test_a_decision_that_lost_to_the_rescue_learns_it_in_a_batch_the_others_won(
 @pytest.mark.parametrize("writer", ["pending", "decisions"])
 def test_a_write_that_fails_fails_only_its_own_capture(api, engine, writer):
     caller = _caller()
-    rows = [_new_row(caller, _body("40.00")) for _ in range(6)]
+    rows = [new_row(caller, _body("40.00")) for _ in range(6)]
     writers = CaptureWriters(engine)
     ok = {"status": "APPROVED", "risk_score": 0.05, "reasons": [], "model_version": "m", "contributions": [],
           "decided_by": "model"}
@@ -143,7 +143,7 @@ def test_a_write_that_fails_fails_only_its_own_capture(api, engine, writer):
             rows[3]["customer_id"] = None  # NOT NULL: this row cannot be stored
             return await asyncio.gather(*(writers.pending.submit(row) for row in rows), return_exceptions=True)
         insert_pending(engine, rows)
-        writes = [decision_write(_as_stored(row), {**ok, "status": None if i == 3 else "APPROVED"})
+        writes = [decision_write(as_stored(row), {**ok, "status": None if i == 3 else "APPROVED"})
                   for i, row in enumerate(rows)]  # status NOT NULL: this decision cannot be stored
         return await asyncio.gather(*(writers.decisions.submit(w) for w in writes), return_exceptions=True)
 

@@ -5,14 +5,14 @@ captures share these commits: test_capture_batches.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from app.auth.tokens import Principal
 from app.models import Transaction
 from app.schemas import TransactionCreate
-from app.services.capture import store_pending
+from app.services.batch_writes import insert_pending
+from app.services.capture import as_stored, new_row
 from app.services.decisions import store_decision
 from app.services.review_queue import queue_cells
 from sqlalchemy.orm import Session
@@ -33,15 +33,15 @@ def test_a_capture_is_two_statements_each_committed_on_its_own(api, recorded, de
         cells_before = queue_cells(connection)
     statements.clear()
 
-    stored = store_pending(engine, CALLER, TransactionCreate(amount=Decimal("12.50"), currency="EUR",
-                                                             terminal_id="T-STATEMENTS"), None, timedelta(hours=1))
-    decided = store_decision(engine, stored.transaction, decision)
+    row = new_row(CALLER, TransactionCreate(amount=Decimal("12.50"), currency="EUR", terminal_id="T-STATEMENTS"))
+    insert_pending(engine, [row])  # what CaptureWriters.pending writes for a capture alone
+    decided = store_decision(engine, as_stored(row), decision)
 
     capture = list(statements)  # before the checks below add their own reads
     words = [word for word, _ in capture]
     assert decided.status == decision["status"]
     with Session(engine) as session:
-        assert session.get(Transaction, stored.transaction.id).status == decision["status"]
+        assert session.get(Transaction, row["id"]).status == decision["status"]
     if engine.dialect.name == "postgresql":
         # The decision and, when it enters the queue, its review-queue move: one statement (WITH ... UPDATE
         # ... INSERT), the one that writes a whole batch of decisions (app/services/batch_writes.py).

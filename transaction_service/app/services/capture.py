@@ -15,7 +15,7 @@ from app.auth.tokens import Principal
 from app.clients.fraud_batches import FraudPredictor
 from app.models import IdempotencyKey, Transaction, utcnow
 from app.schemas import TransactionCreate
-from app.services.batch_writes import CaptureWriters, insert_pending, statements
+from app.services.batch_writes import CaptureWriters, statements
 from app.services.decisions import decide
 from app.services.fallback import FallbackPolicy
 from app.services.idempotency import IdempotencyConflict, request_fingerprint, stored_response
@@ -33,7 +33,7 @@ class StaffOnlyField(Exception):
 
 @dataclass(frozen=True)
 class CaptureResult:
-    transaction: Transaction | SimpleNamespace  # a new capture: the row as stored (see _as_stored)
+    transaction: Transaction | SimpleNamespace  # a new capture: the row as stored (see as_stored)
     replayed: bool
 
 
@@ -47,7 +47,7 @@ def _insert_key(dialect: Dialect) -> Prepared:
     return Prepared.compile(insert(IdempotencyKey.__table__).inline(), dialect, _KEY_COLUMNS)
 
 
-def _new_row(caller: Principal, body: TransactionCreate) -> dict:
+def new_row(caller: Principal, body: TransactionCreate) -> dict:
     # A customer may name themself (harmless) but nobody else, and may not back-date.
     if body.customer_id is not None and body.customer_id != caller.user_id and not caller.is_staff:
         raise StaffOnlyField("customer_id")
@@ -68,7 +68,7 @@ def _new_row(caller: Principal, body: TransactionCreate) -> dict:
     }
 
 
-def _as_stored(row: dict) -> SimpleNamespace:
+def as_stored(row: dict) -> SimpleNamespace:
     """The new row with the attributes deciding and answering read. Not an ORM instance: nothing tracks it,
     and building and updating one cost ~5 % of a capture's CPU in instrumentation."""
     return SimpleNamespace(risk_score=None, model_version=None, decided_by=None, contributions=None, **row)
@@ -78,34 +78,30 @@ def store_pending(
     engine: Engine,
     caller: Principal,
     body: TransactionCreate,
-    idempotency_key: str | None,
+    idempotency_key: str,
     idempotency_ttl: timedelta,
 ) -> CaptureResult:
-    """Commit the new PENDING row (replayed=False), or find the answer stored under the key (replayed=True)."""
-    fingerprint = request_fingerprint(body) if idempotency_key else ""
+    """A capture with an Idempotency-Key: commit the new PENDING row with its key (replayed=False), or find the
+    answer stored under the key (replayed=True). Without a key the row goes to ``CaptureWriters.pending``."""
+    fingerprint = request_fingerprint(body)
     # Two tries: the first may find an expired key, which stored_response deletes.
     for _ in range(2):
-        row = _new_row(caller, body)
+        row = new_row(caller, body)
         try:
             # Committed before the fraud call: the transaction survives whatever happens next.
-            if not idempotency_key:
-                insert_pending(engine, [row])
-            else:
-                with engine.begin() as connection:  # the row and its key commit together
-                    statements(engine.dialect).insert_row.execute(connection, row).close()
-                    _insert_key(engine.dialect).execute(connection, {
-                        "user_id": caller.user_id, "key": idempotency_key, "request_hash": fingerprint,
-                        "transaction_id": row["id"], "created_at": row["created_at"],
-                        "expires_at": row["created_at"] + idempotency_ttl}).close()
+            with engine.begin() as connection:  # the row and its key commit together
+                statements(engine.dialect).insert_row.execute(connection, row).close()
+                _insert_key(engine.dialect).execute(connection, {
+                    "user_id": caller.user_id, "key": idempotency_key, "request_hash": fingerprint,
+                    "transaction_id": row["id"], "created_at": row["created_at"],
+                    "expires_at": row["created_at"] + idempotency_ttl}).close()
         except engine.dialect.loaded_dbapi.IntegrityError:  # the driver's own: the cursor is the DBAPI's
-            if not idempotency_key:
-                raise
             with Session(engine) as session:
                 original = stored_response(session, caller.user_id, idempotency_key, fingerprint)
             if original is not None:
                 return CaptureResult(original, replayed=True)
             continue
-        return CaptureResult(_as_stored(row), replayed=False)
+        return CaptureResult(as_stored(row), replayed=False)
     # The key was taken again between our delete and insert: another request is using it right now.
     raise IdempotencyConflict()
 
@@ -125,9 +121,9 @@ class TransactionCapture:
     async def __call__(self, caller: Principal, body: TransactionCreate, idempotency_key: str | None) -> CaptureResult:
         engine = self.engine
         if idempotency_key is None:
-            row = _new_row(caller, body)
+            row = new_row(caller, body)
             await self.writers.pending.submit(row)  # committed before the fraud call, as store_pending's
-            txn = _as_stored(row)
+            txn = as_stored(row)
         else:
             stored = await on_database(engine, store_pending, engine, caller, body, idempotency_key,
                                        self.idempotency_ttl)

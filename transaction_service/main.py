@@ -55,10 +55,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # FRAUD_BATCHING=on: captures score through the batcher; off (default): one call each.
     fraud_batches = FraudBatches(app.state.fraud_client, in_flight=settings.FRAUD_CALLS_IN_FLIGHT,
-                                 max_batch=settings.FRAUD_BATCH_MAX, min_batch=settings.FRAUD_BATCH_MIN)
+                                 max_batch=settings.FRAUD_BATCH_MAX, min_batch=settings.FRAUD_BATCH_MIN
+                                 ) if settings.FRAUD_BATCHING == "on" else None
     app.state.listing_rate_limit = RateLimiter(settings.RATE_LIMIT_LISTINGS_PER_MINUTE)
-    app.state.transaction_capture = TransactionCapture(engine, fraud_batches if settings.FRAUD_BATCHING == "on"
-                                                       else app.state.fraud_client,
+    app.state.transaction_capture = TransactionCapture(engine, fraud_batches or app.state.fraud_client,
                                                        app.state.fallback_policy,
                                                        timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
                                                        RateLimiter(settings.RATE_LIMIT_CAPTURES_PER_MINUTE),
@@ -73,7 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await fraud_batches.drain()  # captures still in flight at shutdown get their decisions and writes
+        if fraud_batches is not None:  # captures still in flight at shutdown get their decisions and writes
+            await fraud_batches.drain()
         await writers.drain()
         await app.state.fraud_client.aclose()
         engine.dispose()

@@ -119,6 +119,7 @@ class FraudClient:
         await self._session.close()
 
     async def apredict(self, payload: dict[str, Any]) -> FraudDecision:
+        FRAUD_CALL_ROWS.observe(1)
         return self._decision(await self._call("/predict", payload), payload)
 
     async def apredict_batch(self, payloads: list[dict[str, Any]]) -> list[FraudDecision | FraudServiceUnavailable]:
@@ -126,7 +127,8 @@ class FraudClient:
         and breaker as one /predict. Raises FraudServiceUnavailable when the call fails (every row without
         an answer; FraudRequestRefused for a 4xx); otherwise one entry per payload, in order: its row's
         validated decision, or FraudServiceUnavailable when its row is malformed or missing."""
-        content = await self._call("/predict/batch", {"transactions": payloads}, rows=len(payloads))
+        FRAUD_CALL_ROWS.observe(len(payloads))
+        content = await self._call("/predict/batch", {"transactions": payloads})
         try:
             # The whole answer validated in one pass (the common case); row by row only when that fails.
             rows = _BatchAnswer.model_validate_json(content).results
@@ -189,11 +191,9 @@ class FraudClient:
         self.breaker.record_success()
         return decision
 
-    async def _call(self, path: str, payload: dict[str, Any], *, rows: int = 1) -> bytes:
+    async def _call(self, path: str, payload: dict[str, Any]) -> bytes:
         """POST with at most one retry inside the overall deadline; returns the answer's body (2xx)."""
         headers, started = self._begin()
-        if path != "/feedback":
-            FRAUD_CALL_ROWS.observe(rows)
         # Encoded here, once for both tries: aiohttp's json= goes through its payload registry's slow path.
         body = to_json(payload)
         for attempt in (1, 2):

@@ -133,6 +133,15 @@ async def _score_all(batches: FraudBatches, payloads: list[dict]) -> list[FraudD
     return await asyncio.gather(*(batches.apredict(payload) for payload in payloads), return_exceptions=True)
 
 
+def _only_failed(payloads: list[dict], answers: list, failing_id: str) -> BaseException:
+    """Every transaction but ``failing_id`` got its own row's decision; returns what ``failing_id`` got."""
+    for payload, answer in zip(payloads, answers, strict=True):
+        if payload["transaction_id"] != failing_id:
+            assert isinstance(answer, FraudDecision) and answer.transaction_id == payload["transaction_id"]
+            assert answer.contributions[0]["value"] == payload["amount"]
+    return answers[[p["transaction_id"] for p in payloads].index(failing_id)]
+
+
 def _breaker(batches: FraudBatches) -> CountingBreaker:
     return batches._client.breaker  # type: ignore[return-value]
 
@@ -194,11 +203,8 @@ async def test_a_batch_refused_409_is_resent_one_at_a_time_and_only_the_offender
     async with _batches(healthy_fraud_stub.url) as batches:
         answers = await _score_all(batches, payloads)
 
-    for payload, answer in zip(payloads, answers, strict=True):
-        if payload["transaction_id"] == offender:
-            assert isinstance(answer, FraudRequestRefused) and answer.status == 409
-        else:
-            assert isinstance(answer, FraudDecision) and answer.transaction_id == payload["transaction_id"]
+    failed = _only_failed(payloads, answers, offender)
+    assert isinstance(failed, FraudRequestRefused) and failed.status == 409
     assert len(healthy_fraud_stub.calls("/predict/batch")) == 1
     alone = {p["transaction_id"] for p in payloads[:2]}
     resent = [body["transaction_id"] for _, body in healthy_fraud_stub.calls("/predict")
@@ -217,10 +223,6 @@ async def test_a_bad_row_in_a_batch_answer_fails_only_its_transaction(fault, hea
         answers = await _score_all(batches, payloads)
 
     assert len(healthy_fraud_stub.calls("/predict/batch")) == 1
-    for payload, answer in zip(payloads, answers, strict=True):
-        if payload["transaction_id"] == bad:
-            assert isinstance(answer, FraudServiceUnavailable) and answer.reason.startswith("malformed answer")
-        else:
-            assert isinstance(answer, FraudDecision) and answer.transaction_id == payload["transaction_id"]
-            assert answer.contributions[0]["value"] == payload["amount"]
+    failed = _only_failed(payloads, answers, bad)
+    assert isinstance(failed, FraudServiceUnavailable) and failed.reason.startswith("malformed answer")
     assert _breaker(batches).failures == 0

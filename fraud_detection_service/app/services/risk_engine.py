@@ -34,7 +34,7 @@ from ml_model.attribution import baseline_anomaly_score, baseline_probability, h
 from ml_model.features import FEATURE_COLUMNS
 from ml_model.profile_store import Transaction
 from ml_model.reasons import NOTHING_STANDS_OUT, ReasonPolicy, reasons_for, stands_out
-from ml_model.scoring import APPROVED, BLOCKED, decision, risk_score
+from ml_model.scoring import decision, decision_one, risk_score, risk_score_one
 
 
 @dataclass(frozen=True)
@@ -184,17 +184,7 @@ class RiskEngine:
         """(decision, risk score) only: the challenger's shadow answer, which nobody reads reasons of."""
         raw = self._row(features)
         score = self._chain(raw, (raw - self.mean) / self.scale, explain=False)[0]
-        return self._decision_one(score), self._risk_one(score)
-
-    def _decision_one(self, score: float) -> str:
-        """``decision`` of one score, without numpy's ~5 µs for a one-element array (NaN: APPROVED, as there)."""
-        return BLOCKED if score >= self.threshold else APPROVED
-
-    def _risk_one(self, score: float) -> float:
-        """``risk_score`` of one score: the same float operations, numpy's tanh (its SIMD loop may differ
-        from math.tanh in the last place, and /predict/batch uses it)."""
-        z = (score - self.calibration["threshold"]) / self.calibration["scale"]
-        return 0.5 * (1.0 + float(np.tanh(z / 2)))
+        return decision_one(score, self.threshold), risk_score_one(score, self.calibration)
 
     def _row(self, features: Mapping[str, float]) -> np.ndarray:
         return np.fromiter((features[name] for name in self.feature_columns), np.float64, len(self.feature_columns))
@@ -204,7 +194,8 @@ class RiskEngine:
         """``shares``: the model's contributions of this row, in ``feature_columns`` order."""
         contributions = shares.tolist()
         order = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)
-        return self._answer(features, tx, raw.tolist(), score, self._decision_one(score), self._risk_one(score),
+        return self._answer(features, tx, raw.tolist(), score, decision_one(score, self.threshold),
+                            risk_score_one(score, self.calibration),
                             contributions, order)
 
     def _answer(self, features: Mapping[str, float], tx: Transaction, values: list[float], score: float,

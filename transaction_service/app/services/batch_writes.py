@@ -22,7 +22,6 @@ from sqlalchemy import JSON, Column, Dialect, Engine, Text, TypeDecorator, bindp
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.models import ReviewQueueChange, Transaction
-from app.services.review_queue import label_name
 from app.statuses import PENDING
 from fastapi_plumbing.database import autocommit
 from fastapi_plumbing.group_commit import GroupCommit
@@ -49,16 +48,16 @@ class _JSONText(TypeDecorator[Any]):
         return None if value is None else (dialect._json_serializer or json.dumps)(value)  # type: ignore[attr-defined]
 
 
-def _arrays(dialect: Dialect, columns: Sequence[Column]) -> tuple[str, list]:
+def _arrays(dialect: Dialect, columns: Sequence[Column], prefix: str = "") -> tuple[str, list]:
     """The unnest(...) arguments for these columns, each cast to its column's array type (so a list of
-    NULLs is typed too), JSON as text[]; and the bound parameters."""
+    NULLs is typed too), JSON as text[]; and the bound parameters, named ``prefix`` + the column's name."""
     compiler = dialect.type_compiler_instance
     params, arguments = [], []
     for column in columns:
         kind = _JSONText() if isinstance(column.type, JSON) else column.type
         array = ARRAY(kind, dimensions=1)  # a JSON list is one value, not a second dimension
-        params.append(bindparam(column.name, type_=array))
-        arguments.append(f"CAST(:{column.name} AS {compiler.process(array)})")
+        params.append(bindparam(prefix + column.name, type_=array))
+        arguments.append(f"CAST(:{prefix}{column.name} AS {compiler.process(array)})")
     return ", ".join(arguments), params
 
 
@@ -82,6 +81,7 @@ _DECIDE_IF_PENDING = update(_TRANSACTIONS).where(
     _TRANSACTIONS.c.id == bindparam("decided_id"), _TRANSACTIONS.c.status == PENDING,
 ).values({name: bindparam(name, type_=_TRANSACTIONS.c[name].type) for name in DECISION_COLUMNS})
 _CHANGES = ReviewQueueChange.__table__
+MOVE_COLUMNS = ("status", "decided_by", "label", "delta")  # review_queue.queue_move's
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def statements(dialect: Dialect) -> _Statements:
     insert_row = Prepared.compile(insert(_TRANSACTIONS), dialect, NEW_ROW_COLUMNS)
     if dialect.name != "postgresql":
         return _Statements(insert_row, Prepared.compile(_DECIDE_IF_PENDING, dialect),
-                           Prepared.compile(insert(_CHANGES), dialect, ("status", "decided_by", "label", "delta")),
+                           Prepared.compile(insert(_CHANGES), dialect, MOVE_COLUMNS),
                            None, None)
     new = [_TRANSACTIONS.c[name] for name in NEW_ROW_COLUMNS]
     arguments, params = _arrays(dialect, new)
@@ -111,20 +111,21 @@ def statements(dialect: Dialect) -> _Statements:
 
     decided = [_TRANSACTIONS.c.id] + [_TRANSACTIONS.c[name] for name in DECISION_COLUMNS]
     arguments, params = _arrays(dialect, decided)
+    moves = [_CHANGES.c[name] for name in MOVE_COLUMNS]
+    move_arguments, move_params = _arrays(dialect, moves, prefix="move_")
     assignments = ", ".join(f"{_names([c])} = {_value(c, 'd')}" for c in decided[1:])
     # WITH ORDINALITY: each write learns whether it won, even with two writes for one row in a batch (the
-    # row is updated once, by one of them). A queued decision's move is its own status and decider,
-    # unlabelled, +1 (review_queue.queue_move, as decisions.decision_write builds it), appended for exactly
-    # the writes that won, in the same statement and commit.
+    # row is updated once, by one of them). Each write's queue move (DecisionWrite.move, NULLs for none) is
+    # appended for exactly the writes that won, in the same statement and commit.
     decide_many = text(
         f"WITH decided AS (UPDATE {_TRANSACTIONS.name} SET {assignments} "  # noqa: S608 - our own table
         f"FROM unnest({arguments}) WITH ORDINALITY AS d ({_names(decided)}, n) "
-        f"WHERE {_TRANSACTIONS.name}.id = d.id AND {_TRANSACTIONS.name}.status = :pending "
-        f"RETURNING d.n, d.status, d.decided_by, d.queued_for_review), "
-        f"moved AS (INSERT INTO {_CHANGES.name} (status, decided_by, label, delta) "
-        f"SELECT status, decided_by, :unlabelled, 1 FROM decided WHERE queued_for_review) "
+        f"WHERE {_TRANSACTIONS.name}.id = d.id AND {_TRANSACTIONS.name}.status = :pending RETURNING d.n), "
+        f"moved AS (INSERT INTO {_CHANGES.name} ({_names(moves)}) SELECT {_names(moves)} "
+        f"FROM unnest({move_arguments}) WITH ORDINALITY AS m ({_names(moves)}, n) JOIN decided USING (n) "
+        f"WHERE m.delta IS NOT NULL) "
         f"SELECT n FROM decided"
-    ).bindparams(*params, bindparam("pending", PENDING), bindparam("unlabelled", label_name(None)))
+    ).bindparams(*params, *move_params, bindparam("pending", PENDING))
     return _Statements(insert_row, None, None, Prepared.compile(insert_rows, dialect),
                        Prepared.compile(decide_many, dialect))
 
@@ -153,6 +154,8 @@ def write_decisions(engine: Engine, writes: Sequence[DecisionWrite]) -> list[boo
     if sql.decide_many is not None:
         params = _by_column([w.values for w in writes], DECISION_COLUMNS)
         params["id"] = [w.txn_id for w in writes]
+        for name in MOVE_COLUMNS:
+            params[f"move_{name}"] = [w.move[name] if w.move is not None else None for w in writes]
         with autocommit(engine) as connection:
             cursor = sql.decide_many.execute(connection, params)
             try:

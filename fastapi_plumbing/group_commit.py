@@ -39,7 +39,7 @@ class GroupCommit(Generic[Item, Result]):
         self._max_batch = max_batch
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._writer: asyncio.Task[None] | None = None
-        self.batches = 0  # batches written (read by tests and the benchmark)
+        self.batches = 0  # batches written, and the items they carried (read by tests)
         self.items = 0
 
     async def submit(self, item: Item) -> Result:

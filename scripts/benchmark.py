@@ -53,6 +53,7 @@ import bench.wrk as wrk  # noqa: E402
 from bench.loadgen import LoadResult, combined, interleaved, open_loop, run  # noqa: E402
 from bench.processes import (  # noqa: E402
     CpuMeter,
+    group_memory,
     group_run_queue_wait,
     group_stats,
     serve_trivial,
@@ -70,7 +71,7 @@ TARGETS = {
     "capture_p99_over_ceiling_p99": 10.0,
     "growth": 1.3,
     "console_growth": 1.5,  # analyst console reads (queue page, what-if), 10,000 -> 1,000,000 rows
-    "soak_rss_growth": 0.05,
+    "soak_memory_growth": 0.05,  # anonymous memory: see phase_memory
     "batch_over_single": 10.0,
     "postgres_cpu_ms_per_capture": 1.0,
 }
@@ -126,8 +127,10 @@ class Run:
         groups = {name: process.pid for name, process in self.stack.processes.items()}
         return CpuMeter({**groups, **extra}, postgres=list(self.databases.names.values()) if self.databases else None)
 
-    def rss_mib(self) -> dict[str, float]:
-        return {name: round(group_stats(process.pid)[0] / 2**20, 1) for name, process in self.stack.processes.items()}
+    def memory_mib(self) -> dict[str, dict[str, float]]:
+        """Each service's resident memory by kind (``bench.processes.group_memory``), in MiB."""
+        return {name: {kind: round(size / 2**20, 1) for kind, size in group_memory(process.pid).items()}
+                for name, process in self.stack.processes.items()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -465,11 +468,23 @@ def phase_console(run_: Run) -> dict:
     return {**timings, "runs": [result.summary() for results in runs.values() for result in results]}
 
 
+def soak_growth(samples: list[dict], warm_up: float) -> dict[str, dict[str, float]]:
+    """Each service's growth by memory kind, from the first sample after the warm-up to the last."""
+    baseline = next(sample for sample in samples if sample["t"] >= warm_up)
+    final = samples[-1]
+    return {name: {kind: (final[name][kind] - size) / size for kind, size in kinds.items() if size}
+            for name, kinds in baseline.items() if name != "t"}
+
+
 def phase_memory(run_: Run) -> dict:
-    """RSS after everything above, then a soak at a steady rate: captures plus token-checked reads of the
+    """Memory after everything above, then a soak at a steady rate: captures plus token-checked reads of the
     auth service. The first SOAK_WARM_UP_SHARE of the load is warm-up (thread pools and connection pools
-    fill to what this rate needs); growth is the last RSS sample over the first one after it."""
-    after_run = run_.rss_mib()
+    fill to what this rate needs); growth is the last sample over the first one after it.
+
+    The target is judged on anonymous memory, the processes' own (a leak shows there), with RSS beside it:
+    RSS also counts the resident pages of the SQLite database read through ``mmap_size``, which grow with the
+    file the soak keeps writing and belong to the kernel's page cache (reclaimable, shared), not the process."""
+    after_run = run_.memory_mib()
     rate = soak_rate(run_.phases)
     seconds = run_.plan.soak_seconds
     warm_up = seconds * SOAK_WARM_UP_SHARE
@@ -482,7 +497,7 @@ def phase_memory(run_: Run) -> dict:
 
         async def sample():
             for _ in range(int((warm_up + seconds) / 5) + 2):
-                samples.append({"t": round(time.perf_counter() - began, 1), **run_.rss_mib()})
+                samples.append({"t": round(time.perf_counter() - began, 1), **run_.memory_mib()})
                 await asyncio.sleep(5)
 
         began = time.perf_counter()
@@ -497,21 +512,30 @@ def phase_memory(run_: Run) -> dict:
         return samples, capture, auth
 
     samples, capture, auth = run(soak())
+    growths = soak_growth(samples, warm_up)
     baseline = next(sample for sample in samples if sample["t"] >= warm_up)
     final = samples[-1]
-    growths = {name: (final[name] - baseline[name]) / baseline[name] for name in after_run}
     errors = capture.errors + auth.errors
     run_.checks.append(report.check(
         "5", "resident memory after the run (MiB)", None, "reported", None,
-        ", ".join(f"{name} {mib:.0f}" for name, mib in after_run.items())))
-    worst = max(growths, key=growths.get)
+        ", ".join(f"{name} {kinds['rss']:.0f} (anonymous {kinds['anon']:.0f})" for name, kinds in after_run.items())))
+    worst = max(growths, key=lambda name: growths[name]["anon"])
+    limit = TARGETS["soak_memory_growth"]
+
+    def moved(kind: str) -> str:
+        return ", ".join(f"{n} {baseline[n][kind]:.0f}→{final[n][kind]:.0f}" for n in growths)
+
     run_.checks.append(report.check(
-        "5", f"RSS growth over a {seconds:.0f} s soak after {warm_up:.0f} s warm-up (worst service)",
-        round(growths[worst], 4),
-        f"≤ {TARGETS['soak_rss_growth']:.0%}", growths[worst] <= TARGETS["soak_rss_growth"] and errors == 0,
-        ", ".join(f"{n} {baseline[n]:.0f}→{final[n]:.0f} MiB" for n in growths)
-        + f"; {capture.ok:,} captures at {rate:.0f}/s, errors {errors}"))
-    return {"rss_after_run_mib": after_run, "samples": samples, "growth": growths,
+        "5", f"anonymous memory growth over a {seconds:.0f} s soak after {warm_up:.0f} s warm-up (worst service)",
+        round(growths[worst]["anon"], 4),
+        f"≤ {limit:.0%}", growths[worst]["anon"] <= limit and errors == 0,
+        f"anonymous MiB {moved('anon')}; {capture.ok:,} captures at {rate:.0f}/s, errors {errors}"))
+    worst_rss = max(growths, key=lambda name: growths[name]["rss"])
+    run_.checks.append(report.check(
+        "5", "RSS growth over the same soak (worst service; includes the mapped database file's pages)",
+        round(growths[worst_rss]["rss"], 4), "reported", None,
+        f"RSS MiB {moved('rss')}; of it mapped files {moved('file')}"))
+    return {"memory_after_run_mib": after_run, "samples": samples, "growth": growths,
             "capture": capture.summary(), "auth": auth.summary()}
 
 

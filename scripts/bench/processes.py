@@ -48,6 +48,28 @@ def group_stats(pgid: int) -> tuple[int, float]:
     return rss, cpu
 
 
+# /proc/<pid>/status lines of resident memory by kind, in kB.
+_MEMORY_KINDS = {"RssAnon": "anon", "RssFile": "file", "RssShmem": "shmem"}
+
+
+def group_memory(pgid: int) -> dict[str, int]:
+    """Resident bytes of group ``pgid`` by kind, summed over its live processes: ``anon`` is the processes'
+    own memory (heap, Python objects, SQLite's page cache), ``file`` the resident pages of mapped files -
+    the interpreter's libraries and the SQLite database read through ``mmap_size``, which the kernel's page
+    cache holds and can reclaim - and ``rss`` all of it (anon + file + shmem, as ``group_stats``)."""
+    kinds = {"anon": 0, "file": 0, "shmem": 0}
+    for entry, _ in _group(pgid):
+        try:
+            lines = Path(f"/proc/{entry}/status").read_text().splitlines()
+        except OSError:  # the process ended between listing and reading
+            continue
+        for line in lines:
+            name, _, rest = line.partition(":")
+            if name in _MEMORY_KINDS:
+                kinds[_MEMORY_KINDS[name]] += int(rest.split()[0]) * 1024
+    return {"rss": sum(kinds.values()), "anon": kinds["anon"], "file": kinds["file"]}
+
+
 def group_run_queue_wait(pgid: int) -> float:
     """Seconds the threads of group ``pgid`` have spent runnable but waiting for a CPU (schedstat's second
     field): time a request spent there is the machine's doing, not the server's code."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 import bench.report as report  # noqa: E402
 from bench.loadgen import LoadResult, interleaved, open_loop, run  # noqa: E402
-from bench.processes import group_stats, serve_trivial, stop_group  # noqa: E402
+from bench.processes import group_memory, group_stats, serve_trivial, stop_group  # noqa: E402
 from stack import free_port  # noqa: E402
 
 BODY = {"amount": "12.50", "currency": "EUR", "terminal_id": "T-1"}
@@ -69,6 +71,45 @@ def test_service_memory_is_read_from_its_process_group(trivial):
     rss, cpu = group_stats(process.pid)
     assert 20 * 2**20 < rss < 1024 * 2**20  # a Python web server, not zero and not the whole machine
     assert cpu > 0
+
+
+def test_service_memory_by_kind_adds_up_to_its_rss(trivial):
+    process, _ = trivial
+    memory = group_memory(process.pid)
+    assert 10 * 2**20 < memory["anon"] < memory["rss"]  # the interpreter's own heap, and mapped libraries beside it
+    assert memory["file"] > 0 and memory["anon"] + memory["file"] <= memory["rss"]
+    assert abs(memory["rss"] - group_stats(process.pid)[0]) < 0.1 * memory["rss"]  # sampled a moment apart
+
+
+def test_a_mapped_file_read_by_a_service_counts_as_file_pages_not_its_own_memory(tmp_path):
+    """What the soak's SQLite databases do through mmap_size: reading a mapped file makes it resident."""
+    data = tmp_path / "db"
+    data.write_bytes(os.urandom(64 * 2**20))
+    reader = ("import mmap, sys, time\n"
+              "f = open(sys.argv[1], 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n"
+              "sum(m[i] for i in range(0, len(m), 4096)); print('read', flush=True); time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", reader, str(data)], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout.readline().strip() == "read"
+        memory = group_memory(process.pid)
+        assert memory["file"] >= 60 * 2**20  # the 64 MiB file, resident in the process's mapping
+        assert memory["anon"] < 40 * 2**20  # not counted as the interpreter's own memory
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_soak_growth_is_per_kind_from_the_first_sample_after_the_warm_up():
+    import benchmark
+
+    def sample(t: float, anon: float, file: float) -> dict:
+        return {"t": t, "transactions": {"rss": anon + file, "anon": anon, "file": file}}
+
+    samples = [sample(0, 80, 20), sample(10, 100, 30), sample(20, 101, 45), sample(30, 102, 60)]
+    growth = benchmark.soak_growth(samples, warm_up=10)["transactions"]
+    assert growth["anon"] == 0.02  # 100 -> 102: the warm-up's 80 is not the baseline
+    assert growth["file"] == 1.0 and round(growth["rss"], 3) == round(32 / 130, 3)
 
 
 def test_report_marks_missed_targets_and_failed_phases(tmp_path):

@@ -186,7 +186,11 @@ def phase_fraud_overhead(run_: Run) -> dict:
                      f"≤ {TARGETS['predict_over_health_median']:g}×",
                      ratio <= TARGETS["predict_over_health_median"],
                      f"median {result['predict_median_ms']:.2f} vs {result['health_median_ms']:.2f} ms, "
-                     f"{run_.plan.overhead_rounds} interleaved pairs"),
+                     f"{run_.plan.overhead_rounds} interleaved rounds, each request "
+                     f"{result['pacing_gap_ms']:g} ms after the previous answer; back to back "
+                     f"{result['back_to_back']['predict_over_health']:.2f}× "
+                     f"({result['back_to_back']['predict_median_ms']:.2f} vs "
+                     f"{result['back_to_back']['health_median_ms']:.2f} ms)"),
         report.check("4", "fraud `/predict` latency, history 10 → 10,000 (median ×)",
                      round(result["history_ratio"], 2), f"≤ {TARGETS['growth']:g}×",
                      result["history_ratio"] <= TARGETS["growth"],

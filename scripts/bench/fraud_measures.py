@@ -51,7 +51,8 @@ def capture_time():
 
 def predict_vs_health(stack: LocalStack, requests: int) -> dict:
     """Interleaved /health, /predict (new customer), /predict (heavy), /predict (light) on the stack's
-    fraud service; needs seed_history first."""
+    fraud service, each on an otherwise idle service (paced), with the back-to-back figures beside them
+    (``bench_http`` says why); needs seed_history first."""
     service = SimpleNamespace(url=stack.url("fraud"), token=stack.internal_token)
     return _fraud_bench().bench_http(service, requests)
 

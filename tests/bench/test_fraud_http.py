@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,14 +18,24 @@ import bench_fraud_service  # noqa: E402
 
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # its answers are two writes (headers, body): no 40 ms wait for an ACK
     seen: list[str] = []
+    arrived: list[float] = []  # when each request's line was read, and when its answer was written
+    answered: list[float] = []
 
     def _answer(self, kind: str) -> None:
         Recorder.seen.append(kind)
+        Recorder.arrived.append(self.arrival)
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
+        self.wfile.flush()
+        Recorder.answered.append(time.monotonic())
+
+    def parse_request(self):
+        self.arrival = time.monotonic()  # its request line just read
+        return super().parse_request()
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._answer("health")
@@ -37,19 +48,41 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def test_every_kind_of_request_takes_its_turn_first():
+def _bench(requests: int, gap_s: float) -> dict:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        Recorder.seen = []
-        result = bench_fraud_service.bench_http(
-            SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", token="t"), requests=8)
+        Recorder.seen, Recorder.arrived, Recorder.answered = [], [], []
+        return bench_fraud_service.bench_http(
+            SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", token="t"), requests=requests, gap_s=gap_s)
     finally:
         server.shutdown()
+
+
+def test_every_kind_of_request_takes_its_turn_first():
+    result = _bench(requests=8, gap_s=0.0)
     measured = Recorder.seen[50 * 4:]  # after the warm-up
     rounds = [measured[i:i + 4] for i in range(0, len(measured), 4)]
-    assert len(rounds) == 8 and all(sorted(r) == ["health", "heavy", "light", "predict"] for r in rounds)
+    # 8 paced rounds and 8 back to back, each in the same turn of orders
+    assert len(rounds) == 16 and all(sorted(r) == ["health", "heavy", "light", "predict"] for r in rounds)
+    assert rounds[:8] == rounds[8:]
     followers = {(r[i], r[i + 1]) for r in rounds for i in range(3)}
     assert ("predict", "heavy") in followers and ("light", "heavy") in followers  # heavy follows more than one
     assert {r[0] for r in rounds} == {"health", "heavy", "light", "predict"}
-    assert result["history_ratio"] > 0
+    assert result["history_ratio"] > 0 and result["back_to_back"]["history_ratio"] > 0
+
+
+def test_paced_requests_meet_an_idle_service():
+    """Every paced request reaches the server at least the gap after the previous answer left it (nothing
+    else of the service's, such as a record written after an answer, overlaps it); the back-to-back ones are
+    measured too, and reported apart."""
+    gap = 0.02
+    result = _bench(requests=16, gap_s=gap)
+    quiet = [arrived - answered for arrived, answered in zip(Recorder.arrived[1:], Recorder.answered, strict=False)]
+    measured = quiet[50 * 4 - 1:]  # each measured request's quiet time before it
+    paced = [q for q in measured if q >= gap]
+    assert len(measured) == 2 * 16 * 4 and len(paced) >= 16 * 4
+    # blocks of 8 rounds (32 requests), each block of rounds paced and back to back, which first in turn
+    assert all(q >= gap for q in measured[:32] + measured[96:])
+    assert result["pacing_gap_ms"] == gap * 1e3
+    assert set(result["back_to_back"]) == {k for k in result if k not in ("back_to_back", "pacing_gap_ms")}

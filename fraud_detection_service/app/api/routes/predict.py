@@ -2,8 +2,9 @@
 
 ``async def`` routes: a plain ``def`` route costs a threadpool hop for the route and another for
 validating its response model, and on a loaded machine each hop cost about as much as the whole
-prediction. The database work runs where `on_database` decides; a batch (up to MAX_BATCH_SIZE
-predictions) is too long for the event loop on any database, so it always goes to the threadpool.
+prediction. The database work runs where `on_database` decides, for a short batch too (scored row by row as
+/predict would, app/services/batch_in_turn.py); a longer one (up to MAX_BATCH_SIZE predictions) is too long
+for the event loop on any database, so it goes to the threadpool.
 
 /predict answers before its transaction is recorded: the record is written after the answer has gone out,
 committed with the other records of the moment (app/services/recorder.py).
@@ -12,6 +13,7 @@ committed with the other records of the moment (app/services/recorder.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -25,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep, require_internal_token
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
-from app.services.predictions import Record, RecordedWithoutDecision, judge, predict_many
+from app.services.predictions import IN_TURN_MAX, Record, RecordedWithoutDecision, judge, predict_many
 from app.services.recorder import AnswerThenRecord
 from app.services.risk_engine import Verdict
 
@@ -116,9 +118,11 @@ async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep, req
     # In order: a later transaction of the batch sees the earlier ones in its customer's history, and the
     # ones /predict answered in this process before it.
     await request.app.state.recorder.written()
+    txs = [item.to_transaction() for item in body.transactions]
+    # A short batch is a few /predicts' work (IN_TURN_MAX): where /predict's runs; a longer one in the threadpool.
+    run = functools.partial(on_database, db) if len(txs) <= IN_TURN_MAX else run_in_threadpool
     try:
-        verdicts = await run_in_threadpool(predict_many, db, models.champion,
-                                           [item.to_transaction() for item in body.transactions], models.challenger)
+        verdicts = await run(predict_many, db, models.champion, txs, models.challenger)
     except RecordedWithoutDecision as exc:
         raise _conflict(exc) from None
     return Response(_batch_json(body.transactions, verdicts), media_type="application/json")

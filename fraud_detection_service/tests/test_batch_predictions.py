@@ -1,5 +1,6 @@
 """/predict/batch scores a batch together (history read in bulk, every row scored at once, one database
-transaction) and must answer exactly what /predict answers one transaction after another."""
+transaction; a short batch row by row through /predict's statements, in one transaction) and must answer
+exactly what /predict answers one transaction after another."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
-from app.services.predictions import predict, predict_many
+from app.services import batch_in_turn
+from app.services.predictions import IN_TURN_MAX, predict, predict_many
 from app.services.risk_engine import RiskEngine, Verdict
 from ml_model.profile_store import Transaction
 from ml_model.simulate import simulate_transactions
@@ -62,10 +64,11 @@ def _answer(row) -> dict:
     return {**answer, "contributions": [(c["feature"], c["contribution"]) for c in row.contributions or []]}
 
 
+@pytest.mark.parametrize("size", [500, IN_TURN_MAX], ids=["bulk", "in_turn"])
 @pytest.mark.parametrize(("champion", "challenger"), [("model_dir", "second_model_dir"),
                                                      ("hybrid_model_dir", "model_dir")])
 def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_engines, request, champion,
-                                                                           challenger):
+                                                                           challenger, size):
     single_db, batch_db = two_engines
     risk, challenger = (RiskEngine.load(request.getfixturevalue(name)) for name in (champion, challenger))
     txs = _stream()
@@ -73,10 +76,16 @@ def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_e
 
     one_by_one = [predict(single_db, risk, tx, challenger) for tx in txs]
     together = []
-    for start in range(0, len(txs), 500):
-        together += predict_many(batch_db, risk, txs[start:start + 500], challenger)
+    for start in range(0, len(txs), size):
+        together += predict_many(batch_db, risk, txs[start:start + size], challenger)
     # A retry of an already answered batch gets the first answers and records nothing twice.
-    assert predict_many(batch_db, risk, txs[:300], challenger) == together[:300]
+    assert predict_many(batch_db, risk, txs[:size], challenger) == together[:size]
+    if size <= IN_TURN_MAX:  # /predict's own reads and writes, row by row: equal to the last bit
+        assert together == one_by_one
+        single_rows, batch_rows = _rows(single_db), _rows(batch_db)
+        assert batch_rows[1:] == single_rows[1:]
+        assert [_answer(r) for r in batch_rows[0]] == [_answer(r) for r in single_rows[0]]
+        return
 
     assert {v.decision for v in one_by_one} == {"APPROVED", "BLOCKED"}
     # Decisions, risk and anomaly scores, reasons, versions, contributions: equal. A feature's value may
@@ -93,15 +102,16 @@ def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_e
         assert [r.amount_sum for r in batch_days] == pytest.approx([r.amount_sum for r in single_days], rel=1e-12)
 
 
-def test_an_id_recorded_meanwhile_by_another_request_gets_its_first_answer(two_engines, model_dir):
+@pytest.mark.parametrize(("size", "at"), [(50, 20), (IN_TURN_MAX, 10)], ids=["bulk", "in_turn"])
+def test_an_id_recorded_meanwhile_by_another_request_gets_its_first_answer(two_engines, model_dir, size, at):
     db, _ = two_engines
     risk = RiskEngine.load(model_dir)
-    txs = _stream()[:50]
-    taken = txs[20]
+    txs = _stream()[:size]
+    taken = txs[at]
     first = predict(db, risk, taken)
     # The batch sends the same id with other content: the stored answer wins, and is counted once.
-    answers = predict_many(db, risk, [*txs[:20], replace(taken, amount=taken.amount * 40), *txs[21:]])
-    assert answers[20] == first
+    answers = predict_many(db, risk, [*txs[:at], replace(taken, amount=taken.amount * 40), *txs[at + 1:]])
+    assert answers[at] == first
     with db.connect() as conn:
         counted = conn.execute(select(customer_days.c.tx_count).where(
             customer_days.c.customer_id == taken.customer_id,
@@ -111,3 +121,26 @@ def test_an_id_recorded_meanwhile_by_another_request_gets_its_first_answer(two_e
     assert stored == taken.amount
     assert counted == sum(1 for tx in txs if tx.customer_id == taken.customer_id
                           and tx.timestamp.date() == taken.timestamp.date())
+
+
+def test_a_short_batch_whose_id_is_recorded_between_its_read_and_its_write_is_scored_again_one_by_one(
+        two_engines, model_dir, monkeypatch):
+    db, _ = two_engines
+    risk = RiskEngine.load(model_dir)
+    txs = _stream()[:5]
+    first: list[Verdict] = []
+    scoring = batch_in_turn.shadow_answer
+
+    def another_request_records_it(challenger, features):  # between the batch's read of txs[0] and its write
+        if not first:
+            first.append(predict(db, risk, txs[0]))
+        return scoring(challenger, features)
+
+    monkeypatch.setattr(batch_in_turn, "shadow_answer", another_request_records_it)
+    answers = predict_many(db, risk, txs)
+    monkeypatch.undo()
+    assert answers[0] == first[0]
+    assert answers[1:] == [predict(db, risk, tx) for tx in txs[1:]]  # recorded by the batch: their stored answers
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(transactions)).scalar_one() == 5
+        assert conn.execute(select(func.sum(customer_days.c.tx_count))).scalar_one() == 5

@@ -6,10 +6,10 @@ fraction of the cost per row. So at most ``in_flight`` scoring calls are out at 
 transaction submitted while a slot is free goes out at once, alone, through /predict - nothing ever waits on
 purpose, so a quiet service keeps today's latency and path - and those submitted while every slot is busy
 queue; when a slot frees, everything queued (up to ``max_batch``) goes out as one /predict/batch call,
-once at least ``min_batch`` are queued; a shorter queue sends its oldest alone. A batch call has a fixed
-cost: measured on the fraud service (SQLite, one worker), /predict/batch ~3.5 ms a call + ~0.08 ms a row,
-/predict ~0.95 ms, so a batch of 2-4 costs more than as many single calls, and sending every short queue
-as a batch made the fraud service's CPU per capture 1.8x that of one call per capture.
+once at least ``min_batch`` are queued; a shorter queue sends its oldest alone. The fraud service scores a
+short batch row by row through /predict's own statements in one transaction, so a batch of 2 already saves
+a request's cost on both sides (docs/performance.md: the batch path once had a fixed cost of ~3.5 ms, when a
+minimum of 8 paid).
 fastapi_plumbing/group_commit.py does the same for the database writes.
 
 A call's policy (timeouts, deadline, retry, breaker, answer checks) is FraudClient's, for a batch as for one
@@ -52,7 +52,7 @@ class FraudBatches:
     """Made in the lifespan on the running loop, in front of the process's FraudClient; ``drain`` at
     shutdown, before the client is closed."""
 
-    def __init__(self, client: FraudClient, *, in_flight: int = 2, max_batch: int = 50, min_batch: int = 8) -> None:
+    def __init__(self, client: FraudClient, *, in_flight: int = 2, max_batch: int = 50, min_batch: int = 2) -> None:
         self._client = client
         self._free = in_flight
         self._max_batch = max_batch

@@ -85,13 +85,15 @@ def _won(txn: Transaction, write: DecisionWrite) -> Transaction:
     return txn
 
 
+def _write_one(engine: Engine, write: DecisionWrite) -> bool:
+    return write_decisions(engine, [write])[0]
+
+
 def store_decision(engine: Engine, txn: Transaction, decision: dict) -> Transaction:
-    """Write decision onto txn if still PENDING, on its own; returns the stored row (another decider may
-    have won)."""
+    """Write decision onto txn if still PENDING, on its own, from a thread; returns the stored row (another
+    decider may have won)."""
     write = decision_write(txn, decision)
-    if write_decisions(engine, [write])[0]:
-        return _won(txn, write)
-    return _stored_row(engine, txn.id)
+    return _won(txn, write) if _write_one(engine, write) else _stored_row(engine, txn.id)
 
 
 async def decide(engine: Engine, fraud: FraudPredictor, policy: FallbackPolicy, txn: Transaction,
@@ -104,10 +106,9 @@ async def decide(engine: Engine, fraud: FraudPredictor, policy: FallbackPolicy, 
         decision = model_decision(await fraud.apredict(fraud_payload(txn)))
     except FraudServiceUnavailable as exc:
         decision = fallback_decision(txn, policy, exc)
-    if writer is None:
-        return await on_database(engine, store_decision, engine, txn, decision)
     write = decision_write(txn, decision)
-    if await writer.submit(write):
+    won = await (writer.submit(write) if writer is not None else on_database(engine, _write_one, engine, write))
+    if won:
         return _won(txn, write)
     return await on_database(engine, _stored_row, engine, txn.id)
 

@@ -122,22 +122,26 @@ class Prepared:
             server=_ServerStatement.compile(statement, dialect, keys) if dialect.name == "postgresql" else None,
         )
 
-    def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """Runs the statement; returns the DBAPI cursor (rowcount, and rows through ``rows``)."""
+    def execute(self, conn: Connection, params: dict[str, Any], *, before: str = "") -> Any:
+        """Runs the statement; returns the DBAPI cursor (rowcount, and rows through ``rows``).
+
+        ``before`` (PostgreSQL, autocommit): SQL sent in the same query string, ahead of the statement. The
+        server runs a multi-statement query as one implicit transaction, so e.g. ``SET LOCAL ...;`` applies
+        to this statement only, at no extra round trip. No ``%`` in it: the driver formats the string."""
         pooled = conn.connection
         cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
         server = self.server
         prepared = None if server is None else pooled.info.setdefault(PREPARED_NAMES, set())
         if prepared is None:
             values = self.parameters.values(params)
-            cursor.execute(self.sql, values if self.positional else dict(zip(self.parameters.names, values,
-                                                                              strict=True)))
+            cursor.execute(before + self.sql, values if self.positional else dict(zip(self.parameters.names, values,
+                                                                                       strict=True)))
             return cursor
         try:
             if server.name not in prepared:
                 cursor.execute(server.prepare)
                 prepared.add(server.name)
-            cursor.execute(server.execute, server.parameters.values(params))
+            cursor.execute(before + server.execute, server.parameters.values(params))
         except conn.dialect.loaded_dbapi.Error as exc:
             if getattr(exc, "pgcode", None) == _UNDEFINED_STATEMENT or _RESULT_TYPE_CHANGED in str(exc):
                 conn.invalidate()  # the next checkout opens a new session, with nothing prepared

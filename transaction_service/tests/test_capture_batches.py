@@ -56,7 +56,7 @@ def _moved(before: dict, after: dict) -> dict:
 
 def test_concurrent_captures_share_commits_each_row_once_with_its_decision(api, recorded, fraud_stub):  # noqa: F811
     # api: the running service has migrated the suite's database; these captures run in this process.
-    engine, statements = recorded
+    engine, statements, _ = recorded
     caller = _caller()
     amounts = ["20.00", "450.00", "900.00"] * 10  # approved, approved in the review band, blocked
     queue_before = _queue(engine)

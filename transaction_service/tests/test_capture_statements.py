@@ -28,10 +28,11 @@ BLOCKED = {**APPROVED, "status": "BLOCKED", "risk_score": 0.97}
 @pytest.mark.parametrize("decision", [APPROVED, BLOCKED], ids=["approved", "blocked-into-the-queue"])
 def test_a_capture_is_two_statements_each_committed_on_its_own(api, recorded, decision):  # noqa: F811
     # api: the running service has migrated the suite's database; the capture's storage is called directly.
-    engine, statements = recorded
+    engine, statements, configured = recorded
     with engine.connect() as connection:
         cells_before = queue_cells(connection)
     statements.clear()
+    configured.clear()
 
     row = new_row(CALLER, TransactionCreate(amount=Decimal("12.50"), currency="EUR", terminal_id="T-STATEMENTS"))
     insert_pending(engine, [row])  # what CaptureWriters.pending writes for a capture alone
@@ -47,6 +48,9 @@ def test_a_capture_is_two_statements_each_committed_on_its_own(api, recorded, de
         # ... INSERT), the one that writes a whole batch of decisions (app/services/batch_writes.py).
         assert words == ["INSERT", "WITH"]
         assert all(autocommit for _, autocommit in capture), capture
+        # The PENDING row's commit does not wait for its WAL flush; the decision's, the one answered, does
+        # (app/services/batch_writes.py, _PENDING_COMMIT).
+        assert configured[:2] == [("SET LOCAL synchronous_commit = off",), ()]
     else:
         # Two transactions: the PENDING row, then the decision with its review-queue move when it has one.
         assert words == ["BEGIN", "INSERT", "COMMIT", "BEGIN", "UPDATE"] + (["INSERT"] if decision is BLOCKED

@@ -16,8 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from psycopg2.extras import execute_values
-from sqlalchemy import JSON, Connection, Executable, Row, Table, bindparam, func, select
+from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.unnest import arrays, by_column, names, value
+from sqlalchemy import JSON, Connection, Executable, Row, Table, bindparam, func, select, text
 from sqlalchemy.engine import Dialect
 
 from app.db.tables import customer_days, terminal_day_changes, transactions
@@ -103,8 +104,9 @@ def write_batch(conn: Connection, txs: list[Transaction], verdicts: list[Verdict
           *(shadow.get(name) for name in SHADOW_COLUMNS))
          for tx, v, shadow in zip(txs, verdicts, shadows, strict=True)), key=lambda row: row[0])
     if writes["recorded"] is not None:  # PostgreSQL: the increments select from the insert's RETURNING
-        order = [tx.transaction_id for tx in txs]  # the amounts are summed in batch order, as on SQLite
-        inserted = {row[0] for row in writes["recorded"].run(conn, rows, fetch=True, order=order)}
+        params = by_column(rows, _INSERTED)
+        params["order_transaction_id"] = [tx.transaction_id for tx in txs]  # summed in batch order, as on SQLite
+        inserted = {row[0] for row in writes["recorded"].rows(conn, params)}
     else:
         inserted = {row[0] for row in rows if writes["transactions"].run(conn, [row])}
         fresh = [tx for tx in _first_of_each(txs) if tx.transaction_id in inserted]
@@ -126,40 +128,28 @@ def _first_of_each(txs: list[Transaction]) -> list[Transaction]:
 
 
 class _Bulk:
-    """One multi-row write on the DBAPI cursor, inside the transaction SQLAlchemy began: SQLite's
-    ``executemany`` (a C loop), one multi-row VALUES statement on PostgreSQL (psycopg2's ``execute_values``,
-    one round trip). Through ``Connection.execute`` SQLAlchemy's per-row parameter processing cost more than
+    """SQLite: one multi-row write on the DBAPI cursor (``executemany``, a C loop), inside the transaction
+    SQLAlchemy began. Through ``Connection.execute`` SQLAlchemy's per-row parameter processing cost more than
     the database's work (~40 % of a batch's write, profiled). Values are converted by the columns' own bind
-    processors, so they are stored exactly as SQLAlchemy stores them (SQLite dates and datetimes as text);
-    JSON columns receive JSON text, encoded once for the database and the response alike."""
+    processors, so they are stored exactly as SQLAlchemy stores them (dates and datetimes as text); JSON
+    columns receive JSON text, encoded once for the database and the response alike."""
 
-    def __init__(self, dialect: Dialect, table: Table, columns: tuple[str, ...], conflict: str,
-                 sql: str | None = None) -> None:
-        self.postgres = dialect.name == "postgresql"
-        values = "%s" if self.postgres else f"({', '.join('?' * len(columns))})"
+    def __init__(self, dialect: Dialect, table: Table, columns: tuple[str, ...], conflict: str) -> None:
         # Table and column names from app/db/tables.py, never from input.
-        self.sql = sql or f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values} {conflict}"  # noqa: S608
+        self.sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+                    f"VALUES ({', '.join('?' * len(columns))}) {conflict}")
         processors = [None if isinstance(table.c[name].type, JSON) else
                       table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
         self.convert = [(k, p) for k, p in enumerate(processors) if p is not None]
 
-    def run(self, conn: Connection, rows: list[tuple[Any, ...]], *, fetch: bool = False,
-            order: list[str] | None = None) -> Any:
-        """Writes ``rows`` (values in ``columns`` order); returns how many rows were inserted or updated, or
-        with ``fetch`` (PostgreSQL) the rows the statement returns. ``order``: the text array the statement
-        names ``{order}`` (PostgreSQL)."""
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+        """Writes ``rows`` (values in ``columns`` order); returns how many rows were inserted or updated."""
         if not rows:
-            return [] if fetch else 0
+            return 0
         if self.convert:
             rows = [self._converted(row) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if self.postgres:
-                sql = self.sql
-                if order is not None:  # quoted by the driver; execute_values then reads % as its own
-                    sql = sql.replace("{order}", cursor.mogrify("%s::text[]", (order,)).decode().replace("%", "%%"))
-                returned = execute_values(cursor, sql, rows, page_size=len(rows), fetch=fetch)
-                return returned if fetch else cursor.rowcount
             cursor.executemany(self.sql, rows)
             return cursor.rowcount
         finally:
@@ -176,18 +166,20 @@ class _Bulk:
 _DAY_COLUMNS = ("day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count")
 
 
-# PostgreSQL: the rows, and their day totals' increments summed per customer (in key order: concurrent
-# writers lock the rows in one order) and per terminal from the insert's RETURNING, so an id already
-# recorded adds nothing: one statement, one round trip. The amounts are summed in the batch's order
-# (``{order}``, its ids), as ``_day_increments`` sums them: a batch then stores the very sums one
-# prediction after another gives (tests/test_batch_predictions.py). Returns the ids inserted.
+# PostgreSQL: the rows (one array per column, fastapi_plumbing.unnest: one prepared statement whatever the
+# batch's length), and their day totals' increments summed per customer (in key order: concurrent writers
+# lock the rows in one order) and per terminal from the insert's RETURNING, so an id already recorded adds
+# nothing: one statement, one round trip. The amounts are summed in the batch's order (``order``, its ids),
+# as ``_day_increments`` sums them: a batch then stores the very sums one prediction after another gives
+# (tests/test_batch_predictions.py). Returns the ids inserted.
 _RECORD_POSTGRES = """
     WITH stored AS (
-        INSERT INTO transactions ({columns}) VALUES %s ON CONFLICT (transaction_id) DO NOTHING
+        INSERT INTO transactions ({columns}) SELECT {values} FROM unnest({arrays}) AS new ({columns})
+        ON CONFLICT (transaction_id) DO NOTHING
         RETURNING transaction_id, customer_id, terminal_id, amount, "timestamp"
     ), by_day AS (
         SELECT customer_id, terminal_id, CAST("timestamp" AS date) AS day, amount,
-               array_position({{order}}, CAST(transaction_id AS text)) AS position FROM stored
+               array_position({order}, transaction_id) AS position FROM stored
     ), customer AS (
         INSERT INTO customer_days (customer_id, day, tx_count, amount_sum, amount_sq_sum, fraud_count)
         SELECT customer_id, day, count(*), sum(amount ORDER BY position), sum(amount * amount ORDER BY position), 0
@@ -202,12 +194,22 @@ _RECORD_POSTGRES = """
 """
 
 
+def _recorded(dialect: Dialect, added: str) -> Prepared:
+    columns = [transactions.c[name] for name in _INSERTED]
+    arguments, params = arrays(dialect, columns, json_encoded=True)
+    order, order_params = arrays(dialect, [transactions.c.transaction_id], prefix="order_")
+    return Prepared.compile(text(_RECORD_POSTGRES.format(  # table and column names of our own, never input
+        columns=names(columns), values=", ".join(value(c, "new") for c in columns), arrays=arguments,
+        order=order, added=added)).bindparams(*params, *order_params).columns(transactions.c.transaction_id), dialect)
+
+
 @cache
-def _writes(dialect: Dialect) -> dict[str, _Bulk | None]:
+def _writes(dialect: Dialect) -> dict[str, Any]:
     added = ", ".join(f"{name} = customer_days.{name} + excluded.{name}" for name in _DAY_COLUMNS[1:4])
-    recorded = _RECORD_POSTGRES.format(columns=", ".join(_INSERTED), added=added)
+    if dialect.name == "postgresql":
+        return {"recorded": _recorded(dialect, added)}
     return {
-        "recorded": _Bulk(dialect, transactions, _INSERTED, "", sql=recorded) if dialect.name == "postgresql" else None,
+        "recorded": None,
         "transactions": _Bulk(dialect, transactions, _INSERTED, "ON CONFLICT (transaction_id) DO NOTHING"),
         # Summed per customer and day, in key order: concurrent writers lock the rows in one order.
         "customer_days": _Bulk(dialect, customer_days, ("customer_id", *_DAY_COLUMNS),

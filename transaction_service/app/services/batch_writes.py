@@ -12,20 +12,19 @@ to gain from one statement).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import JSON, Column, Dialect, Engine, Text, TypeDecorator, bindparam, insert, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Dialect, Engine, bindparam, insert, text, update
 
 from app.models import ReviewQueueChange, Transaction
 from app.statuses import PENDING
 from fastapi_plumbing.database import autocommit
 from fastapi_plumbing.group_commit import GroupCommit
 from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.unnest import arrays, names, value
 
 _TRANSACTIONS = Transaction.__table__
 
@@ -36,39 +35,6 @@ class DecisionWrite:
     txn_id: Any
     values: dict  # every column of DECISION_COLUMNS
     move: dict | None  # its review-queue move (review_queue.queue_move) when the decision enters the queue
-
-
-class _JSONText(TypeDecorator[Any]):
-    """A JSON value bound as its text (the engine's serializer), so a list of them is a text[]: psycopg2
-    sends a list of strings as ARRAY['...'], which PostgreSQL will not take as a json[] parameter."""
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else (dialect._json_serializer or json.dumps)(value)  # type: ignore[attr-defined]
-
-
-def _arrays(dialect: Dialect, columns: Sequence[Column], prefix: str = "") -> tuple[str, list]:
-    """The unnest(...) arguments for these columns, each cast to its column's array type (so a list of
-    NULLs is typed too), JSON as text[]; and the bound parameters, named ``prefix`` + the column's name."""
-    compiler = dialect.type_compiler_instance
-    params, arguments = [], []
-    for column in columns:
-        kind = _JSONText() if isinstance(column.type, JSON) else column.type
-        array = ARRAY(kind, dimensions=1)  # a JSON list is one value, not a second dimension
-        params.append(bindparam(prefix + column.name, type_=array))
-        arguments.append(f"CAST(:{prefix}{column.name} AS {compiler.process(array)})")
-    return ", ".join(arguments), params
-
-
-def _value(column: Column, table: str) -> str:
-    """The column of an unnested row, JSON text read as JSON."""
-    quoted = f'{table}."{column.name}"'
-    return f"CAST({quoted} AS JSON)" if isinstance(column.type, JSON) else quoted
-
-
-def _names(columns: Sequence[Column]) -> str:
-    return ", ".join(f'"{column.name}"' for column in columns)
 
 
 # The columns a new row is stored with, every one given (a Prepared statement computes no defaults).
@@ -103,26 +69,26 @@ def statements(dialect: Dialect) -> _Statements:
                            Prepared.compile(insert(_CHANGES), dialect, MOVE_COLUMNS),
                            None, None)
     new = [_TRANSACTIONS.c[name] for name in NEW_ROW_COLUMNS]
-    arguments, params = _arrays(dialect, new)
+    arguments, params = arrays(dialect, new)
     insert_rows = text(
-        f"INSERT INTO {_TRANSACTIONS.name} ({_names(new)}) "  # noqa: S608 - names and types of our own table
-        f"SELECT {', '.join(_value(c, 'new') for c in new)} FROM unnest({arguments}) AS new ({_names(new)})"
+        f"INSERT INTO {_TRANSACTIONS.name} ({names(new)}) "  # noqa: S608 - names and types of our own table
+        f"SELECT {', '.join(value(c, 'new') for c in new)} FROM unnest({arguments}) AS new ({names(new)})"
     ).bindparams(*params)
 
     decided = [_TRANSACTIONS.c.id] + [_TRANSACTIONS.c[name] for name in DECISION_COLUMNS]
-    arguments, params = _arrays(dialect, decided)
+    arguments, params = arrays(dialect, decided)
     moves = [_CHANGES.c[name] for name in MOVE_COLUMNS]
-    move_arguments, move_params = _arrays(dialect, moves, prefix="move_")
-    assignments = ", ".join(f"{_names([c])} = {_value(c, 'd')}" for c in decided[1:])
+    move_arguments, move_params = arrays(dialect, moves, prefix="move_")
+    assignments = ", ".join(f"{names([c])} = {value(c, 'd')}" for c in decided[1:])
     # WITH ORDINALITY: each write learns whether it won, even with two writes for one row in a batch (the
     # row is updated once, by one of them). Each write's queue move (DecisionWrite.move, NULLs for none) is
     # appended for exactly the writes that won, in the same statement and commit.
     decide_many = text(
         f"WITH decided AS (UPDATE {_TRANSACTIONS.name} SET {assignments} "  # noqa: S608 - our own table
-        f"FROM unnest({arguments}) WITH ORDINALITY AS d ({_names(decided)}, n) "
+        f"FROM unnest({arguments}) WITH ORDINALITY AS d ({names(decided)}, n) "
         f"WHERE {_TRANSACTIONS.name}.id = d.id AND {_TRANSACTIONS.name}.status = :pending RETURNING d.n), "
-        f"moved AS (INSERT INTO {_CHANGES.name} ({_names(moves)}) SELECT {_names(moves)} "
-        f"FROM unnest({move_arguments}) WITH ORDINALITY AS m ({_names(moves)}, n) JOIN decided USING (n) "
+        f"moved AS (INSERT INTO {_CHANGES.name} ({names(moves)}) SELECT {names(moves)} "
+        f"FROM unnest({move_arguments}) WITH ORDINALITY AS m ({names(moves)}, n) JOIN decided USING (n) "
         f"WHERE m.delta IS NOT NULL) "
         f"SELECT n FROM decided"
     ).bindparams(*params, *move_params, bindparam("pending", PENDING))
@@ -134,12 +100,21 @@ def _by_column(rows: Sequence[dict], names: Sequence[str]) -> dict[str, list]:
     return {name: [row[name] for row in rows] for name in names}
 
 
+# PostgreSQL: the PENDING rows' commit does not wait for its WAL flush. What must survive is the decision
+# answered to the client, and its commit (synchronous) flushes the WAL up to it, this row's insert included.
+# The PENDING commit protects against the transaction service dying during the fraud call (the rescue then
+# finds the row), which an asynchronous commit survives as well: the WAL is the server's. Only a crash of
+# the database server itself within ~3 x wal_writer_delay can lose such a row, and then its capture has not
+# been answered (its decision's write fails or finds no row). Measured: docs/performance.md, "round five".
+_PENDING_COMMIT = "SET LOCAL synchronous_commit = off; "
+
+
 def insert_pending(engine: Engine, rows: Sequence[dict]) -> list[None]:
     """Insert new rows (every column of NEW_ROW_COLUMNS given) in one commit."""
     sql = statements(engine.dialect)
     if sql.insert_rows is not None:
         with autocommit(engine) as connection:
-            sql.insert_rows.execute(connection, _by_column(rows, NEW_ROW_COLUMNS)).close()
+            sql.insert_rows.execute(connection, _by_column(rows, NEW_ROW_COLUMNS), before=_PENDING_COMMIT).close()
     else:
         with engine.begin() as connection:
             for row in rows:

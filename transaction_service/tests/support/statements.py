@@ -15,12 +15,18 @@ class _Driver:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, bool]] = []
+        self.configured: list[tuple[str, ...]] = []  # per statement recorded, the SET LOCALs sent ahead of it
         self._prepared: dict[str, str] = {}
 
     def record(self, sql: str, autocommit: bool) -> None:
+        # A query string of several statements is one round trip and one implicit transaction: it counts as
+        # its last statement, which the ones before it only configure (SET LOCAL).
+        *configuring, sql = [part for part in sql.split(";") if part.strip()]
+        self.configured.append(tuple(part.strip() for part in configuring))
         words = sql.split()
         if words[0].upper() == "PREPARE":
             self._prepared[words[1].split("(")[0]] = words[words.index("AS") + 1].upper()
+            self.configured.pop()
             return
         word = words[0].upper()
         if word == "EXECUTE":
@@ -30,7 +36,8 @@ class _Driver:
 
 @pytest.fixture
 def recorded(database_url):
-    """An engine on the suite's database whose driver records every statement, and the record."""
+    """An engine on the suite's database whose driver records every statement; the record; and per statement
+    recorded, the SET LOCALs sent ahead of it in its query string."""
     driver = _Driver()
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url)
@@ -47,7 +54,7 @@ def recorded(database_url):
                 return super().execute(sql, params)
 
         engine = create_engine(database_url, connect_args={"cursor_factory": RecordingCursor})
-    yield engine, driver.seen
+    yield engine, driver.seen, driver.configured
     engine.dispose()
 
 

@@ -1,12 +1,13 @@
-"""The profile store read and written in bulk, for /predict/batch.
+"""The profile store read and written in bulk, for /predict/batch and /predict's batches of records.
 
 One /predict runs six statements; a batch of n would run 6n. Instead, everything the batch's features can
 read - its customers' and terminals' day totals over every window its rows look at, and its customers'
 transactions around its timestamps - is read in four statements into ml_model's ``StoredHistory``, from
 which ``online_features_batch`` computes every row's features at once (a later row sees the earlier ones,
-as one /predict after another would), and the batch is written back in three multi-row statements: its
-transactions, then the day totals' increments summed per customer and day (in key order, so concurrent
-writers lock rows in one order) or appended as a terminal's changes (app/services/terminal_totals.py).
+as one /predict after another would), and the batch is written back: its transactions, then the day
+totals' increments summed per customer and day (in key order, so concurrent writers lock rows in one order)
+or appended as a terminal's changes (app/services/terminal_totals.py). On SQLite three multi-row statements;
+on PostgreSQL one prepared statement, whatever the batch's length (``_RECORD_POSTGRES``).
 """
 
 from __future__ import annotations

@@ -53,7 +53,9 @@ class Staff:
 def test_analyst_reviews_labels_and_releases_in_the_browser(stack, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     staff = Staff(stack)
-    now = datetime.now(UTC)
+    # Every payment of this terminal at noon: the model reads the hour of day, and an ordinary 35.00 at 22:00
+    # UTC lands in the review band, which would put a second row in the terminal's queue.
+    noon = (datetime.now(UTC) - timedelta(hours=12)).replace(hour=12, minute=0, second=0, microsecond=0)
     tag = secrets.token_hex(3)
     terminal = f"T-E2E-{tag}"
     customer = Customer(stack)  # also the non-staff account that must be refused
@@ -61,13 +63,13 @@ def test_analyst_reviews_labels_and_releases_in_the_browser(stack, browser):
     # The customer's habits, then a payment far above them: back-dated 9 days, so that its label is old
     # enough (the model's 7-day label delay) to count in the terminal's fraud rate on the next prediction.
     for days, amount in ((13, "24.90"), (12, "31.50"), (11, "18.75")):
-        staff.capture(customer_id, terminal, amount, now - timedelta(days=days))
-    blocked = staff.capture(customer_id, terminal, "9850.00", now - timedelta(days=9))
+        staff.capture(customer_id, terminal, amount, noon - timedelta(days=days))
+    blocked = staff.capture(customer_id, terminal, "9850.00", noon - timedelta(days=9))
     assert blocked["status"] == "BLOCKED", blocked
     to_release = staff.capture(f"cust-release-{tag}", f"T-REL-{tag}", "9400.00")
     probe = staff.capture(f"cust-xss-{tag}", XSS_TERMINAL, "9700.00")
     assert to_release["status"] == probe["status"] == "BLOCKED"
-    risk_before = staff.capture(f"cust-next-{tag}", terminal, "35.00")["risk_score"]
+    risk_before = staff.capture(f"cust-next-{tag}", terminal, "35.00", noon)["risk_score"]
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     dialogs: list[str] = []
@@ -113,7 +115,7 @@ def test_analyst_reviews_labels_and_releases_in_the_browser(stack, browser):
     assert "delivered" in page.inner_text("#action-message")
     page.screenshot(path=ARTIFACTS / "detail-labelled.png", full_page=True)
     # The fraud service has the label: the terminal's next payment is riskier than the same one before.
-    risk_after = staff.capture(f"cust-next2-{tag}", terminal, "35.00")["risk_score"]
+    risk_after = staff.capture(f"cust-next2-{tag}", terminal, "35.00", noon)["risk_score"]
     assert risk_after > risk_before, (risk_before, risk_after)
 
     # Release another blocked payment: APPROVED by analyst, the model's decision still shown.

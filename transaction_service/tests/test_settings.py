@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from app.core.config import Settings
@@ -37,6 +39,17 @@ def test_the_review_band_starts_where_the_fraud_service_words_specific_reasons(m
 
     monkeypatch.delenv("REVIEW_THRESHOLD", raising=False)
     assert Settings().REVIEW_THRESHOLD == REVIEW_BAND_FROM_RISK
+
+
+def test_batches_stay_within_what_the_fraud_service_scores_row_by_row(monkeypatch):
+    # A longer /predict/batch takes the fraud service's bulk path, whose read of each customer's last hour grows
+    # with a busy customer's rate: under a backlog the calls slowed and the batches grew (docs/performance.md,
+    # "Batches past 16"). The fraud service's app is not importable here (both packages are named app).
+    source = (Path(__file__).resolve().parents[2] / "fraud_detection_service/app/services/predictions.py").read_text()
+    in_turn_max = next(node.value.value for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                       and getattr(node.targets[0], "id", None) == "IN_TURN_MAX")
+    monkeypatch.delenv("FRAUD_BATCH_MAX", raising=False)
+    assert Settings().FRAUD_BATCH_MAX <= in_turn_max
 
 
 def test_fallback_policies_decide_by_amount():

@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     # (docs/performance.md, "Dynamic batching of the fraud calls").
     FRAUD_BATCHING: Literal["on", "off"] = "on"
     FRAUD_CALLS_IN_FLIGHT: int = Field(default=2, ge=1)
-    FRAUD_BATCH_MAX: int = Field(default=50, ge=2, le=1000)  # the fraud service's MAX_BATCH_SIZE is 1000
+    # 16: the fraud service scores a batch of up to 16 rows row by row, as /predict does (its IN_TURN_MAX); a
+    # longer one takes its bulk path, which reads each customer's last hour, a read that grows with a busy
+    # customer's rate: a backlog then made batches longer and slower (docs/performance.md, "Batches past 16").
+    FRAUD_BATCH_MAX: int = Field(default=16, ge=2, le=1000)  # the fraud service's MAX_BATCH_SIZE is 1000
     FRAUD_BATCH_MIN: int = Field(default=2, ge=2, le=1000)
 
     # Capture rules.

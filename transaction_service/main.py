@@ -53,7 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_backoff=settings.FRAUD_RETRY_BACKOFF_SECONDS,
         breaker=CircuitBreaker(settings.FRAUD_BREAKER_FAILURE_THRESHOLD, settings.FRAUD_BREAKER_RESET_SECONDS),
     )
-    # FRAUD_BATCHING=on: captures score through the batcher; off (default): one call each.
+    # FRAUD_BATCHING=on (default): captures score through the batcher; off: one call each.
     fraud_batches = FraudBatches(app.state.fraud_client, in_flight=settings.FRAUD_CALLS_IN_FLIGHT,
                                  max_batch=settings.FRAUD_BATCH_MAX, min_batch=settings.FRAUD_BATCH_MIN
                                  ) if settings.FRAUD_BATCHING == "on" else None

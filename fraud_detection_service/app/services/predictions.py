@@ -99,14 +99,10 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
         if len(txs) <= IN_TURN_MAX:
             return _predict_in_turn(db, risk, txs, challenger)
         return _predict_together(db, risk, txs, challenger)
-    except (_Raced, Contended):
+    except Contended:
         # Another request recorded one of the ids between our read and our insert (rolled back): the
         # one-at-a-time path settles who was first, id by id.
         return [predict(db, risk, tx, challenger) for tx in txs]
-
-
-class _Raced(Exception):
-    pass
 
 
 # Up to this many rows a batch is scored row by row (batch_in_turn): measured on the fraud service, per row
@@ -138,7 +134,7 @@ def _predict_together(db: Engine, risk: RiskEngine, txs: list[Transaction],
         verdicts = risk.judge(features, fresh) if fresh else []
         shadows = shadow_answers(challenger, features)
         if not all(batch_store.write_batch(conn, fresh, verdicts, shadows)):
-            raise _Raced
+            raise Contended
         answer_of = dict(zip(first, verdicts, strict=True))
         answers = [answer_of.get(tx.transaction_id) or _verdict_of(tx.transaction_id, known[tx.transaction_id])
                    for tx in txs]

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from fastapi_plumbing.prepared import STATEMENT_BOUND
 from fastapi_plumbing.wal_checkpoints import start_checkpoints
 
 P = ParamSpec("P")
@@ -92,6 +93,13 @@ def _engine(bind: Engine | sessionmaker[Session]) -> Engine:
     return bind if isinstance(bind, Engine) else bind.kw["bind"]
 
 
+class Load:
+    """What this worker process has in flight: HTTP requests (counted by ``RequestContextMiddleware``) and
+    database work in the threadpool (``in_threadpool``). Read on the event loop only, never locked."""
+    requests = 0
+    in_threads = 0
+
+
 async def on_database(bind: Engine | sessionmaker[Session], work: Callable[P, R], *args: P.args,
                       **kwargs: P.kwargs) -> R:
     """Run short database work from an async route: inline on SQLite, in the threadpool otherwise.
@@ -100,11 +108,58 @@ async def on_database(bind: Engine | sessionmaker[Session], work: Callable[P, R]
     commit without fsync). Within one process all inline SQLite work runs on the loop thread, one request
     at a time, so it never waits on its own lock, only briefly on a threadpool route's short write.
     PostgreSQL answers over a socket, and a slow statement or lock wait there would stall every request,
-    so its work goes to the threadpool.
+    so its work goes to the threadpool (but see ``on_database_inline_when_idle``).
     """
     if _engine(bind).dialect.name == "sqlite":
         return work(*args, **kwargs)
-    return await run_in_threadpool(work, *args, **kwargs)
+    return await in_threadpool(work, *args, **kwargs)
+
+
+async def in_threadpool(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``run_in_threadpool``, counted in ``Load.in_threads`` (use it for database work in threads)."""
+    Load.in_threads += 1
+    try:
+        return await run_in_threadpool(work, *args, **kwargs)
+    finally:
+        Load.in_threads -= 1
+
+
+# The bound of a PostgreSQL statement run on the event loop: the longest a stalled server (a lock held on
+# the table, an overloaded server) holds every other request of the worker, /health included.
+INLINE_STATEMENT_TIMEOUT_MS = 50
+# The server's answer to a statement past that bound (statement_timeout; a cancel request answers it too).
+_QUERY_CANCELED = "57014"
+
+
+async def on_database_inline_when_idle(bind: Engine | sessionmaker[Session], work: Callable[P, R], *args: P.args,
+                                       **kwargs: P.kwargs) -> R:
+    """``on_database``, but on PostgreSQL inline on the event loop while the worker serves nothing else.
+
+    For a read of a few hundred microseconds the threadpool hop (two thread wake-ups, ~50 µs warm and more
+    on a worker idle for milliseconds) overlaps nothing when this is the worker's only request
+    (docs/performance.md). Inline only when: this is the only HTTP request in flight (``Load.requests``
+    ≤ 1), no database work is in the threadpool, and the pool has an idle connection (no connect on the
+    loop). Each prepared statement then runs with ``SET LOCAL statement_timeout`` (``STATEMENT_BOUND``), so a
+    stalled server holds the loop at most ``INLINE_STATEMENT_TIMEOUT_MS``; past it the work runs again in the
+    threadpool, as always before, unbounded. So ``work`` must be safe to run again after a failed statement
+    (a read, or writes in one transaction). Under concurrency everything goes to the threadpool as before.
+    """
+    engine = _engine(bind)
+    if engine.dialect.name == "sqlite":
+        return work(*args, **kwargs)
+    if Load.requests > 1 or Load.in_threads or engine.pool.checkedin() == 0:  # type: ignore[attr-defined]
+        return await in_threadpool(work, *args, **kwargs)
+    token = STATEMENT_BOUND.set(INLINE_STATEMENT_TIMEOUT_MS)
+    try:
+        return work(*args, **kwargs)
+    except (engine.dialect.loaded_dbapi.Error, DBAPIError) as exc:
+        if getattr(getattr(exc, "orig", exc), "pgcode", None) != _QUERY_CANCELED:
+            raise
+        logger.warning("database work past %d ms on the event loop; running it in the threadpool",
+                       INLINE_STATEMENT_TIMEOUT_MS)
+    finally:
+        STATEMENT_BOUND.reset(token)
+    return await in_threadpool(work, *args, **kwargs)
 
 
 def database_answers(bind: Engine | sessionmaker[Session]) -> bool:

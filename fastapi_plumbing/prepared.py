@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,9 @@ PREPARED_NAMES = "fastapi_plumbing.prepared"
 # The server's answers that mean its copy of a prepared statement is unusable for this session.
 _UNDEFINED_STATEMENT = "26000"
 _RESULT_TYPE_CHANGED = "cached plan must not change result type"
+# Milliseconds a statement may take, set while work runs on the event loop
+# (fastapi_plumbing.database.on_database_inline_when_idle); None: no bound of ours.
+STATEMENT_BOUND: ContextVar[int | None] = ContextVar("statement_bound", default=None)
 
 
 class EncodedJSON(TypeDecorator[Any]):
@@ -131,6 +135,9 @@ class Prepared:
         pooled = conn.connection
         cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
         server = self.server
+        bound = STATEMENT_BOUND.get()
+        bounded = f"SET LOCAL statement_timeout = {bound:d};" if bound and self.dialect.name == "postgresql" else ""
+        before = bounded + before  # in the same round trip (see ``before``)
         prepared = None if server is None else pooled.info.setdefault(PREPARED_NAMES, set())
         if prepared is None:
             values = self.parameters.values(params)
@@ -138,8 +145,8 @@ class Prepared:
                                                                                        strict=True)))
             return cursor
         try:
-            if server.name not in prepared:
-                cursor.execute(server.prepare)
+            if server.name not in prepared:  # parsing it takes the tables' locks: bounded as the statement
+                cursor.execute(bounded + server.prepare)
                 prepared.add(server.name)
             cursor.execute(before + server.execute, server.parameters.values(params))
         except conn.dialect.loaded_dbapi.Error as exc:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fastapi_plumbing.database import in_threadpool
 from sqlalchemy import Engine, text
-from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
 _FOLD_LOCK = 1_701_720_417  # pg advisory lock key of the fold ("terminal" folds, any stable number)
@@ -68,6 +68,6 @@ async def fold_every(db: Engine, seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await run_in_threadpool(fold, db)
+            await in_threadpool(fold, db)  # counted: /predict's read stays off the loop meanwhile
         except Exception:  # noqa: BLE001 - the loop must outlive a database outage
             logger.exception("folding terminal day changes failed; retrying in %.1f s", seconds)

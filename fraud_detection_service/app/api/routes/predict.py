@@ -2,7 +2,8 @@
 
 ``async def`` routes: a plain ``def`` route costs a threadpool hop for the route and another for
 validating its response model, and on a loaded machine each hop cost about as much as the whole
-prediction. The database work runs where `on_database` decides, for a short batch too (scored row by row as
+prediction. The database work runs where `on_database` decides (/predict's read: where
+`on_database_inline_when_idle` does), for a short batch too (scored row by row as
 /predict would, app/services/batch_in_turn.py); a longer one (up to MAX_BATCH_SIZE predictions) is too long
 for the event loop on any database, so it goes to the threadpool.
 
@@ -20,10 +21,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from fastapi_plumbing.database import on_database
+from fastapi_plumbing.database import in_threadpool, on_database, on_database_inline_when_idle
 from fastapi_plumbing.problems import Problem
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import DatabaseDep, InternalCaller, ModelSetDep, require_internal_token
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
@@ -90,7 +90,8 @@ async def _verdict(body: TransactionIn, request: Request) -> tuple[Verdict, Reco
         return pending, None
     await recorder.written_for(tx.customer_id)  # the customer's earlier captures, in its history
     try:
-        verdict, scored = await on_database(db, judge, db, models.champion, tx, models.challenger)
+        # One read, safe to run again: on the event loop when the worker serves nothing else (PostgreSQL).
+        verdict, scored = await on_database_inline_when_idle(db, judge, db, models.champion, tx, models.challenger)
     except RecordedWithoutDecision as exc:
         raise _conflict(exc) from None
     if scored is None:
@@ -120,7 +121,7 @@ async def predict_batch(body: BatchIn, db: DatabaseDep, models: ModelSetDep, req
     await request.app.state.recorder.written()
     txs = [item.to_transaction() for item in body.transactions]
     # A short batch is a few /predicts' work (IN_TURN_MAX): where /predict's runs; a longer one in the threadpool.
-    run = functools.partial(on_database, db) if len(txs) <= IN_TURN_MAX else run_in_threadpool
+    run = functools.partial(on_database, db) if len(txs) <= IN_TURN_MAX else in_threadpool
     try:
         verdicts = await run(predict_many, db, models.champion, txs, models.challenger)
     except RecordedWithoutDecision as exc:

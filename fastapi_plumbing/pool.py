@@ -1,13 +1,13 @@
 """PostgreSQL connection pools sized to what one worker serves, kept open, checked only after idling.
 
-On PostgreSQL each request's database work runs in the threadpool (`on_database`), so a worker never uses
-more connections at once than it has threads (the one exception, `on_database_inline_when_idle` on the
-event loop, runs only when no database work is in the threadpool and takes only an idle pooled connection). The pool keeps that many connections open (`DB_POOL_SIZE`)
-and the threadpool is limited to the same number (`THREADPOOL_SIZE`, default `DB_POOL_SIZE`): more
-concurrent requests queue for a thread on the event loop instead of taking a connection from an overflow
-that would be opened and closed again (each a forked PostgreSQL backend: 78-258 new sessions a second
-measured under load with pools of 5-10 + 10 overflow and 16 concurrent requests). `DB_MAX_OVERFLOW`
-(default 0) allows such extra connections for other threadpool work.
+On PostgreSQL each request's database work runs in the threadpool (`on_database`), so a worker never uses more
+connections at once than it has threads (the one exception, `on_database_inline_when_idle` on the event loop,
+runs only when no database work is in the threadpool and takes only an idle pooled connection). The pool keeps
+that many connections open (`DB_POOL_SIZE`) and the threadpool is limited to the same number
+(`THREADPOOL_SIZE`, default `DB_POOL_SIZE`): more concurrent requests queue for a thread on the event loop
+instead of taking a connection from an overflow that would be opened and closed again (each a forked
+PostgreSQL backend: 78-258 new sessions a second measured under load with pools of 5-10 + 10 overflow and 16
+concurrent requests). `DB_MAX_OVERFLOW` (default 0) allows such extra connections for other threadpool work.
 
 A connection is checked with `SELECT 1` only when it was idle for `DB_PING_AFTER_IDLE_SECONDS` (default
 30): SQLAlchemy's `pool_pre_ping` pings on every checkout, one round trip per request for nothing under

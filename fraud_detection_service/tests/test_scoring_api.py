@@ -74,6 +74,12 @@ def test_retried_prediction_returns_the_first_answer_and_counts_once(client, ser
     assert spelled_otherwise.content == again.content == first_response.content
     in_batch = _batch(client, [first_tx, first_tx])
     assert in_batch == [first, first]
+    # /predict/batch too: its lean path (a plain application/json body) and FastAPI's answer the same bytes.
+    lean = client.post("/predict/batch", json={"transactions": [first_tx]})
+    standard = client.post("/predict/batch", content=json.dumps({"transactions": [first_tx]}).encode(),
+                           headers={"Content-Type": "application/json; charset=utf-8"})
+    assert standard.status_code == lean.status_code == 200
+    assert standard.content == lean.content == b'{"results":[' + first_response.content + b"]}"
     with service_db.connect() as conn:
         recorded = conn.execute(select(func.count()).where(transactions.c.customer_id == customer)).scalar_one()
         day_count = conn.execute(

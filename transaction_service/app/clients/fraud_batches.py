@@ -52,7 +52,7 @@ class FraudBatches:
     """Made in the lifespan on the running loop, in front of the process's FraudClient; ``drain`` at
     shutdown, before the client is closed."""
 
-    def __init__(self, client: FraudClient, *, in_flight: int = 2, max_batch: int = 50, min_batch: int = 2) -> None:
+    def __init__(self, client: FraudClient, *, in_flight: int = 1, max_batch: int = 50, min_batch: int = 2) -> None:
         self._client = client
         self._free = in_flight
         self._max_batch = max_batch

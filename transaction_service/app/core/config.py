@@ -54,7 +54,10 @@ class Settings(BaseSettings):
     # it cut both services' CPU per capture by a quarter, and a lone capture takes /predict as before
     # (docs/performance.md, "Dynamic batching of the fraud calls").
     FRAUD_BATCHING: Literal["on", "off"] = "on"
-    FRAUD_CALLS_IN_FLIGHT: int = Field(default=2, ge=1)
+    # 1: what queues behind one call goes as one longer batch, where 2 calls split it in two shorter ones (and
+    # on PostgreSQL their transactions queued on the same customers' day rows): ~12 % less CPU per capture on
+    # SQLite, 20-30 % on PostgreSQL, no worse latency (docs/performance.md, "One scoring call in flight").
+    FRAUD_CALLS_IN_FLIGHT: int = Field(default=1, ge=1)
     # 16: the fraud service scores a batch of up to 16 rows row by row, as /predict does (its IN_TURN_MAX); a
     # longer one takes its bulk path, which reads each customer's last hour, a read that grows with a busy
     # customer's rate: a backlog then made batches longer and slower (docs/performance.md, "Batches past 16").

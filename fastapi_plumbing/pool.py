@@ -2,7 +2,8 @@
 
 On PostgreSQL each request's database work runs in the threadpool (`on_database`), so a worker never uses more
 connections at once than it has threads (the one exception, `on_database_inline_when_idle` on the event loop,
-runs only when no database work is in the threadpool and takes only an idle pooled connection). The pool keeps
+runs only when no database work is in the threadpool, on the worker's `LoopConnection`, one more connection
+outside this pool: a worker holds at most size + overflow + 1). The pool keeps
 that many connections open (`DB_POOL_SIZE`) and the threadpool is limited to the same number
 (`THREADPOOL_SIZE`, default `DB_POOL_SIZE`): more concurrent requests queue for a thread on the event loop
 instead of taking a connection from an overflow that would be opened and closed again (each a forked

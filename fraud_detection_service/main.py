@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_plumbing.database import keep_loop_connection
 from fastapi_plumbing.logging import configure_logging
 from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from fastapi_plumbing.pool import PoolSettings, limit_threadpool
@@ -48,6 +49,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         os._exit(EXIT_BAD_ARTIFACTS)
     limit_threadpool(PoolSettings.from_environment())  # as many threads as pooled connections
     app.state.db = make_engine(settings.database_url)
+    # PostgreSQL: the event loop's own connection for /predict's read on an idle worker (docs/performance.md).
+    loop_connection = await keep_loop_connection(app.state.db)
     app.state.recorder = Recorder(app.state.db)
     app.state.model_slots = slots
     risk = models.champion
@@ -66,6 +69,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await task
     stop_reloading_on_hangup()
     await app.state.recorder.drain()  # the records of answers already sent
+    if loop_connection is not None:
+        await loop_connection.close()
     app.state.db.dispose()
 
 

@@ -15,7 +15,13 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
 
 from fastapi_plumbing import database
-from fastapi_plumbing.database import INLINE_STATEMENT_TIMEOUT_MS, Load, autocommit, on_database_inline_when_idle
+from fastapi_plumbing.database import (
+    INLINE_STATEMENT_TIMEOUT_MS,
+    Load,
+    autocommit,
+    keep_loop_connection,
+    on_database_inline_when_idle,
+)
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
 from fastapi_plumbing.prepared import Prepared
 from fastapi_plumbing.tests.test_pool import database_url  # noqa: F401 - the fixture
@@ -89,9 +95,13 @@ def test_sqlite_runs_inline_as_on_database(tmp_path):
     assert asyncio.run(_where(engine, statement, requests=5)) == "loop"
 
 
-def test_a_locked_table_holds_the_loop_only_for_the_bound_then_the_work_answers_from_the_threadpool(engine):
+@pytest.mark.parametrize("own_connection", [False, True], ids=["pooled", "loop's own"])
+def test_a_locked_table_holds_the_loop_only_for_the_bound_then_the_work_answers_from_the_threadpool(
+        engine, own_connection):
     statement = Prepared.compile(read_n, engine.dialect)
-    asyncio.run(_where(engine, statement))  # prepared on a pooled connection: the locked read is an EXECUTE
+    loop_connection = asyncio.run(keep_loop_connection(engine)) if own_connection else None
+    # Prepared on the connection the loop uses: the locked read is an EXECUTE.
+    assert asyncio.run(_where(engine, statement)) == "loop"
     locker = psycopg2.connect(engine.url.render_as_string(hide_password=False).replace("+psycopg2", ""))
     held_s = 1.0
     try:
@@ -120,6 +130,8 @@ def test_a_locked_table_holds_the_loop_only_for_the_bound_then_the_work_answers_
         where, waited, longest_hold = asyncio.run(main())
     finally:
         locker.close()
+        if loop_connection is not None:
+            asyncio.run(loop_connection.close())
     assert where == "threadpool"  # past the bound on the loop, answered (7) from the threadpool
     assert waited >= held_s * 0.9  # it waited for the lock there, as before: no error
     # The loop was held for the bound, not for the lock (slack for a loaded 2-core machine).
@@ -132,3 +144,76 @@ def test_the_bound_is_this_statement_s_only(engine):
     with engine.connect() as conn:  # the connection the loop used: its session's timeout is untouched
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
     assert database.STATEMENT_BOUND.get() is None
+
+
+def _session(engine) -> tuple[int, str, int]:
+    """The session's backend pid and statement_timeout, and how many pooled connections are checked out."""
+    with autocommit(engine) as conn:
+        pid, timeout = conn.exec_driver_sql("SELECT pg_backend_pid(), current_setting('statement_timeout')").one()
+    return pid, timeout, engine.pool.checkedout()
+
+
+async def _inline(engine, work, *args):
+    before = Load.requests, Load.in_threads
+    Load.requests, Load.in_threads = 1, 0
+    try:
+        return await on_database_inline_when_idle(engine, work, engine, *args)
+    finally:
+        Load.requests, Load.in_threads = before
+
+
+def test_the_loop_s_own_connection_is_bounded_outside_the_pool_whose_sessions_stay_unbounded(engine):
+    async def main():
+        loop_connection = await keep_loop_connection(engine)
+        try:
+            return await _inline(engine, _session), loop_connection.connection is not None
+        finally:
+            await loop_connection.close()
+
+    (_pid, timeout, pooled_in_use), kept = asyncio.run(main())
+    assert kept
+    assert timeout == f"{INLINE_STATEMENT_TIMEOUT_MS}ms"  # the bound, on its session
+    assert pooled_in_use == 0  # not a pooled connection: no checkout
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
+    assert database.STATEMENT_BOUND.get() is None
+
+
+def test_a_lost_loop_connection_falls_back_to_the_threadpool_and_is_reopened(engine):
+    statement = Prepared.compile(read_n, engine.dialect)
+
+    async def main():
+        loop_connection = await keep_loop_connection(engine)
+        try:
+            first, _, _ = await _inline(engine, _session)
+            assert await _where(engine, statement) == "loop"  # prepared on it
+            killer = psycopg2.connect(engine.url.render_as_string(hide_password=False).replace("+psycopg2", ""))
+            killer.autocommit = True
+            killer.cursor().execute("SELECT pg_terminate_backend(%s)", (first,))
+            killer.close()
+            after_loss = await _where(engine, statement)  # answered (7) all the same
+            for _ in range(100):  # reopened in a thread meanwhile
+                if loop_connection.connection is not None:
+                    break
+                await asyncio.sleep(0.02)
+            second, timeout, pooled_in_use = await _inline(engine, _session)
+            return first, after_loss, second, timeout, pooled_in_use, await _where(engine, statement)
+        finally:
+            await loop_connection.close()
+
+    first, after_loss, second, timeout, pooled_in_use, prepared_again = asyncio.run(main())
+    assert after_loss == "threadpool"
+    assert second != first and pooled_in_use == 0  # a fresh session of its own
+    assert timeout == f"{INLINE_STATEMENT_TIMEOUT_MS}ms"
+    assert prepared_again == "loop"  # the statement prepared anew on the new session
+
+
+def test_no_loop_connection_without_prepared_statements(database_url):  # noqa: F811
+    """DB_PREPARED_STATEMENTS=off means a pooler may share server sessions: no session-level SET there."""
+    engine = postgres_engine(database_url, PoolSettings(size=1, threadpool_size=1, prepared_statements=False))
+    try:
+        assert asyncio.run(keep_loop_connection(engine)) is None
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import pytest
+from fastapi_plumbing.database import LOOP_APPLICATION
 from sqlalchemy import make_url
 
 from tests.databases import backend
@@ -45,3 +46,32 @@ def test_health_answers_while_a_lock_holds_predict_and_predict_answers_after_it(
     assert answer.status_code == 200, answer.text  # the read waited in the threadpool, as before: no error
     assert answer.json()["decision"] in ("APPROVED", "BLOCKED")
     assert predict_s >= held_s * 0.9
+
+
+def _loop_sessions(url) -> list[tuple[int, str]]:
+    """The service's event-loop connections (fastapi_plumbing.database.LoopConnection): pid, last query."""
+    with psycopg2.connect(url) as watcher, watcher.cursor() as cursor:
+        cursor.execute("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND application_name LIKE %s", ("%" + LOOP_APPLICATION,))
+        return cursor.fetchall()
+
+
+def test_predict_answers_when_the_loop_s_connection_is_killed_and_a_later_one_reads_on_a_fresh_one(
+        client, service_database_url):
+    url = make_url(service_database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    client.post("/predict", json=transaction(new_id("cust"), new_id("term"), 20.0, DAY0)).raise_for_status()
+    ((first, _),) = _loop_sessions(url)  # one per worker (the test service runs one)
+    with psycopg2.connect(url) as killer, killer.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", (first,))
+    time.sleep(0.2)  # the record written: the next /predict is the worker's only work, on the dead session
+    answer = client.post("/predict", json=transaction(new_id("cust"), new_id("term"), 30.0, DAY0))
+    assert answer.status_code == 200, answer.text  # read again in the threadpool
+    deadline = time.monotonic() + 10
+    while not (sessions := _loop_sessions(url)) and time.monotonic() < deadline:  # reopened in a thread
+        time.sleep(0.05)
+    ((second, _),) = sessions
+    assert second != first
+    time.sleep(0.2)
+    client.post("/predict", json=transaction(new_id("cust"), new_id("term"), 40.0, DAY0)).raise_for_status()
+    ((_, last_query),) = _loop_sessions(url)
+    assert last_query.startswith("EXECUTE fp_")  # /predict's read went through it

@@ -45,7 +45,7 @@ PREPARED_NAMES = "fastapi_plumbing.prepared"
 _UNDEFINED_STATEMENT = "26000"
 _RESULT_TYPE_CHANGED = "cached plan must not change result type"
 # Milliseconds a statement may take, set while work runs on the event loop
-# (fastapi_plumbing.database.on_database_inline_when_idle); None: no bound of ours.
+# (fastapi_plumbing.loop_reads.on_database_inline_when_idle); None: no bound of ours.
 STATEMENT_BOUND: ContextVar[int | None] = ContextVar("statement_bound", default=None)
 
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi_plumbing.database import keep_loop_connection
 from fastapi_plumbing.logging import configure_logging
+from fastapi_plumbing.loop_reads import keep_loop_connection
 from fastapi_plumbing.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from fastapi_plumbing.pool import PoolSettings, limit_threadpool
 from fastapi_plumbing.problems import install_problem_handlers

@@ -14,16 +14,10 @@ import psycopg2
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
 
-from fastapi_plumbing import database
-from fastapi_plumbing.database import (
-    INLINE_STATEMENT_TIMEOUT_MS,
-    Load,
-    autocommit,
-    keep_loop_connection,
-    on_database_inline_when_idle,
-)
+from fastapi_plumbing.database import Load, autocommit
+from fastapi_plumbing.loop_reads import INLINE_STATEMENT_TIMEOUT_MS, keep_loop_connection, on_database_inline_when_idle
 from fastapi_plumbing.pool import PoolSettings, postgres_engine
-from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.prepared import STATEMENT_BOUND, Prepared
 from fastapi_plumbing.tests.test_pool import database_url  # noqa: F401 - the fixture
 
 metadata = MetaData()
@@ -143,7 +137,7 @@ def test_the_bound_is_this_statement_s_only(engine):
     asyncio.run(_where(engine, statement))
     with engine.connect() as conn:  # the connection the loop used: its session's timeout is untouched
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
-    assert database.STATEMENT_BOUND.get() is None
+    assert STATEMENT_BOUND.get() is None
 
 
 def _session(engine) -> tuple[int, str, int]:
@@ -176,7 +170,7 @@ def test_the_loop_s_own_connection_is_bounded_outside_the_pool_whose_sessions_st
     assert pooled_in_use == 0  # not a pooled connection: no checkout
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
-    assert database.STATEMENT_BOUND.get() is None
+    assert STATEMENT_BOUND.get() is None
 
 
 def test_a_lost_loop_connection_falls_back_to_the_threadpool_and_is_reopened(engine):

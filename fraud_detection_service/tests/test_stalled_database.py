@@ -1,6 +1,6 @@
 """PostgreSQL holding /predict's read (a lock on its table): the probes still answer, /predict answers once
 the lock is gone. /predict's read runs on the event loop when the worker serves nothing else
-(fastapi_plumbing.database.on_database_inline_when_idle), bounded there, then in the threadpool."""
+(fastapi_plumbing.loop_reads.on_database_inline_when_idle), bounded there, then in the threadpool."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import pytest
-from fastapi_plumbing.database import LOOP_APPLICATION
+from fastapi_plumbing.loop_reads import LOOP_APPLICATION
 from sqlalchemy import make_url
 
 from tests.databases import backend
@@ -49,7 +49,7 @@ def test_health_answers_while_a_lock_holds_predict_and_predict_answers_after_it(
 
 
 def _loop_sessions(url) -> list[tuple[int, str]]:
-    """The service's event-loop connections (fastapi_plumbing.database.LoopConnection): pid, last query."""
+    """The service's event-loop connections (fastapi_plumbing.loop_reads.LoopConnection): pid, last query."""
     with psycopg2.connect(url) as watcher, watcher.cursor() as cursor:
         cursor.execute("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
                        "AND application_name LIKE %s", ("%" + LOOP_APPLICATION,))

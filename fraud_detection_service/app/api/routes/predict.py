@@ -21,7 +21,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from fastapi_plumbing.database import in_threadpool, on_database, on_database_inline_when_idle
+from fastapi_plumbing.database import in_threadpool, on_database
+from fastapi_plumbing.loop_reads import on_database_inline_when_idle
 from fastapi_plumbing.problems import Problem
 from pydantic import ValidationError
 

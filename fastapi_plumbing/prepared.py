@@ -126,18 +126,23 @@ class Prepared:
             server=_ServerStatement.compile(statement, dialect, keys) if dialect.name == "postgresql" else None,
         )
 
-    def execute(self, conn: Connection, params: dict[str, Any], *, before: str = "") -> Any:
+    def execute(self, conn: Connection, params: dict[str, Any], *, commit_waits_for_flush: bool = True) -> Any:
         """Runs the statement; returns the DBAPI cursor (rowcount, and rows through ``rows``).
 
-        ``before`` (PostgreSQL, autocommit): SQL sent in the same query string, ahead of the statement. The
-        server runs a multi-statement query as one implicit transaction, so e.g. ``SET LOCAL ...;`` applies
-        to this statement only, at no extra round trip. No ``%`` in it: the driver formats the string."""
+        ``commit_waits_for_flush=False`` (PostgreSQL, autocommit): the statement's commit returns before its
+        WAL reaches the disk (``synchronous_commit = off`` for this statement only).
+
+        Settings for this statement alone (that, and ``STATEMENT_BOUND``) go in the same query string, ahead
+        of it: the server runs a multi-statement query as one implicit transaction, so ``SET LOCAL`` applies
+        to this statement only, at no extra round trip."""
         pooled = conn.connection
         cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
         server = self.server
-        bound = STATEMENT_BOUND.get()
-        bounded = f"SET LOCAL statement_timeout = {bound:d};" if bound and self.dialect.name == "postgresql" else ""
-        before = bounded + before  # in the same round trip (see ``before``)
+        bounded = before = ""
+        if self.dialect.name == "postgresql":
+            bound = STATEMENT_BOUND.get()
+            bounded = f"SET LOCAL statement_timeout = {bound:d};" if bound else ""
+            before = bounded + ("" if commit_waits_for_flush else "SET LOCAL synchronous_commit = off;")
         prepared = None if server is None else pooled.info.setdefault(PREPARED_NAMES, set())
         if prepared is None:
             values = self.parameters.values(params)

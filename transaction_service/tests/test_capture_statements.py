@@ -49,7 +49,7 @@ def test_a_capture_is_two_statements_each_committed_on_its_own(api, recorded, de
         assert words == ["INSERT", "WITH"]
         assert all(autocommit for _, autocommit in capture), capture
         # The PENDING row's commit does not wait for its WAL flush; the decision's, the one answered, does
-        # (app/services/batch_writes.py, _PENDING_COMMIT).
+        # (app/services/batch_writes.py, insert_pending).
         assert configured[:2] == [("SET LOCAL synchronous_commit = off",), ()]
     else:
         # Two transactions: the PENDING row, then the decision with its review-queue move when it has one.

@@ -106,7 +106,6 @@ def _by_column(rows: Sequence[dict], names: Sequence[str]) -> dict[str, list]:
 # finds the row), which an asynchronous commit survives as well: the WAL is the server's. Only a crash of
 # the database server itself within ~3 x wal_writer_delay can lose such a row, and then its capture has not
 # been answered (its decision's write fails or finds no row). Measured: docs/performance.md, "round five".
-_PENDING_COMMIT = "SET LOCAL synchronous_commit = off; "
 
 
 def insert_pending(engine: Engine, rows: Sequence[dict]) -> list[None]:
@@ -114,7 +113,7 @@ def insert_pending(engine: Engine, rows: Sequence[dict]) -> list[None]:
     sql = statements(engine.dialect)
     if sql.insert_rows is not None:
         with autocommit(engine) as connection:
-            sql.insert_rows.execute(connection, _by_column(rows, NEW_ROW_COLUMNS), before=_PENDING_COMMIT).close()
+            sql.insert_rows.execute(connection, _by_column(rows, NEW_ROW_COLUMNS), commit_waits_for_flush=False).close()
     else:
         with engine.begin() as connection:
             for row in rows:

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi_plumbing.database import in_threadpool, on_database
 from fastapi_plumbing.loop_reads import on_database_inline_when_idle
 from fastapi_plumbing.problems import Problem
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.api.deps import InternalCaller, require_internal_token
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
@@ -36,40 +36,49 @@ router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCa
                    responses={409: {"description": "The transaction was recorded through /feedback, never scored"}})
 
 
-class _LeanPredictRoute(APIRoute):
-    """POST /predict without FastAPI's per-request machinery on the common path: dependency solving,
-    parameter gathering and the body's content-type parsing were ~30% of the service's CPU per
-    /predict (docs/performance.md). The route is declared as usual, so its OpenAPI document is
-    FastAPI's; this handler checks the token with the same function, reads a JSON body as FastAPI does
-    (``json.loads``, then ``TransactionIn`` in Python mode), calls the same scoring and answers
-    ``Verdict.json``, ``PredictionOut``'s JSON written around the lists already encoded for the stored row
-    (the tests validate it against the model). Any other request - another content type, an empty,
-    malformed or invalid body - goes through FastAPI's own handler, so every error answer is exactly
+def _lean_route(body_model: type[BaseModel], answer: Callable[[Any, Request], Awaitable[Response]]) -> type[APIRoute]:
+    """A route class answering a POST without FastAPI's per-request machinery on the common path: dependency
+    solving, parameter gathering and the body's content-type parsing were ~30% of the service's CPU per
+    /predict and ~5% at the capture benchmark's maximum, where most captures are scored in batches
+    (docs/performance.md). The route is declared as usual, so its OpenAPI document is FastAPI's; the handler
+    checks the token with the same function, reads a JSON body as FastAPI does (``json.loads``, then
+    ``body_model`` in Python mode) and calls ``answer``. Any other request - another content type, an
+    empty, malformed or invalid body - goes through FastAPI's own handler, so every error answer is exactly
     FastAPI's (and the lean path never has to imitate one)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        standard = super().get_route_handler()
+    class LeanRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            standard = super().get_route_handler()
 
-        async def handler(request: Request) -> Response:
-            await require_internal_token(request)  # raises the same 401 problems as the dependency
-            if request.headers.get("content-type") == "application/json":
-                try:
-                    body = TransactionIn.model_validate(json.loads(await request.body()))
-                except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
-                    body = None
-                if body is not None:
-                    verdict, scored = await _verdict(body, request)
-                    if scored is None:
-                        return Response(verdict.json(body.transaction_id).encode(), media_type="application/json")
-                    recorder = request.app.state.recorder
+            async def handler(request: Request) -> Response:
+                await require_internal_token(request)  # raises the same 401 problems as the dependency
+                if request.headers.get("content-type") == "application/json":
                     try:
-                        return AnswerThenRecord(verdict.json(body.transaction_id).encode(), recorder, scored)
-                    except BaseException:  # a held record is always written: the customer's next reads wait for it
-                        recorder.write_soon(scored)
-                        raise
-            return await standard(request)
+                        body = body_model.model_validate(json.loads(await request.body()))
+                    except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
+                        body = None
+                    if body is not None:
+                        return await answer(body, request)
+                return await standard(request)
 
-        return handler
+            return handler
+
+    return LeanRoute
+
+
+async def _lean_prediction(body: TransactionIn, request: Request) -> Response:
+    """/predict's answer on the lean path: ``Verdict.json``, ``PredictionOut``'s JSON written around the lists
+    already encoded for the stored row (the tests validate it against the model), sent before its record is
+    written."""
+    verdict, scored = await _verdict(body, request)
+    if scored is None:
+        return Response(verdict.json(body.transaction_id).encode(), media_type="application/json")
+    recorder = request.app.state.recorder
+    try:
+        return AnswerThenRecord(verdict.json(body.transaction_id).encode(), recorder, scored)
+    except BaseException:  # a held record is always written: the customer's next reads wait for it
+        recorder.write_soon(scored)
+        raise
 
 
 def _conflict(exc: RecordedWithoutDecision) -> Problem:
@@ -102,7 +111,7 @@ async def _verdict(body: TransactionIn, request: Request) -> tuple[Verdict, Reco
 
 
 async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
-    """FastAPI's own path (``_LeanPredictRoute`` answers the common requests): a dict, validated against
+    """FastAPI's own path (``_lean_prediction`` answers the common requests): a dict, validated against
     PredictionOut once (a model instance would be validated twice). Rare (another spelling of the media
     type), so its record is written before it answers."""
     verdict, scored = await _verdict(body, request)
@@ -112,35 +121,11 @@ async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
 
 
 router.add_api_route("", predict_one, methods=["POST"], response_model=PredictionOut,
-                     route_class_override=_LeanPredictRoute)
-
-
-class _LeanBatchRoute(APIRoute):
-    """POST /predict/batch as ``_LeanPredictRoute`` does POST /predict: the token checked by the same function, a
-    plain JSON body decoded and validated as FastAPI does (``json.loads``, then ``BatchIn`` in Python mode), the
-    same answer; any other request through FastAPI's own handler. FastAPI's dependency solving and body
-    handling were ~5 % of the fraud service's CPU at the capture benchmark's maximum, where most captures
-    are scored in batches (docs/performance.md)."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        standard = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            await require_internal_token(request)  # raises the same 401 problems as the dependency
-            if request.headers.get("content-type") == "application/json":
-                try:
-                    body = BatchIn.model_validate(json.loads(await request.body()))
-                except (ValueError, ValidationError):  # JSONDecodeError is a ValueError
-                    body = None
-                if body is not None:
-                    return await _batch_answer(body, request)
-            return await standard(request)
-
-        return handler
+                     route_class_override=_lean_route(TransactionIn, _lean_prediction))
 
 
 async def predict_batch(body: BatchIn, request: Request) -> Response:
-    """FastAPI's own path (``_LeanBatchRoute`` answers the common requests)."""
+    """FastAPI's own path; the lean route calls ``_batch_answer`` itself."""
     return await _batch_answer(body, request)
 
 
@@ -161,7 +146,7 @@ async def _batch_answer(body: BatchIn, request: Request) -> Response:
 
 
 router.add_api_route("/batch", predict_batch, methods=["POST"], response_model=BatchOut,
-                     route_class_override=_LeanBatchRoute)
+                     route_class_override=_lean_route(BatchIn, _batch_answer))
 
 
 def _batch_json(items: Sequence[TransactionIn], verdicts: list[Verdict]) -> bytes:

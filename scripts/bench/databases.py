@@ -53,7 +53,8 @@ class PostgresDatabases:
             connection.close()
 
     def activity(self) -> dict[str, int]:
-        """Counters of this run's databases, summed: sessions opened (PostgreSQL 14+) and commits."""
+        """Counters of this run's databases, summed: sessions opened (PostgreSQL 14+), commits, and rows
+        read by sequential scans (a plan that stopped using an index shows here first)."""
         connection = psycopg2.connect(self.server_url)
         try:
             with connection.cursor() as cursor:
@@ -62,7 +63,21 @@ class PostgresDatabases:
                 sessions, commits = cursor.fetchone()
         finally:
             connection.close()
-        return {"sessions": int(sessions), "commits": int(commits)}
+        scanned = 0
+        for url in self.urls().values():  # table statistics are per database
+            connection = psycopg2.connect(url)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables")
+                    scanned += int(cursor.fetchone()[0])
+            finally:
+                connection.close()
+        return {"sessions": int(sessions), "commits": int(commits), "rows_seq_scanned": scanned}
+
+    def vacuum_analyze(self) -> None:
+        """``vacuum_analyze`` on each of these databases."""
+        for url in self.urls().values():
+            vacuum_analyze(url)
 
 
 def vacuum_analyze(url: str) -> None:

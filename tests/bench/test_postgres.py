@@ -76,3 +76,38 @@ def test_the_servers_cpu_is_this_runs_sessions_and_not_a_neighbours(database):
         neighbour.close()
     assert with_ours - neighbours_only > 0.1  # the same query in this run's session counts
     assert neighbours_only < (with_ours - neighbours_only) / 4  # the neighbour's did not
+
+
+def test_each_phase_plans_with_statistics_of_the_tables_as_they_are(database):
+    # A seed analysed with two terminals, then thousands of others (what the batch phase adds): with the
+    # seed's statistics a generic plan expects half the table per terminal and scans all of it.
+    urls = database.urls()
+    connection = psycopg2.connect(urls["seeded"])
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE days (terminal_id text, day int)")
+            cursor.execute("INSERT INTO days SELECT 't' || (i % 2), i FROM generate_series(1, 100) i")
+            cursor.execute("ANALYZE days")
+            cursor.execute("INSERT INTO days SELECT 'other' || i, i FROM generate_series(1, 5000) i")
+            database.vacuum_analyze()
+            cursor.execute("SELECT n_distinct FROM pg_stats WHERE tablename = 'days' AND attname = 'terminal_id'")
+            n_distinct = cursor.fetchone()[0]
+    finally:
+        connection.close()
+    assert n_distinct < 0 or n_distinct > 1000  # negative: a fraction of the rows, i.e. most values distinct
+
+
+def test_activity_counts_the_rows_sequential_scans_read(database):
+    connection = psycopg2.connect(database.urls()["neighbour"])
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE unindexed AS SELECT i FROM generate_series(1, 3000) i")
+            before = database.activity()["rows_seq_scanned"]
+            cursor.execute("SELECT count(*) FROM unindexed WHERE i = 7")
+            cursor.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15 reports a session's counts lazily
+            after = database.activity()["rows_seq_scanned"]
+    finally:
+        connection.close()
+    assert after - before == 3000

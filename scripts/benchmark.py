@@ -50,6 +50,7 @@ import bench.growth as growth  # noqa: E402
 import bench.report as report  # noqa: E402
 import bench.training as training  # noqa: E402
 import bench.wrk as wrk  # noqa: E402
+from bench.autovacuum import AutovacuumStandIn, server_autovacuums  # noqa: E402
 from bench.loadgen import LoadResult, combined, interleaved, open_loop, run  # noqa: E402
 from bench.processes import (  # noqa: E402
     CpuMeter,
@@ -122,6 +123,7 @@ class Run:
     plotted: list[LoadResult] = field(default_factory=list)
     history_seeded: bool = False
     databases: object | None = None  # bench.databases.PostgresDatabases with --postgres
+    autovacuum: AutovacuumStandIn | None = None  # with --postgres on a server without autovacuum
 
     def cpu_meter(self, **extra: int) -> CpuMeter:
         groups = {name: process.pid for name, process in self.stack.processes.items()}
@@ -602,7 +604,7 @@ def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
 
 
 def meta(args: argparse.Namespace, started: datetime, load_at_start: float, status: str, selected: list[str],
-         phases: dict[str, dict]) -> dict:
+         phases: dict[str, dict], autovacuum: AutovacuumStandIn | None = None) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip() or "unknown"
     mem_gib = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20)
@@ -617,6 +619,8 @@ def meta(args: argparse.Namespace, started: datetime, load_at_start: float, stat
         "phases_not_run": [name for name in selected if name not in phases],
         # Other work on a shared machine shifts absolute numbers; the ratios are taken side by side for that.
         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
+        # PostgreSQL only: tables analysed and vacuumed by bench/autovacuum.py (None: the server's autovacuum).
+        "autovacuum_stand_in": dict(autovacuum.done) if autovacuum else None,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "arguments": {k: str(v) for k, v in vars(args).items()},
     }
@@ -644,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     selected = [name for name in args.only or PHASES if name not in args.skip]
 
     def save(status: str) -> dict:
-        results = {"meta": meta(args, started, load_at_start, status, selected, run_.phases), "plan": vars(plan),
+        results = {"meta": meta(args, started, load_at_start, status, selected, run_.phases, run_.autovacuum),
+                   "plan": vars(plan),
                    "targets": TARGETS, "checks": run_.checks, "phases": run_.phases}
         report.write(results, args.out, run_.plotted)
         return results
@@ -661,19 +666,19 @@ def main(argv: list[str] | None = None) -> int:
 
                     run_.databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
                     run_.databases.create()
+                    if not server_autovacuums(args.postgres):
+                        run_.autovacuum = AutovacuumStandIn(list(run_.databases.urls().values())).__enter__()
                 start_stack(run_, run_.databases.urls() if run_.databases else {})
             for name in selected:
                 if name == "training" and run_.stack:
                     run_.stack.stop_all()
-                if run_.databases and name in NEEDS_STACK:
-                    # What autovacuum (off on this server) would have done by then: each phase plans with
-                    # statistics of the tables as they are, not as an earlier phase's seed left them.
-                    run_.databases.vacuum_analyze()
                 run_phase(run_, name)
                 save("running")
         finally:
             if run_.stack:
                 run_.stack.stop_all()
+            if run_.autovacuum:
+                run_.autovacuum.__exit__(None, None, None)
             if run_.databases:
                 run_.databases.drop()
     except Interrupted as exc:

@@ -74,11 +74,6 @@ class PostgresDatabases:
                 connection.close()
         return {"sessions": int(sessions), "commits": int(commits), "rows_seq_scanned": scanned}
 
-    def vacuum_analyze(self) -> None:
-        """``vacuum_analyze`` on each of these databases."""
-        for url in self.urls().values():
-            vacuum_analyze(url)
-
 
 def vacuum_analyze(url: str) -> None:
     """After a bulk seed, what autovacuum does within a minute of one: statistics for the planner and a

@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
+from bench.autovacuum import AutovacuumStandIn  # noqa: E402
 from bench.databases import PostgresDatabases, vacuum_analyze  # noqa: E402
 from bench.processes import postgres_cpu, postgres_cpu_between  # noqa: E402
 
@@ -78,11 +79,10 @@ def test_the_servers_cpu_is_this_runs_sessions_and_not_a_neighbours(database):
     assert neighbours_only < (with_ours - neighbours_only) / 4  # the neighbour's did not
 
 
-def test_each_phase_plans_with_statistics_of_the_tables_as_they_are(database):
+def test_the_autovacuum_stand_in_analyses_what_autovacuum_would_and_nothing_else(database):
     # A seed analysed with two terminals, then thousands of others (what the batch phase adds): with the
     # seed's statistics a generic plan expects half the table per terminal and scans all of it.
-    urls = database.urls()
-    connection = psycopg2.connect(urls["seeded"])
+    connection = psycopg2.connect(database.urls()["seeded"])
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
@@ -90,12 +90,24 @@ def test_each_phase_plans_with_statistics_of_the_tables_as_they_are(database):
             cursor.execute("INSERT INTO days SELECT 't' || (i % 2), i FROM generate_series(1, 100) i")
             cursor.execute("ANALYZE days")
             cursor.execute("INSERT INTO days SELECT 'other' || i, i FROM generate_series(1, 5000) i")
-            database.vacuum_analyze()
+            cursor.execute("CREATE TABLE empty (i int)")  # never analysed while empty: planned as 10 pages
+            cursor.execute("CREATE TABLE settled AS SELECT i FROM generate_series(1, 10000) i")
+            cursor.execute("SELECT pg_stat_force_next_flush()")  # counted before the vacuum, not after it
+            cursor.execute("VACUUM ANALYZE settled")
+            cursor.execute("INSERT INTO settled SELECT generate_series(1, 20)")  # under the thresholds
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            did = AutovacuumStandIn(list(database.urls().values())).run_once()
             cursor.execute("SELECT n_distinct FROM pg_stats WHERE tablename = 'days' AND attname = 'terminal_id'")
             n_distinct = cursor.fetchone()[0]
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'empty'")
+            empty_tuples = cursor.fetchone()[0]
     finally:
         connection.close()
+    seeded = database.names["seeded"]
+    assert did["analyze"] == [f"{seeded}.days"]
+    assert did["vacuum"] == [f"{seeded}.days"]  # 5,000 inserted rows: past the insert threshold (1,000)
     assert n_distinct < 0 or n_distinct > 1000  # negative: a fraction of the rows, i.e. most values distinct
+    assert empty_tuples == -1
 
 
 def test_activity_counts_the_rows_sequential_scans_read(database):

@@ -55,6 +55,8 @@ class AutovacuumStandIn:
         self.urls, self.naptime_s = urls, naptime_s
         self.done = {"analyze": 0, "vacuum": 0}
         self._stop = threading.Event()
+        # One session per database, kept: a pass opening its own would count as the services' new sessions.
+        self._connections: dict[str, psycopg2.extensions.connection] = {}
         self._thread = threading.Thread(target=self._run, name="autovacuum-stand-in", daemon=True)
 
     def __enter__(self) -> AutovacuumStandIn:
@@ -64,6 +66,9 @@ class AutovacuumStandIn:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
 
     def _run(self) -> None:
         while not self._stop.wait(self.naptime_s):
@@ -76,8 +81,10 @@ class AutovacuumStandIn:
         """One pass: the tables analysed and vacuumed, by name (``database.table``)."""
         did: dict[str, list[str]] = {"analyze": [], "vacuum": []}
         for url in self.urls:
-            connection = psycopg2.connect(url)
-            connection.autocommit = True  # VACUUM cannot run inside a transaction
+            connection = self._connections.get(url)
+            if connection is None or connection.closed:
+                connection = self._connections[url] = psycopg2.connect(url)
+                connection.autocommit = True  # VACUUM cannot run inside a transaction
             try:
                 with connection.cursor() as cursor:
                     cursor.execute(_DUE)
@@ -91,6 +98,7 @@ class AutovacuumStandIn:
                             if due:
                                 did[kind].append(where)
                                 self.done[kind] += 1
-            finally:
-                connection.close()
+            except psycopg2.Error:
+                self._connections.pop(url).close()
+                raise
         return did

@@ -20,6 +20,7 @@ class PostgresDatabases:
         self.server_url = server_url
         prefix = f"{prefix}_{secrets.token_hex(3)}"
         self.names = {service: f"{prefix}_{service}" for service in services}
+        self._own_sessions = 0  # opened by ``activity`` on these databases: not the services'
 
     def urls(self) -> dict[str, str]:
         return {service: _with_database(self.server_url, name) for service, name in self.names.items()}
@@ -63,9 +64,11 @@ class PostgresDatabases:
                 sessions, commits = cursor.fetchone()
         finally:
             connection.close()
+        sessions -= self._own_sessions
         scanned = 0
         for url in self.urls().values():  # table statistics are per database
             connection = psycopg2.connect(url)
+            self._own_sessions += 1
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables")

@@ -96,7 +96,11 @@ def test_the_autovacuum_stand_in_analyses_what_autovacuum_would_and_nothing_else
             cursor.execute("VACUUM ANALYZE settled")
             cursor.execute("INSERT INTO settled SELECT generate_series(1, 20)")  # under the thresholds
             cursor.execute("SELECT pg_stat_force_next_flush()")
-            did = AutovacuumStandIn(list(database.urls().values())).run_once()
+            with AutovacuumStandIn(list(database.urls().values())) as stand_in:
+                did = stand_in.run_once()
+                sessions = database.activity()["sessions"]
+                stand_in.run_once()  # on the sessions it keeps: no new ones to count as the services'
+                new_sessions = database.activity()["sessions"] - sessions
             cursor.execute("SELECT n_distinct FROM pg_stats WHERE tablename = 'days' AND attname = 'terminal_id'")
             n_distinct = cursor.fetchone()[0]
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'empty'")
@@ -108,6 +112,7 @@ def test_the_autovacuum_stand_in_analyses_what_autovacuum_would_and_nothing_else
     assert did["vacuum"] == [f"{seeded}.days"]  # 5,000 inserted rows: past the insert threshold (1,000)
     assert n_distinct < 0 or n_distinct > 1000  # negative: a fraction of the rows, i.e. most values distinct
     assert empty_tuples == -1
+    assert new_sessions == 0
 
 
 def test_activity_counts_the_rows_sequential_scans_read(database):
@@ -123,3 +128,8 @@ def test_activity_counts_the_rows_sequential_scans_read(database):
     finally:
         connection.close()
     assert after - before == 3000
+
+
+def test_activity_does_not_count_its_own_sessions(database):
+    before = database.activity()
+    assert database.activity()["sessions"] == before["sessions"]

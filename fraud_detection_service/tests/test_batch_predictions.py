@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -144,3 +145,36 @@ def test_a_short_batch_whose_id_is_recorded_between_its_read_and_its_write_is_sc
     with db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(transactions)).scalar_one() == 5
         assert conn.execute(select(func.sum(customer_days.c.tx_count))).scalar_one() == 5
+
+
+def test_an_in_turn_batch_locks_exactly_its_customers_existing_days_with_one_prepared_statement(profile_engine):
+    if profile_engine.dialect.name != "postgresql":
+        pytest.skip("the lock is PostgreSQL's (SQLite has one writer)")
+    at = datetime(2026, 5, 1, 12)
+    with profile_engine.begin() as conn:
+        conn.execute(customer_days.insert(), [{"customer_id": f"c{i}", "day": at.date(), "tx_count": 1,
+                                               "amount_sum": 1.0, "amount_sq_sum": 1.0, "fraud_count": 0}
+                                              for i in range(4)])
+    batches = [[Transaction(f"t{n}-{i}", customer, "t", 1.0, at) for i, customer in enumerate(customers)]
+               for n, customers in enumerate((["c1", "new"], ["c2", "c0", "c2", "another"]))]
+    raw = profile_engine.raw_connection()  # another session: which days it finds locked
+    try:
+        for batch in batches:
+            with profile_engine.begin() as conn:
+                batch_in_turn._lock_customer_days(conn, batch)
+                locked = []
+                for i in range(4):
+                    with raw.cursor() as cursor:
+                        cursor.execute("SET lock_timeout = '20ms'")
+                        try:
+                            cursor.execute("SELECT 1 FROM customer_days WHERE customer_id = %s FOR UPDATE", (f"c{i}",))
+                            raw.rollback()
+                        except Exception:  # noqa: BLE001 - lock_not_available: held by the batch
+                            raw.rollback()
+                            locked.append(f"c{i}")
+                assert locked == sorted({tx.customer_id for tx in batch} - {"new", "another"})
+                prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                                                ("%FOR UPDATE%",)).scalar_one()
+        assert prepared == 1  # batches of 2 and 4 rows: the same statement on this connection
+    finally:
+        raw.close()

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select, tuple_
+from fastapi_plumbing.prepared import Prepared
+from fastapi_plumbing.unnest import arrays, by_column, names
+from sqlalchemy import Connection, Dialect, Engine, Row, text
 from sqlalchemy.exc import OperationalError
 
 from app.db.tables import customer_days
@@ -84,8 +87,21 @@ def _in_turn(store: SqlProfileStore, risk: RiskEngine, txs: list[Transaction], c
     return answers, scored
 
 
+_KEYS = ("customer_id", "day")
+
+
+@cache
+def _lock_statement(dialect: Dialect) -> Prepared:
+    """The batch's existing customer days, locked in key order. The keys go as one array per column, so the
+    statement is prepared once per connection whatever the batch's length (an IN list is new SQL text, parsed
+    and planned anew, for every length)."""
+    keys = [customer_days.c[name] for name in _KEYS]
+    arguments, params = arrays(dialect, keys)
+    return Prepared.compile(text(
+        f"SELECT d.customer_id FROM customer_days AS d JOIN unnest({arguments}) AS k ({names(keys)}) "  # noqa: S608 (our own names)
+        "USING (customer_id, day) ORDER BY d.customer_id, d.day FOR UPDATE OF d").bindparams(*params), dialect)
+
+
 def _lock_customer_days(conn: Connection, txs: list[Transaction]) -> None:
     keys = sorted({(tx.customer_id, tx.timestamp.date()) for tx in txs})
-    c = customer_days.c
-    conn.execute(select(c.customer_id).where(tuple_(c.customer_id, c.day).in_(bindparam("keys", expanding=True)))
-                 .order_by(c.customer_id, c.day).with_for_update(), {"keys": keys})
+    _lock_statement(conn.dialect).execute(conn, by_column(keys, _KEYS)).close()

@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_.databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
                     run_.databases.create()
                     if not server_autovacuums(args.postgres):
-                        run_.autovacuum = AutovacuumStandIn(list(run_.databases.urls().values())).__enter__()
+                        run_.autovacuum = AutovacuumStandIn(list(run_.databases.urls().values())).start()
                 start_stack(run_, run_.databases.urls() if run_.databases else {})
             for name in selected:
                 if name == "training" and run_.stack:
@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
             if run_.stack:
                 run_.stack.stop_all()
             if run_.autovacuum:
-                run_.autovacuum.__exit__(None, None, None)
+                run_.autovacuum.stop()
             if run_.databases:
                 run_.databases.drop()
     except Interrupted as exc:

@@ -48,7 +48,8 @@ def server_autovacuums(server_url: str) -> bool:
 
 
 class AutovacuumStandIn:
-    """A thread doing one autovacuum pass over ``urls`` every ``naptime_s`` while in its ``with`` block."""
+    """A thread doing one autovacuum pass over ``urls`` every ``naptime_s`` from ``start`` to ``stop`` (or
+    in a ``with`` block)."""
     NAPTIME_S = 60.0
 
     def __init__(self, urls: list[str], naptime_s: float = NAPTIME_S) -> None:
@@ -59,16 +60,24 @@ class AutovacuumStandIn:
         self._connections: dict[str, psycopg2.extensions.connection] = {}
         self._thread = threading.Thread(target=self._run, name="autovacuum-stand-in", daemon=True)
 
-    def __enter__(self) -> AutovacuumStandIn:
+    def start(self) -> AutovacuumStandIn:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Waits for a pass under way, then closes the sessions (before the databases are dropped)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+
+    def __enter__(self) -> AutovacuumStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(self.naptime_s):

@@ -20,6 +20,8 @@ import threading
 import psycopg2
 from psycopg2 import sql
 
+from bench.databases import fetch_one
+
 logger = logging.getLogger(__name__)
 
 # Which tables autovacuum would analyse or vacuum now (its thresholds; reltuples is -1 before the first
@@ -38,13 +40,7 @@ ORDER BY s.relname
 
 
 def server_autovacuums(server_url: str) -> bool:
-    connection = psycopg2.connect(server_url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW autovacuum")
-            return cursor.fetchone()[0] == "on"
-    finally:
-        connection.close()
+    return fetch_one(server_url, "SHOW autovacuum")[0] == "on"
 
 
 class AutovacuumStandIn:
@@ -91,23 +87,24 @@ class AutovacuumStandIn:
         did: dict[str, list[str]] = {"analyze": [], "vacuum": []}
         for url in self.urls:
             connection = self._connections.get(url)
-            if connection is None or connection.closed:
+            if connection is None:
                 connection = self._connections[url] = psycopg2.connect(url)
                 connection.autocommit = True  # VACUUM cannot run inside a transaction
             try:
-                with connection.cursor() as cursor:
-                    cursor.execute(_DUE)
-                    for table, analyze, vacuum in cursor.fetchall():
-                        if not (analyze or vacuum):
-                            continue
-                        command = ("VACUUM (ANALYZE) {}" if analyze else "VACUUM {}") if vacuum else "ANALYZE {}"
-                        cursor.execute(sql.SQL(command).format(sql.Identifier(table)))
-                        where = f"{connection.info.dbname}.{table}"
-                        for kind, due in (("analyze", analyze), ("vacuum", vacuum)):
-                            if due:
-                                did[kind].append(where)
-                                self.done[kind] += 1
+                self._pass_over(connection, did)
             except psycopg2.Error:
                 self._connections.pop(url).close()
                 raise
         return did
+
+    def _pass_over(self, connection: psycopg2.extensions.connection, did: dict[str, list[str]]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(_DUE)
+            for table, analyze, vacuum in cursor.fetchall():
+                if not (analyze or vacuum):
+                    continue
+                command = "ANALYZE {}" if not vacuum else "VACUUM (ANALYZE) {}" if analyze else "VACUUM {}"
+                cursor.execute(sql.SQL(command).format(sql.Identifier(table)))
+                for kind in [kind for kind, due in (("analyze", analyze), ("vacuum", vacuum)) if due]:
+                    did[kind].append(f"{connection.info.dbname}.{table}")
+                    self.done[kind] += 1

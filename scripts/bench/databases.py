@@ -56,27 +56,26 @@ class PostgresDatabases:
     def activity(self) -> dict[str, int]:
         """Counters of this run's databases, summed: sessions opened (PostgreSQL 14+), commits, and rows
         read by sequential scans (a plan that stopped using an index shows here first)."""
-        connection = psycopg2.connect(self.server_url)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT coalesce(sum(sessions), 0), coalesce(sum(xact_commit), 0) "
-                               "FROM pg_stat_database WHERE datname = ANY(%s)", (list(self.names.values()),))
-                sessions, commits = cursor.fetchone()
-        finally:
-            connection.close()
+        sessions, commits = fetch_one(
+            self.server_url, "SELECT coalesce(sum(sessions), 0), coalesce(sum(xact_commit), 0) FROM pg_stat_database "
+            "WHERE datname = ANY(%s)", (list(self.names.values()),))
         sessions -= self._own_sessions
         scanned = 0
         for url in self.urls().values():  # table statistics are per database
-            connection = psycopg2.connect(url)
             self._own_sessions += 1
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables")
-                    scanned += int(cursor.fetchone()[0])
-            finally:
-                connection.close()
+            scanned += int(fetch_one(url, "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables")[0])
         return {"sessions": int(sessions), "commits": int(commits), "rows_seq_scanned": scanned}
 
+
+def fetch_one(url: str, query: str, params: tuple = ()) -> tuple:
+    """One row of ``query`` on a connection of its own."""
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchone()
+    finally:
+        connection.close()
 
 def vacuum_analyze(url: str) -> None:
     """After a bulk seed, what autovacuum does within a minute of one: statistics for the planner and a

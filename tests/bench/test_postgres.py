@@ -5,6 +5,7 @@ it, a failure with REQUIRE_POSTGRES=1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -32,26 +33,33 @@ def database():
     databases.drop()
 
 
-def test_a_seeded_heavy_customers_latest_transaction_is_one_index_row_away(database):
-    database = database.urls()["seeded"]
-    connection = psycopg2.connect(database)
+@contextlib.contextmanager
+def autocommit_cursor(url: str):
+    """A cursor on a connection of its own in autocommit (VACUUM and ANALYZE cannot run in a transaction)."""
+    connection = psycopg2.connect(url)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE history (customer_id text, at timestamp)")
-            cursor.execute("CREATE INDEX ON history (customer_id, at)")
-            cursor.execute("INSERT INTO history SELECT CASE WHEN i % 100 = 0 THEN 'light' ELSE 'heavy' END, "
-                           "timestamp '2026-06-01' + i * interval '1 minute' FROM generate_series(1, 20000) i")
-            vacuum_analyze(database)
-            # An aggregate over an index range (a customer's newest transaction in 30 days): with statistics
-            # PostgreSQL reads it as one row from the end of the index; without (autovacuum off, never
-            # analysed) it aggregated every row of the range. Plans of the services' own statements are
-            # what this protects.
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT max(at) FROM history WHERE customer_id = 'heavy' "
-                           "AND at >= timestamp '2026-06-01' AND at <= timestamp '2026-07-01'")
-            plan = cursor.fetchone()[0][0]["Plan"]
+            yield cursor
     finally:
         connection.close()
+
+
+def test_a_seeded_heavy_customers_latest_transaction_is_one_index_row_away(database):
+    database = database.urls()["seeded"]
+    with autocommit_cursor(database) as cursor:
+        cursor.execute("CREATE TABLE history (customer_id text, at timestamp)")
+        cursor.execute("CREATE INDEX ON history (customer_id, at)")
+        cursor.execute("INSERT INTO history SELECT CASE WHEN i % 100 = 0 THEN 'light' ELSE 'heavy' END, "
+                       "timestamp '2026-06-01' + i * interval '1 minute' FROM generate_series(1, 20000) i")
+        vacuum_analyze(database)
+        # An aggregate over an index range (a customer's newest transaction in 30 days): with statistics
+        # PostgreSQL reads it as one row from the end of the index; without (autovacuum off, never
+        # analysed) it aggregated every row of the range. Plans of the services' own statements are
+        # what this protects.
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT max(at) FROM history WHERE customer_id = 'heavy' "
+                       "AND at >= timestamp '2026-06-01' AND at <= timestamp '2026-07-01'")
+        plan = cursor.fetchone()[0][0]["Plan"]
 
     def rows_read(node: dict) -> int:
         own = node.get("Actual Rows", 0) if "Scan" in node["Node Type"] else 0
@@ -82,31 +90,26 @@ def test_the_servers_cpu_is_this_runs_sessions_and_not_a_neighbours(database):
 def test_the_autovacuum_stand_in_analyses_what_autovacuum_would_and_nothing_else(database):
     # A seed analysed with two terminals, then thousands of others (what the batch phase adds): with the
     # seed's statistics a generic plan expects half the table per terminal and scans all of it.
-    connection = psycopg2.connect(database.urls()["seeded"])
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE days (terminal_id text, day int)")
-            cursor.execute("INSERT INTO days SELECT 't' || (i % 2), i FROM generate_series(1, 100) i")
-            cursor.execute("ANALYZE days")
-            cursor.execute("INSERT INTO days SELECT 'other' || i, i FROM generate_series(1, 5000) i")
-            cursor.execute("CREATE TABLE empty (i int)")  # never analysed while empty: planned as 10 pages
-            cursor.execute("CREATE TABLE settled AS SELECT i FROM generate_series(1, 10000) i")
-            cursor.execute("SELECT pg_stat_force_next_flush()")  # counted before the vacuum, not after it
-            cursor.execute("VACUUM ANALYZE settled")
-            cursor.execute("INSERT INTO settled SELECT generate_series(1, 20)")  # under the thresholds
-            cursor.execute("SELECT pg_stat_force_next_flush()")
-            with AutovacuumStandIn(list(database.urls().values())) as stand_in:
-                did = stand_in.run_once()
-                sessions = database.activity()["sessions"]
-                stand_in.run_once()  # on the sessions it keeps: no new ones to count as the services'
-                new_sessions = database.activity()["sessions"] - sessions
-            cursor.execute("SELECT n_distinct FROM pg_stats WHERE tablename = 'days' AND attname = 'terminal_id'")
-            n_distinct = cursor.fetchone()[0]
-            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'empty'")
-            empty_tuples = cursor.fetchone()[0]
-    finally:
-        connection.close()
+    with autocommit_cursor(database.urls()["seeded"]) as cursor:
+        cursor.execute("CREATE TABLE days (terminal_id text, day int)")
+        cursor.execute("INSERT INTO days SELECT 't' || (i % 2), i FROM generate_series(1, 100) i")
+        cursor.execute("ANALYZE days")
+        cursor.execute("INSERT INTO days SELECT 'other' || i, i FROM generate_series(1, 5000) i")
+        cursor.execute("CREATE TABLE empty (i int)")  # never analysed while empty: planned as 10 pages
+        cursor.execute("CREATE TABLE settled AS SELECT i FROM generate_series(1, 10000) i")
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # counted before the vacuum, not after it
+        cursor.execute("VACUUM ANALYZE settled")
+        cursor.execute("INSERT INTO settled SELECT generate_series(1, 20)")  # under the thresholds
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        with AutovacuumStandIn(list(database.urls().values())) as stand_in:
+            did = stand_in.run_once()
+            sessions = database.activity()["sessions"]
+            stand_in.run_once()  # on the sessions it keeps: no new ones to count as the services'
+            new_sessions = database.activity()["sessions"] - sessions
+        cursor.execute("SELECT n_distinct FROM pg_stats WHERE tablename = 'days' AND attname = 'terminal_id'")
+        n_distinct = cursor.fetchone()[0]
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'empty'")
+        empty_tuples = cursor.fetchone()[0]
     seeded = database.names["seeded"]
     assert did["analyze"] == [f"{seeded}.days"]
     assert did["vacuum"] == [f"{seeded}.days"]  # 5,000 inserted rows: past the insert threshold (1,000)
@@ -116,17 +119,12 @@ def test_the_autovacuum_stand_in_analyses_what_autovacuum_would_and_nothing_else
 
 
 def test_activity_counts_the_rows_sequential_scans_read(database):
-    connection = psycopg2.connect(database.urls()["neighbour"])
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE unindexed AS SELECT i FROM generate_series(1, 3000) i")
-            before = database.activity()["rows_seq_scanned"]
-            cursor.execute("SELECT count(*) FROM unindexed WHERE i = 7")
-            cursor.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15 reports a session's counts lazily
-            after = database.activity()["rows_seq_scanned"]
-    finally:
-        connection.close()
+    with autocommit_cursor(database.urls()["neighbour"]) as cursor:
+        cursor.execute("CREATE TABLE unindexed AS SELECT i FROM generate_series(1, 3000) i")
+        before = database.activity()["rows_seq_scanned"]
+        cursor.execute("SELECT count(*) FROM unindexed WHERE i = 7")
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15 reports a session's counts lazily
+        after = database.activity()["rows_seq_scanned"]
     assert after - before == 3000
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from fastapi_plumbing.prepared import Prepared
 from sqlalchemy import Engine, func, select
 
 from app.db.engine import make_engine
@@ -173,3 +174,44 @@ def test_an_in_turn_batch_locks_exactly_its_customers_existing_days_with_one_pre
         assert prepared == 1  # batches of 2 and 4 rows: the same statement on this connection
     finally:
         raw.close()
+
+
+def test_an_in_turn_batch_is_cut_where_a_row_could_see_an_earlier_rows_write():
+    at = datetime(2026, 5, 1, 12)
+    rows = [("a", "c1", "t1"), ("b", "c2", "t2"), ("c", "c3", "t1"),  # terminal t1 again
+            ("d", "c4", "t3"), ("e", "c3", "t4"),  # customer c3 again
+            ("f", "c5", "t5"), ("f", "c6", "t6"), ("g", "c7", "t7")]  # id f again
+    txs = [Transaction(tx_id, customer, terminal, 1.0, at) for tx_id, customer, terminal in rows]
+    runs = batch_in_turn._independent_runs(txs)
+    assert [[tx.transaction_id for tx in run] for run in runs] == [["a", "b"], ["c", "d"], ["e", "f"], ["f", "g"]]
+
+
+def test_an_in_turn_batch_reads_and_writes_each_run_of_independent_rows_in_one_statement(
+        profile_engine, model_dir, monkeypatch):
+    if profile_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs in process: one row at a time, no round trip to save")
+    risk = RiskEngine.load(model_dir)
+    at = datetime(2026, 5, 1, 12)
+    independent = [Transaction(f"r{i}", f"c{i}", f"t{i}", 10.0 + i, at.replace(minute=i)) for i in range(4)]
+    again = [Transaction(f"s{i}", f"c{i}", f"t{i}", 10.0 + i, at.replace(minute=10 + i)) for i in range(3)]
+    again.append(Transaction("s3", "c0", "t9", 5.0, at.replace(minute=15)))  # c0 again: a second run
+    sent: list[list[str]] = []
+    execute = Prepared.execute
+
+    def counted(self, conn, params, **options):
+        sent[-1].append(self.sql)
+        return execute(self, conn, params, **options)
+
+    monkeypatch.setattr(Prepared, "execute", counted)
+    for batch in (independent, again):
+        sent.append([])
+        assert len(predict_many(profile_engine, risk, batch)) == 4
+    monkeypatch.undo()
+    # One run: its read and its write (no lock first: the write takes its customer days in key order).
+    # Two runs: the lock, then the run of three's read and write, then the last row's read and write.
+    # (That they answer and store what one /predict after another does: the first test of this module.)
+    assert [len(statements) for statements in sent] == [2, 5]
+    with profile_engine.connect() as conn:
+        days = dict(conn.execute(select(customer_days.c.customer_id, customer_days.c.tx_count)).all())
+        assert conn.execute(select(func.count()).select_from(transactions)).scalar_one() == 8
+    assert days == {"c0": 3, "c1": 2, "c2": 2, "c3": 1}

@@ -7,10 +7,16 @@ batch runs /predict's read, scoring and write for each row in turn, on one conne
 a later row's read sees the earlier rows' writes (as one /predict after another would), and the answers are
 /predict's to the bit (same reads, same features, same arithmetic), with one commit for the batch.
 
-PostgreSQL: each row's write adds to its customer's day total, which locks that row until the commit; other
-writers (/predict's recorder, other batches) lock them in key order, so this transaction first locks the
-batch's existing customer days in that order too, and a deadlock left (two first writes of one customer's day
-racing) is reported as ``Contended``: the caller then scores the rows one at a time.
+On PostgreSQL each statement is a round trip, whose client side (the driver, the thread's wait and wake-up)
+cost the service about as much as scoring the row (docs/performance.md). So the batch goes in runs of rows
+that cannot see one another's writes (no customer, terminal or id twice in a run): a run's reads are one
+statement and its writes one, which gives what its rows' reads and writes one after another would.
+
+PostgreSQL: each write adds to its customers' day totals, which locks those rows until the commit; other
+writers (/predict's recorder, other batches) lock them in key order. A batch of one run writes them in one
+statement, in key order; a batch of several runs first locks its existing customer days in that order, and a
+deadlock left (two first writes of one customer's day racing) is reported as ``Contended``: the caller then
+scores the rows one at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import Connection, Dialect, Engine, Row, text
 from sqlalchemy.exc import OperationalError
 
 from app.db.tables import customer_days
+from app.services import batch_store
 from app.services.profile_store import SqlProfileStore
 from app.services.risk_engine import RiskEngine, Verdict
 from app.services.shadow import shadow_answer
@@ -59,32 +66,61 @@ def predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction], challe
     try:
         with db.begin() as conn:
             if conn.dialect.name == "postgresql":
-                _lock_customer_days(conn, txs)
-            return _in_turn(SqlProfileStore(conn), risk, txs, challenger, stored_answer)
+                runs = _independent_runs(txs)
+                if len(runs) > 1:  # one run's write takes its customer days in key order itself
+                    _lock_customer_days(conn, txs)
+            else:  # in process: no round trip to save, so one row at a time
+                runs = [[tx] for tx in txs]
+            answers: list[Verdict] = []
+            scored: list[Scored] = []
+            for run in runs:
+                _judge_run(conn, risk, run, challenger, stored_answer, answers, scored)
+            return answers, scored
     except OperationalError as exc:
         if getattr(exc.orig, "pgcode", None) == _DEADLOCK:
             raise Contended from exc
         raise
 
 
-def _in_turn(store: SqlProfileStore, risk: RiskEngine, txs: list[Transaction], challenger: RiskEngine | None,
-             stored_answer: StoredAnswer) -> tuple[list[Verdict], list[Scored]]:
-    answers: list[Verdict] = []
-    scored: list[Scored] = []
+def _independent_runs(txs: list[Transaction]) -> list[list[Transaction]]:
+    """The batch cut into runs of consecutive rows whose reads cannot see one another's writes (no customer,
+    terminal or id twice in a run): a run is read in one statement and written in one, which is what
+    reading and writing its rows one after another would give."""
+    runs: list[list[Transaction]] = []
+    seen: set[tuple[str, str]] = set()
     for tx in txs:
-        reads = history_reads(tx, label_delay_days=risk.label_delay_days)
-        known, history = store.known_or_history(tx.transaction_id, reads)
+        keys = {("customer", tx.customer_id), ("terminal", tx.terminal_id), ("id", tx.transaction_id)}
+        if not runs or seen & keys:
+            runs.append([])
+            seen = set()
+        runs[-1].append(tx)
+        seen |= keys
+    return runs
+
+
+def _judge_run(conn: Connection, risk: RiskEngine, run: list[Transaction], challenger: RiskEngine | None,
+               stored_answer: StoredAnswer, answers: list[Verdict], scored: list[Scored]) -> None:
+    """Reads, judges and records one run (``_independent_runs``), adding its answers and judged rows."""
+    store = SqlProfileStore(conn)
+    wanted = [(tx.transaction_id, history_reads(tx, label_delay_days=risk.label_delay_days)) for tx in run]
+    judged: list[tuple[Transaction, Scored]] = []
+    for tx, (_, reads), (known, history) in zip(run, wanted, store.known_or_histories(wanted), strict=True):
         if known is not None:  # recorded before, or earlier in this batch: its stored answer, as /predict
             answers.append(stored_answer(tx.transaction_id, known))
             continue
         features = features_from_history(tx, reads, *history)  # type: ignore[misc] - unknown id: read
         verdict = risk.judge_one(features, tx)
-        shadow = shadow_answer(challenger, features)
-        if not store.record_scored(tx, {**verdict.stored_columns(), **shadow}):
-            raise Contended  # recorded by another request since our read: rolled back with the whole batch
         answers.append(verdict)
-        scored.append(Scored(features, verdict, shadow))
-    return answers, scored
+        judged.append((tx, Scored(features, verdict, shadow_answer(challenger, features))))
+    if len(judged) == 1:  # the one-row statement, prepared once per connection
+        (tx, one), = judged
+        inserted = [store.record_scored(tx, {**one.verdict.stored_columns(), **one.shadow})]
+    else:
+        inserted = batch_store.write_batch(conn, [tx for tx, _ in judged], [one.verdict for _, one in judged],
+                                           [one.shadow for _, one in judged])
+    if not all(inserted):
+        raise Contended  # recorded by another request since our read: rolled back with the whole batch
+    scored.extend(one for _, one in judged)
 
 
 _KEYS = ("customer_id", "day")

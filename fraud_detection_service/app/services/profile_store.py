@@ -14,14 +14,17 @@ own); SQLite has no DML in ``WITH`` and runs the three in-process statements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
 from fastapi_plumbing.prepared import EncodedJSON, Prepared
+from fastapi_plumbing.unnest import arrays, names
 from sqlalchemy import (
     JSON,
+    Column,
     Connection,
     Date,
     DateTime,
@@ -33,12 +36,14 @@ from sqlalchemy import (
     Table,
     bindparam,
     cast,
+    column,
     func,
     insert,
     literal,
     literal_column,
     null,
     select,
+    text,
     union_all,
     update,
 )
@@ -66,13 +71,15 @@ def _days_query(table: Table, key: str) -> Select:
     )
 
 
-def terminal_days_query(owners: Any, first: str = "first", last: str = "last") -> Select:
+def terminal_days_query(owners: Any, first: Any = None, last: Any = None) -> Select:
     """A terminal's totals per day: the folded ones plus the changes not folded yet (app/services/terminal_totals.py),
     in one statement, hence one snapshot (a fold committing meanwhile is seen whole or not at all).
     ``owners``: the condition on ``terminal_id`` (one terminal, or a batch's); ``first`` and ``last``: the
-    names of the days' bound parameters."""
+    first and last day (default: the bound parameters "first" and "last")."""
+    first = bindparam("first") if first is None else first
+    last = bindparam("last") if last is None else last
     parts = [select(table.c.terminal_id, *(table.c[name] for name in DAY_TOTALS_FIELDS))
-             .where(owners(table.c.terminal_id), table.c.day >= bindparam(first), table.c.day <= bindparam(last))
+             .where(owners(table.c.terminal_id), table.c.day >= first, table.c.day <= last)
              for table in (terminal_days, terminal_day_changes)]
     both = union_all(*parts).subquery()
     sums = [func.sum(both.c[name], type_=both.c[name].type).label(name) for name in DAY_TOTALS_FIELDS[1:]]
@@ -88,35 +95,74 @@ def _constant(value: float, kind: Any, name: str | None) -> Any:
     return constant if name is None else constant.label(name)
 
 
+# What ``HistoryReads`` reads: (customer day totals, customer activity, terminal day totals).
+History = tuple[list[DayTotals], RecentActivity, list[DayTotals]]
+
 # The parts of ``_history_query``'s answer, in its first column.
 _CUSTOMER_DAY, _ACTIVITY, _TERMINAL_DAY, _KNOWN = 0, 1, 2, 3
 
+# ``_history_query``'s inputs: the transaction's id and ``HistoryReads``' fields, with their types.
+_HISTORY_INPUTS = {"tx_id": transactions.c.transaction_id.type, "customer_id": transactions.c.customer_id.type,
+                   "customer_first": Date(), "day": Date(), "until": DateTime(), "since": DateTime(),
+                   "limit": Integer(), "latest_since": DateTime(), "terminal_id": transactions.c.terminal_id.type,
+                   "terminal_first": Date(), "terminal_last": Date()}
+_HISTORY_COLUMNS = ("part", "day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count", "labelled_count",
+                    "latest")
 
-def _history_query() -> Select:
+
+def _bound(name: str) -> Any:
+    return bindparam(name, type_=_HISTORY_INPUTS[name])
+
+
+def _history_query(given: Callable[[str], Any] = _bound) -> Select:
     """PostgreSQL: ``HistoryReads``' three reads and whether the transaction is already recorded, as one
     statement (one round trip, parse and plan instead of four): rows (part, day, tx_count, amount_sum,
     amount_sq_sum, fraud_count, labelled_count, latest), the customer's days, then the activity's one row
-    (count, amount sum, latest), then the terminal's days, then one flag row if the id is recorded."""
+    (count, amount sum, latest), then the terminal's days, then one flag row if the id is recorded.
+    ``given(name)``: each input of ``_HISTORY_INPUTS`` (bound parameters, or a batch's unnested columns)."""
     c = customer_days.c
     customer = select(_constant(_CUSTOMER_DAY, Integer, "part"), c.day, c.tx_count, c.amount_sum, c.amount_sq_sum,
-                      c.fraud_count, _constant(0, Integer, "labelled_count"), cast(null(), DateTime)).where(
-        c.customer_id == bindparam("customer_id"), c.day >= bindparam("customer_first"), c.day <= bindparam("day"))
-    activity = _activity_query().subquery()
+                      c.fraud_count, _constant(0, Integer, "labelled_count"), cast(null(), DateTime).label("latest")
+                      ).where(c.customer_id == given("customer_id"), c.day >= given("customer_first"),
+                              c.day <= given("day"))
+    activity = _activity_query(given).subquery()
     count, amount_sum, latest = activity.c
     recent = select(_constant(_ACTIVITY, Integer, "part"), cast(null(), Date), count, amount_sum,
                     _constant(0.0, Float, "amount_sq_sum"), _constant(0, Integer, "fraud_count"),
                     _constant(0, Integer, "labelled_count"), latest)
-    totals = terminal_days_query(lambda column: column == bindparam("terminal_id"), "terminal_first",
-                                 "terminal_last").subquery()
+    totals = terminal_days_query(lambda column: column == given("terminal_id"), given("terminal_first"),
+                                 given("terminal_last")).subquery()
     t = totals.c
     terminal = select(_constant(_TERMINAL_DAY, Integer, "part"), t.day, t.tx_count, t.amount_sum, t.amount_sq_sum,
                       t.fraud_count, t.labelled_count, cast(null(), DateTime))
     known = select(_constant(_KNOWN, Integer, "part"), cast(null(), Date), _constant(0, Integer, "tx_count"),
                    _constant(0.0, Float, "amount_sum"), _constant(0.0, Float, "amount_sq_sum"),
                    _constant(0, Integer, "fraud_count"), _constant(0, Integer, "labelled_count"),
-                   cast(null(), DateTime)).where(transactions.c.transaction_id == bindparam("tx_id"))
+                   cast(null(), DateTime)).where(transactions.c.transaction_id == given("tx_id"))
     both = union_all(customer, recent, terminal, known).subquery()
-    return select(*both.c).order_by(both.c[0], both.c[1])
+    return select(*both.c).order_by(both.c.part, both.c.day)
+
+
+def _inputs(transaction_id: str, reads: HistoryReads) -> dict[str, Any]:
+    return {"tx_id": transaction_id, "customer_id": reads.customer_id, "customer_first": reads.customer_first,
+            "day": reads.day, "until": reads.until, "since": reads.since, "limit": reads.limit,
+            "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
+            "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}
+
+
+def _histories_query(dialect: Dialect) -> Prepared:
+    """PostgreSQL: ``_history_query`` for several transactions in one statement, each answer's rows led by the
+    transaction's position (1-based) in the inputs. The inputs go as one array per field
+    (``fastapi_plumbing.unnest``), so the statement is prepared once whatever the number of transactions."""
+    inputs = [Column(name, kind) for name, kind in _HISTORY_INPUTS.items()]
+    arguments, params = arrays(dialect, inputs)
+    one = _history_query(lambda name: literal_column(f'k."{name}"')).compile(dialect=dialect)
+    result = [column("position", Integer), *(column(name, kind) for name, kind in zip(
+        _HISTORY_COLUMNS, (c.type for c in _history_query().selected_columns), strict=True))]
+    return Prepared.compile(text(
+        f"SELECT k.position, h.* FROM unnest({arguments}) WITH ORDINALITY AS k ({names(inputs)}, position) "  # noqa: S608 (our own SQL)
+        f"CROSS JOIN LATERAL ({one}) AS h ORDER BY k.position, h.part, h.day").bindparams(*params).columns(*result),
+        dialect)
 
 
 def add_terminal_changes() -> Executable:
@@ -124,23 +170,23 @@ def add_terminal_changes() -> Executable:
     return insert(terminal_day_changes)
 
 
-def _activity_query() -> Executable:
+def _activity_query(given: Callable[[str], Any] = _bound) -> Executable:
     """Count and amount sum of the customer's latest ``limit`` transactions in [since, until], and their
     newest timestamp in [latest_since, until]: one round trip, and both parts are range reads of the
     (customer_id, timestamp) index, so a customer's history beyond the window costs nothing."""
     t = transactions.c
-    mine = t.customer_id == bindparam("customer_id")
-    until = t.timestamp <= bindparam("until")
+    mine = t.customer_id == given("customer_id")
+    until = t.timestamp <= given("until")
     window = (
         select(t.amount)
-        .where(mine, t.timestamp >= bindparam("since"), until)
+        .where(mine, t.timestamp >= given("since"), until)
         .order_by(t.timestamp.desc())
-        .limit(bindparam("limit", type_=Integer))
+        .limit(given("limit"))
         .subquery()
     )
     # The newest row by the index's order, not max(): PostgreSQL plans max() over the whole 30-day range
     # when a table has no statistics yet (seen on a freshly seeded table), while this reads one index entry.
-    latest = (select(t.timestamp).where(mine, t.timestamp >= bindparam("latest_since"), until)
+    latest = (select(t.timestamp).where(mine, t.timestamp >= given("latest_since"), until)
               .order_by(t.timestamp.desc()).limit(literal_column("1")))
     return select(
         func.count(),
@@ -209,6 +255,7 @@ class _Statements:
     add_terminal_day: Prepared
     record_in_one: Prepared | None  # PostgreSQL only
     history: Prepared | None  # PostgreSQL only
+    histories: Prepared | None  # PostgreSQL only
     known: Prepared | None  # SQLite only: whether an id is recorded (``scored_result`` then reads its answer)
     lock_for_label: Executable
     set_label: Executable
@@ -236,6 +283,7 @@ def _statements(dialect: Dialect) -> _Statements:
                                           fraud_count=0), dialect),
         record_in_one=Prepared.compile(_record_in_one_statement(), dialect) if dialect.name == "postgresql" else None,
         history=Prepared.compile(_history_query(), dialect) if dialect.name == "postgresql" else None,
+        histories=_histories_query(dialect) if dialect.name == "postgresql" else None,
         known=Prepared.compile(select(t.transaction_id).where(by_id), dialect) if dialect.name == "sqlite" else None,
         # A concurrent label for the same transaction waits for this one (PostgreSQL; SQLite has one writer).
         lock_for_label=select(t.terminal_id, t.timestamp, t.is_fraud).where(by_id).with_for_update(),
@@ -267,8 +315,7 @@ class SqlProfileStore:
         count, amount_sum, latest = self._sql.customer_activity.rows(self._conn, params)[0]
         return RecentActivity(count=count, amount_sum=amount_sum, latest=latest)
 
-    def known_or_history(self, transaction_id: str, reads: HistoryReads) -> tuple[
-            Row | None, tuple[list[DayTotals], RecentActivity, list[DayTotals]] | None]:
+    def known_or_history(self, transaction_id: str, reads: HistoryReads) -> tuple[Row | None, History | None]:
         """/predict's read: (stored answer, None) for a recorded id (``scored_result``), else (None, the answers
         to ``reads``). On PostgreSQL the check and the three reads are one statement (``_history_query``; a
         statement more for a known id, rare); on SQLite (in-process, no round trip to save) a primary-key
@@ -279,14 +326,24 @@ class SqlProfileStore:
             if not self._sql.known.rows(self._conn, {"tx_id": transaction_id}):  # type: ignore[union-attr]
                 return None, reads.read(self)
             return self.scored_result(transaction_id), None
-        params = {"tx_id": transaction_id, "customer_id": reads.customer_id,
-                  "customer_first": reads.customer_first, "day": reads.day,
-                  "until": reads.until, "since": reads.since, "limit": reads.limit,
-                  "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
-                  "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}
+        return self._known_or(transaction_id, self._sql.history.rows(self._conn, _inputs(transaction_id, reads)))
+
+    def known_or_histories(self, wanted: list[tuple[str, HistoryReads]]) -> list[tuple[Row | None, History | None]]:
+        """``known_or_history`` of several (id, reads) at once, in order: one statement on PostgreSQL
+        (``_histories_query``), so none of them may depend on another's write (same customer, terminal or id)."""
+        if self._sql.histories is None or len(wanted) == 1:
+            return [self.known_or_history(transaction_id, reads) for transaction_id, reads in wanted]
+        inputs = [_inputs(transaction_id, reads) for transaction_id, reads in wanted]
+        rows_of: list[list[tuple[Any, ...]]] = [[] for _ in wanted]
+        for position, *row in self._sql.histories.rows(self._conn, {name: [one[name] for one in inputs]
+                                                                     for name in _HISTORY_INPUTS}):
+            rows_of[position - 1].append(row)
+        return [self._known_or(transaction_id, rows) for (transaction_id, _), rows in zip(wanted, rows_of, strict=True)]
+
+    def _known_or(self, transaction_id: str, rows: list[tuple[Any, ...]]) -> tuple[Row | None, History | None]:
+        """``known_or_history``'s answer from ``_history_query``'s rows for one transaction."""
         customer, terminal, activity, recorded = [], [], None, False
-        for part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled, latest in self._sql.history.rows(
-                self._conn, params):
+        for part, day, tx_count, amount_sum, amount_sq_sum, fraud_count, labelled, latest in rows:
             if part == _KNOWN:
                 recorded = True
             elif part == _ACTIVITY:

@@ -16,7 +16,7 @@ from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
 from app.services import batch_in_turn
-from app.services.predictions import IN_TURN_MAX, predict, predict_many
+from app.services.predictions import IN_TURN_MAX, predict, predict_many, scored_in_turn
 from app.services.risk_engine import RiskEngine, Verdict
 from ml_model.profile_store import Transaction
 from ml_model.simulate import simulate_transactions
@@ -82,7 +82,7 @@ def test_a_batch_answers_and_stores_what_one_prediction_after_another_does(two_e
         together += predict_many(batch_db, risk, txs[start:start + size], challenger)
     # A retry of an already answered batch gets the first answers and records nothing twice.
     assert predict_many(batch_db, risk, txs[:size], challenger) == together[:size]
-    if size <= IN_TURN_MAX:  # /predict's own reads and writes, row by row: equal to the last bit
+    if scored_in_turn(size):  # /predict's own reads and writes, row by row: equal to the last bit
         assert together == one_by_one
         single_rows, batch_rows = _rows(single_db), _rows(batch_db)
         assert batch_rows[1:] == single_rows[1:]

@@ -48,6 +48,11 @@ def test_409_scoring_a_transaction_recorded_without_decision(client):
     tx = transaction(new_id("c"), "term-problems", 15.0, DAY0 + timedelta(hours=11))
     assert client.post("/feedback", json={**tx, "is_fraud": False}).status_code == 200
     assert_problem(client.post("/predict", json=tx), 409, "recorded_without_decision", "/predict")
+    # In a batch it refuses the whole batch, naming the transaction.
+    others = [transaction(new_id("c"), "term-problems", 16.0, DAY0 + timedelta(hours=12)) for _ in range(2)]
+    body = assert_problem(client.post("/predict/batch", json={"transactions": [others[0], tx, others[1]]}),
+                          409, "recorded_without_decision", "/predict/batch")
+    assert tx["transaction_id"] in body["detail"]
 
 
 def test_422_names_each_field(client):

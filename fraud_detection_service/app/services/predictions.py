@@ -94,9 +94,9 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
     in its history; a known id gets its first answer), in one database transaction: the history read in
     bulk (app/services/batch_store.py), every stage over the whole batch (features, scores, contributions),
     the batch written in three statements; up to ``IN_TURN_MAX`` rows, row by row through /predict's own
-    statements instead (app/services/batch_in_turn.py)."""
+    statements instead (app/services/batch_in_turn.py), as ``scored_in_turn`` says."""
     try:
-        if len(txs) <= IN_TURN_MAX:
+        if scored_in_turn(len(txs)):
             return _predict_in_turn(db, risk, txs, challenger)
         return _predict_together(db, risk, txs, challenger)
     except Contended:
@@ -108,6 +108,13 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
 # Up to this many rows a batch is scored row by row (batch_in_turn): measured on the fraud service, per row
 # cheaper than the bulk path's fixed cost and its read of the customers' last hour (docs/performance.md).
 IN_TURN_MAX = 16
+
+
+def scored_in_turn(rows: int) -> bool:
+    """Whether a batch of ``rows`` transactions is scored row by row (``_predict_in_turn``) rather than by the
+    bulk path: the one decision ``predict_many`` and /predict/batch's route both follow (the route runs such a
+    batch where /predict's work runs, a longer one in the threadpool), so the two cannot disagree."""
+    return rows <= IN_TURN_MAX
 
 
 def _predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction],

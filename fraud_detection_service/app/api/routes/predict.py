@@ -9,6 +9,9 @@ for the event loop on any database, so it goes to the threadpool.
 
 /predict answers before its transaction is recorded: the record is written after the answer has gone out,
 committed with the other records of the moment (app/services/recorder.py).
+
+The OpenAPI document tells a caller what each route does: its ``summary`` and ``description`` are given where
+the route is added, so these docstrings and comments, written for whoever changes the code, never reach it.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from fastapi_plumbing.problems import Problem
 from pydantic import BaseModel, ValidationError
 
 from app.api.deps import InternalCaller, require_internal_token
+from app.core.config import settings
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
-from app.services.predictions import IN_TURN_MAX, Record, RecordedWithoutDecision, judge, predict_many
+from app.services.predictions import Record, RecordedWithoutDecision, judge, predict_many, scored_in_turn
 from app.services.recorder import AnswerThenRecord
 from app.services.risk_engine import Verdict
 
@@ -120,24 +124,36 @@ async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
     return {"transaction_id": body.transaction_id, **verdict.as_dict()}
 
 
-router.add_api_route("", predict_one, methods=["POST"], response_model=PredictionOut,
-                     route_class_override=_lean_route(TransactionIn, _lean_prediction))
+_INTERNAL = "Requires the `X-Internal-Token` header (401 without it or with a wrong one)."
 
-
-async def predict_batch(body: BatchIn, request: Request) -> Response:
-    """FastAPI's own path; the lean route calls ``_batch_answer`` itself."""
-    return await _batch_answer(body, request)
+# operation_id as FastAPI derived it when it was taken from the function's name: a client generated from the
+# OpenAPI document keeps its method names (tests/test_openapi.py lists them).
+router.add_api_route(
+    "", predict_one, methods=["POST"], response_model=PredictionOut, operation_id="predict_one_predict_post",
+    summary="Score one transaction",
+    description=(
+        "Scores the transaction with the serving model against its customer's and terminal's history and "
+        "answers the `decision` (`BLOCKED` when `anomaly_score` is at or above `threshold`, else `APPROVED`), "
+        "the `risk_score` (0.5 at the threshold), the `reasons`, the `model_version` that decided and every "
+        "model feature's contribution, largest first. The transaction is recorded under its `transaction_id` "
+        "and counts in the history of the ones after it.\n\n"
+        "A `transaction_id` already answered is not scored again: it gets its first answer again, so a retry "
+        "is safe and the transaction is counted once. A `transaction_id` recorded through `POST /feedback` "
+        "without ever being scored has no model answer: 409 `recorded_without_decision`.\n\n" + _INTERNAL),
+    route_class_override=_lean_route(TransactionIn, _lean_prediction))
 
 
 async def _batch_answer(body: BatchIn, request: Request) -> Response:
+    """/predict/batch's answer on both paths: the lean route calls it with the body it validated, FastAPI's own
+    handler (any other request) with FastAPI's, so no wrapper is needed to give FastAPI a route function."""
     state = request.app.state
     db, models = state.db, state.models  # from app.state, as /predict's: no dependency to solve
     # In order: a later transaction of the batch sees the earlier ones in its customer's history, and the
     # ones /predict answered in this process before it.
     await state.recorder.written()
     txs = [item.to_transaction() for item in body.transactions]
-    # A short batch is a few /predicts' work (IN_TURN_MAX): where /predict's runs; a longer one in the threadpool.
-    run = functools.partial(on_database, db) if len(txs) <= IN_TURN_MAX else in_threadpool
+    # A batch scored row by row is a few /predicts' work: where /predict's runs; a longer one in the threadpool.
+    run = functools.partial(on_database, db) if scored_in_turn(len(txs)) else in_threadpool
     try:
         verdicts = await run(predict_many, db, models.champion, txs, models.challenger)
     except RecordedWithoutDecision as exc:
@@ -145,8 +161,19 @@ async def _batch_answer(body: BatchIn, request: Request) -> Response:
     return Response(_batch_json(body.transactions, verdicts), media_type="application/json")
 
 
-router.add_api_route("/batch", predict_batch, methods=["POST"], response_model=BatchOut,
-                     route_class_override=_lean_route(BatchIn, _batch_answer))
+router.add_api_route(
+    "/batch", _batch_answer, methods=["POST"], response_model=BatchOut,
+    operation_id="predict_batch_predict_batch_post",
+    summary="Score a batch of transactions, in order",
+    description=(
+        f"Scores 1 to {settings.MAX_BATCH_SIZE} transactions in the order given and answers `results` in that "
+        "order, each what `POST /predict` answers for it: a transaction sees the batch's earlier ones in its "
+        "customer's and terminal's history, as if they had been sent one after another. A `transaction_id` "
+        "already answered, before or earlier in the same batch, gets its first answer again. When a "
+        "transaction of the batch was recorded through `POST /feedback` without ever being scored, the whole "
+        "batch is answered 409 `recorded_without_decision`, naming it. An empty batch or a longer one is "
+        "422.\n\n" + _INTERNAL),
+    route_class_override=_lean_route(BatchIn, _batch_answer))
 
 
 def _batch_json(items: Sequence[TransactionIn], verdicts: list[Verdict]) -> bytes:

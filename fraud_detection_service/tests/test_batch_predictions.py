@@ -12,6 +12,7 @@ import pytest
 from fastapi_plumbing.prepared import Prepared
 from sqlalchemy import Engine, func, select
 
+from app.core.metrics import DECISIONS
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
@@ -125,11 +126,24 @@ def test_an_id_recorded_meanwhile_by_another_request_gets_its_first_answer(two_e
                           and tx.timestamp.date() == taken.timestamp.date())
 
 
+def _independent(txs: list[Transaction], count: int) -> list[Transaction]:
+    """The first ``count`` transactions of ``txs`` with no customer or terminal twice."""
+    chosen: list[Transaction] = []
+    for tx in txs:
+        if all(tx.customer_id != c.customer_id and tx.terminal_id != c.terminal_id for c in chosen):
+            chosen.append(tx)
+    return chosen[:count]
+
+
+@pytest.mark.parametrize(("pick", "runs"), [(lambda txs: txs[:5], 2), (lambda txs: _independent(txs, 5), 1)],
+                         ids=["several_runs", "one_run"])
 def test_a_short_batch_whose_id_is_recorded_between_its_read_and_its_write_is_scored_again_one_by_one(
-        two_engines, model_dir, monkeypatch):
+        two_engines, model_dir, monkeypatch, pick, runs):
     db, _ = two_engines
     risk = RiskEngine.load(model_dir)
-    txs = _stream()[:5]
+    txs = pick(_stream())
+    # On PostgreSQL, one run is written without a transaction, several in one (SQLite: always row by row).
+    assert len(batch_in_turn._independent_runs(txs)) == runs
     first: list[Verdict] = []
     scoring = batch_in_turn.shadow_answer
 
@@ -139,13 +153,21 @@ def test_a_short_batch_whose_id_is_recorded_between_its_read_and_its_write_is_sc
         return scoring(challenger, features)
 
     monkeypatch.setattr(batch_in_turn, "shadow_answer", another_request_records_it)
+    decided = _decisions_counted()
     answers = predict_many(db, risk, txs)
     monkeypatch.undo()
+    # Each transaction recorded is one decision on /metrics: the other request's and the batch's four, whether
+    # the batch was rolled back and scored again one by one, or (one run, on PostgreSQL) kept its other rows.
+    assert _decisions_counted() - decided == 5
     assert answers[0] == first[0]
     assert answers[1:] == [predict(db, risk, tx) for tx in txs[1:]]  # recorded by the batch: their stored answers
     with db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(transactions)).scalar_one() == 5
         assert conn.execute(select(func.sum(customer_days.c.tx_count))).scalar_one() == 5
+
+
+def _decisions_counted() -> float:
+    return sum(DECISIONS.labels(decision)._value.get() for decision in ("APPROVED", "BLOCKED"))
 
 
 def test_an_in_turn_batch_locks_exactly_its_customers_existing_days_with_one_prepared_statement(profile_engine):

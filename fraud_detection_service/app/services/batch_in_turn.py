@@ -12,20 +12,24 @@ cost the service about as much as scoring the row (docs/performance.md). So the 
 that cannot see one another's writes (no customer, terminal or id twice in a run): a run's reads are one
 statement and its writes one, which gives what its rows' reads and writes one after another would.
 
-PostgreSQL: each write adds to its customers' day totals, which locks those rows until the commit; other
-writers (/predict's recorder, other batches) lock them in key order. A batch of one run writes them in one
-statement, in key order; a batch of several runs first locks its existing customer days in that order, and a
-deadlock left (two first writes of one customer's day racing) is reported as ``Contended``: the caller then
-scores the rows one at a time.
+A batch of one run (no customer, terminal or id twice: the common case) is a read and a write, each atomic on
+its own, so it runs without a transaction (as /predict's read and its record do): no BEGIN and COMMIT round
+trips. Its write adds to its customers' day totals in key order, the order every other writer (/predict's
+recorder, other batches) takes them in. A batch of several runs is one transaction, which holds the day
+totals it adds to until its commit: it first locks its existing customer days in key order too. A deadlock
+left (two first writes of one customer's day racing) is reported as ``Contended``: the caller then scores
+the rows one at a time.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from fastapi_plumbing.database import autocommit
 from fastapi_plumbing.prepared import Prepared
 from fastapi_plumbing.unnest import arrays, by_column, names
 from sqlalchemy import Connection, Dialect, Engine, Row, text
@@ -44,8 +48,13 @@ _DEADLOCK = "40P01"
 
 
 class Contended(Exception):
-    """An id of the batch was recorded by another request meanwhile, or PostgreSQL broke a deadlock with it:
-    the transaction was rolled back and nothing of the batch was written."""
+    """An id of the batch was recorded by another request meanwhile, or PostgreSQL broke a deadlock with it.
+    ``recorded``: the rows of the batch that stay recorded all the same (a batch of one run writes without a
+    transaction, and its statement inserts the other ids); in a transaction, none: it was rolled back."""
+
+    def __init__(self, recorded: list[Scored] | None = None) -> None:
+        super().__init__()
+        self.recorded = recorded or []
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,19 +72,28 @@ def predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction], challe
                     stored_answer: StoredAnswer) -> tuple[list[Verdict], list[Scored]]:
     """Each row's answer, in order, and the rows judged by this call. ``stored_answer(id, row)``: the answer of
     an id already recorded (``predictions._verdict_of``, which raises for an id recorded without a decision)."""
+    answers: list[Verdict] = []
+    scored: list[Scored] = []
+    judge = functools.partial(_judge_run, risk=risk, challenger=challenger, stored_answer=stored_answer,
+                              answers=answers, scored=scored)
     try:
-        with db.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                runs = _independent_runs(txs)
-                if len(runs) > 1:  # one run's write takes its customer days in key order itself
+        if db.dialect.name == "postgresql":
+            runs = _independent_runs(txs)
+            if len(runs) == 1:  # a read, then a write atomic on its own: without BEGIN and COMMIT, two round trips
+                with autocommit(db) as conn:
+                    judge(conn, txs)
+                return answers, scored
+        else:  # in process: no round trip to save, so one row at a time
+            runs = [[tx] for tx in txs]
+        try:
+            with db.begin() as conn:
+                if conn.dialect.name == "postgresql":
                     _lock_customer_days(conn, txs)
-            else:  # in process: no round trip to save, so one row at a time
-                runs = [[tx] for tx in txs]
-            answers: list[Verdict] = []
-            scored: list[Scored] = []
-            for run in runs:
-                _judge_run(conn, risk, run, challenger, stored_answer, answers, scored)
-            return answers, scored
+                for run in runs:
+                    judge(conn, run)
+        except Contended:
+            raise Contended from None  # rolled back: nothing of the batch stays recorded
+        return answers, scored
     except OperationalError as exc:
         if getattr(exc.orig, "pgcode", None) == _DEADLOCK:
             raise Contended from exc
@@ -98,7 +116,7 @@ def _independent_runs(txs: list[Transaction]) -> list[list[Transaction]]:
     return runs
 
 
-def _judge_run(conn: Connection, risk: RiskEngine, run: list[Transaction], challenger: RiskEngine | None,
+def _judge_run(conn: Connection, run: list[Transaction], *, risk: RiskEngine, challenger: RiskEngine | None,
                stored_answer: StoredAnswer, answers: list[Verdict], scored: list[Scored]) -> None:
     """Reads, judges and records one run (``_independent_runs``), adding its answers and judged rows."""
     store = SqlProfileStore(conn)
@@ -118,8 +136,8 @@ def _judge_run(conn: Connection, risk: RiskEngine, run: list[Transaction], chall
     else:
         inserted = batch_store.write_batch(conn, [tx for tx, _ in judged], [one.verdict for _, one in judged],
                                            [one.shadow for _, one in judged])
-    if not all(inserted):
-        raise Contended  # recorded by another request since our read: rolled back with the whole batch
+    if not all(inserted):  # an id recorded by another request since our read
+        raise Contended([one for (_, one), stored in zip(judged, inserted, strict=True) if stored])
     scored.extend(one for _, one in judged)
 
 

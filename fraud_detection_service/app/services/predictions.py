@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Row
 
 from app.core.metrics import DECISIONS, FEEDBACK
 from app.services import batch_store
-from app.services.batch_in_turn import Contended, predict_in_turn
+from app.services.batch_in_turn import Contended, Scored, predict_in_turn
 from app.services.drift import MONITOR as DRIFT
 from app.services.profile_store import SCORED_COLUMNS, SqlProfileStore
 from app.services.risk_engine import RiskEngine, Verdict
@@ -99,9 +99,10 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
         if scored_in_turn(len(txs)):
             return _predict_in_turn(db, risk, txs, challenger)
         return _predict_together(db, risk, txs, challenger)
-    except Contended:
-        # Another request recorded one of the ids between our read and our insert (rolled back): the
-        # one-at-a-time path settles who was first, id by id.
+    except Contended as contended:
+        # Another request recorded one of the ids between our read and our insert: the one-at-a-time path
+        # settles who was first, id by id (the rows this batch recorded all the same answer their stored answer).
+        _count(risk, contended.recorded)
         return [predict(db, risk, tx, challenger) for tx in txs]
 
 
@@ -120,11 +121,16 @@ def scored_in_turn(rows: int) -> bool:
 def _predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction],
                      challenger: RiskEngine | None) -> list[Verdict]:
     answers, scored = predict_in_turn(db, risk, txs, challenger, _verdict_of)
-    for row in scored:  # counted once committed, as /predict counts its answers
+    _count(risk, scored)
+    return answers
+
+
+def _count(risk: RiskEngine, recorded: list[Scored]) -> None:
+    """The metrics of rows judged row by row, once recorded, as /predict counts its answers."""
+    for row in recorded:
         DECISIONS.labels(row.verdict.decision).inc()
         shadow_count(row.shadow, row.verdict.decision)
         DRIFT.record(risk, row.features, row.verdict.risk_score)
-    return answers
 
 
 def _predict_together(db: Engine, risk: RiskEngine, txs: list[Transaction],

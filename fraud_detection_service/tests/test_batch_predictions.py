@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 from fastapi_plumbing.prepared import Prepared
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 
-from app.core.metrics import DECISIONS
 from app.db.engine import make_engine
 from app.db.migrations import upgrade_to_head
 from app.db.tables import customer_days, terminal_days, transactions
@@ -167,7 +167,9 @@ def test_a_short_batch_whose_id_is_recorded_between_its_read_and_its_write_is_sc
 
 
 def _decisions_counted() -> float:
-    return sum(DECISIONS.labels(decision)._value.get() for decision in ("APPROVED", "BLOCKED"))
+    """fraud_decisions_total as /metrics reports it, summed over the outcomes."""
+    return sum(REGISTRY.get_sample_value("fraud_decisions_total", {"decision": decision}) or 0.0
+               for decision in ("APPROVED", "BLOCKED"))
 
 
 def test_an_in_turn_batch_locks_exactly_its_customers_existing_days_with_one_prepared_statement(profile_engine):

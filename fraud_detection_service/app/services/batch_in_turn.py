@@ -23,10 +23,9 @@ the rows one at a time.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from fastapi_plumbing.database import autocommit
@@ -74,7 +73,7 @@ def predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction], challe
     an id already recorded (``predictions._verdict_of``, which raises for an id recorded without a decision)."""
     answers: list[Verdict] = []
     scored: list[Scored] = []
-    judge = functools.partial(_judge_run, risk=risk, challenger=challenger, stored_answer=stored_answer,
+    judge = partial(_judge_run, risk=risk, challenger=challenger, stored_answer=stored_answer,
                               answers=answers, scored=scored)
     try:
         if db.dialect.name == "postgresql":
@@ -130,12 +129,8 @@ def _judge_run(conn: Connection, run: list[Transaction], *, risk: RiskEngine, ch
         verdict = risk.judge_one(features, tx)
         answers.append(verdict)
         judged.append((tx, Scored(features, verdict, shadow_answer(challenger, features))))
-    if len(judged) == 1:  # the one-row statement, prepared once per connection
-        (tx, one), = judged
-        inserted = [store.record_scored(tx, {**one.verdict.stored_columns(), **one.shadow})]
-    else:
-        inserted = batch_store.write_batch(conn, [tx for tx, _ in judged], [one.verdict for _, one in judged],
-                                           [one.shadow for _, one in judged])
+    inserted = batch_store.write_batch(conn, [tx for tx, _ in judged], [one.verdict for _, one in judged],
+                                       [one.shadow for _, one in judged])
     if not all(inserted):  # an id recorded by another request since our read
         raise Contended([one for (_, one), stored in zip(judged, inserted, strict=True) if stored])
     scored.extend(one for _, one in judged)

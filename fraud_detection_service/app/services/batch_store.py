@@ -23,7 +23,7 @@ from sqlalchemy import JSON, Connection, Executable, Row, Table, bindparam, func
 from sqlalchemy.engine import Dialect
 
 from app.db.tables import customer_days, terminal_day_changes, transactions
-from app.services.profile_store import SCORED_COLUMNS, SHADOW_COLUMNS, terminal_days_query
+from app.services.profile_store import SCORED_COLUMNS, SHADOW_COLUMNS, SqlProfileStore, terminal_days_query
 from app.services.risk_engine import Verdict
 from ml_model.features import BURST_WINDOW, MAX_GAP_HOURS, WINDOWS_DAYS
 from ml_model.profile_store import StoredHistory, Transaction
@@ -95,6 +95,9 @@ def write_batch(conn: Connection, txs: list[Transaction], verdicts: list[Verdict
     on SQLite; on PostgreSQL one statement (atomic on its own, so in autocommit it is the batch's commit)."""
     if not txs:
         return []
+    if len(txs) == 1:  # the one-row statements, prepared once per connection
+        (tx,), (verdict,), (shadow,) = txs, verdicts, shadows
+        return [SqlProfileStore(conn).record_scored(tx, {**verdict.stored_columns(), **shadow})]
     writes = _writes(conn.dialect)
     recorded_at = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as every timestamp here
     # In id order: two batches that share ids (two workers answering one retried id) wait for each other's

@@ -71,9 +71,6 @@ def record(db: Engine, records: list[Record]) -> list[bool]:
     (one statement on PostgreSQL); returns, per record, whether it was inserted (False: its id was
     recorded meanwhile by another request, and nothing of it was counted)."""
     with autocommit(db) as conn:
-        if len(records) == 1:  # the one-row statements, prepared once per connection
-            (one,) = records
-            return [SqlProfileStore(conn).record_scored(one.tx, {**one.verdict.stored_columns(), **one.shadow})]
         return batch_store.write_batch(conn, [r.tx for r in records], [r.verdict for r in records],
                                        [r.shadow for r in records])
 

@@ -106,8 +106,6 @@ _HISTORY_INPUTS = {"tx_id": transactions.c.transaction_id.type, "customer_id": t
                    "customer_first": Date(), "day": Date(), "until": DateTime(), "since": DateTime(),
                    "limit": Integer(), "latest_since": DateTime(), "terminal_id": transactions.c.terminal_id.type,
                    "terminal_first": Date(), "terminal_last": Date()}
-_HISTORY_COLUMNS = ("part", "day", "tx_count", "amount_sum", "amount_sq_sum", "fraud_count", "labelled_count",
-                    "latest")
 
 
 def _bound(name: str) -> Any:
@@ -144,10 +142,7 @@ def _history_query(given: Callable[[str], Any] = _bound) -> Select:
 
 
 def _inputs(transaction_id: str, reads: HistoryReads) -> dict[str, Any]:
-    return {"tx_id": transaction_id, "customer_id": reads.customer_id, "customer_first": reads.customer_first,
-            "day": reads.day, "until": reads.until, "since": reads.since, "limit": reads.limit,
-            "latest_since": reads.latest_since, "terminal_id": reads.terminal_id,
-            "terminal_first": reads.terminal_first, "terminal_last": reads.terminal_last}
+    return {"tx_id": transaction_id, **vars(reads)}  # HistoryReads' fields are the other inputs' names
 
 
 def _histories_query(dialect: Dialect) -> Prepared:
@@ -156,13 +151,12 @@ def _histories_query(dialect: Dialect) -> Prepared:
     (``fastapi_plumbing.unnest``), so the statement is prepared once whatever the number of transactions."""
     inputs = [Column(name, kind) for name, kind in _HISTORY_INPUTS.items()]
     arguments, params = arrays(dialect, inputs)
-    one = _history_query(lambda name: literal_column(f'k."{name}"')).compile(dialect=dialect)
-    result = [column("position", Integer), *(column(name, kind) for name, kind in zip(
-        _HISTORY_COLUMNS, (c.type for c in _history_query().selected_columns), strict=True))]
+    one = _history_query(lambda name: literal_column(f'k."{name}"'))
+    result = [column("position", Integer), *(column(c.name, c.type) for c in one.selected_columns)]
     return Prepared.compile(text(
         f"SELECT k.position, h.* FROM unnest({arguments}) WITH ORDINALITY AS k ({names(inputs)}, position) "  # noqa: S608 (our own SQL)
-        f"CROSS JOIN LATERAL ({one}) AS h ORDER BY k.position, h.part, h.day").bindparams(*params).columns(*result),
-        dialect)
+        f"CROSS JOIN LATERAL ({one.compile(dialect=dialect)}) AS h ORDER BY k.position, h.part, h.day"
+    ).bindparams(*params).columns(*result), dialect)
 
 
 def add_terminal_changes() -> Executable:

@@ -20,18 +20,18 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # its answers are two writes (headers, body): no 40 ms wait for an ACK
     seen: list[str] = []
-    arrived: list[float] = []  # when each request's line was read, and when its answer was written
-    answered: list[float] = []
+    arrived: list[float] = []  # when each request's line was read
+    hold = 0.0  # how long each answer waits after its request arrived
 
     def _answer(self, kind: str) -> None:
         Recorder.seen.append(kind)
         Recorder.arrived.append(self.arrival)
+        time.sleep(Recorder.hold)
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
         self.wfile.flush()
-        Recorder.answered.append(time.monotonic())
 
     def parse_request(self):
         self.arrival = time.monotonic()  # its request line just read
@@ -48,11 +48,11 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def _bench(requests: int, gap_s: float) -> dict:
+def _bench(requests: int, gap_s: float, hold_s: float = 0.0) -> dict:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        Recorder.seen, Recorder.arrived, Recorder.answered = [], [], []
+        Recorder.seen, Recorder.arrived, Recorder.hold = [], [], hold_s
         return bench_fraud_service.bench_http(
             SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", token="t"), requests=requests, gap_s=gap_s)
     finally:
@@ -75,10 +75,15 @@ def test_every_kind_of_request_takes_its_turn_first():
 def test_paced_requests_meet_an_idle_service():
     """Every paced request reaches the server at least the gap after the previous answer left it (nothing
     else of the service's, such as a record written after an answer, overlaps it); the back-to-back ones are
-    measured too, and reported apart."""
-    gap = 0.02
-    result = _bench(requests=16, gap_s=gap)
-    quiet = [arrived - answered for arrived, answered in zip(Recorder.arrived[1:], Recorder.answered, strict=False)]
+    measured too, and reported apart.
+
+    Each answer is held ``hold`` after its request arrived, so a paced request arrives at least hold + gap
+    after the one before it, and one sent at a fixed rate (gap after the previous *send*) would not. Both
+    times are arrivals, taken before the answer goes out: a server thread that is slow to be scheduled
+    cannot shorten the interval measured (a time taken after the answer was written could be late)."""
+    gap, hold = 0.02, 0.005
+    result = _bench(requests=16, gap_s=gap, hold_s=hold)
+    quiet = [after - before - hold for before, after in zip(Recorder.arrived, Recorder.arrived[1:], strict=False)]
     measured = quiet[50 * 4 - 1:]  # each measured request's quiet time before it
     paced = [q for q in measured if q >= gap]
     assert len(measured) == 2 * 16 * 4 and len(paced) >= 16 * 4

@@ -67,3 +67,36 @@ def test_the_batch_states_the_size_limit_its_schema_enforces(document):
     assert f"1 to {batch['maxItems']} transactions" in description
     assert batch["minItems"] == 1
     assert "in that order" in description
+
+
+PUBLIC = {("get", "/health"), ("get", "/ready")}
+
+
+def test_every_internal_operation_declares_the_header_and_its_401(document, service):
+    """A client generated from the document sends X-Internal-Token: it is the document's security scheme, and
+    every operation but the probes requires it and lists the 401 it answers without it."""
+    scheme = document["components"]["securitySchemes"]["InternalToken"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Internal-Token")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if (method, path) in PUBLIC:
+                assert "security" not in operation and "401" not in operation["responses"], (method, path)
+                continue
+            assert operation["security"] == [{"InternalToken": []}], (method, path)
+            assert "401" in operation["responses"], (method, path)
+            assert "X-Internal-Token" in operation["description"], (method, path)
+    # What the document says is what the service does: the scheme's header is the one it checks.
+    assert httpx.get(f"{service.url}/model", timeout=30).status_code == 401
+    answer = httpx.get(f"{service.url}/model", headers={scheme["name"]: service.token}, timeout=30)
+    assert answer.status_code == 200
+
+
+def test_every_internal_operation_says_what_it_does(document):
+    """A summary written for callers, not the function's name that FastAPI title-cases into one ("Model Info"),
+    and a description."""
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if (method, path) in PUBLIC:
+                continue
+            assert operation["summary"] != operation["summary"].title(), (method, path, operation["summary"])
+            assert len(operation["description"]) > 80, (method, path)

@@ -90,8 +90,9 @@ def predict_many(db: Engine, risk: RiskEngine, txs: list[Transaction],
     """The answers ``predict`` gives the transactions one after another (a later one sees the earlier ones
     in its history; a known id gets its first answer), in one database transaction: the history read in
     bulk (app/services/batch_store.py), every stage over the whole batch (features, scores, contributions),
-    the batch written in three statements; up to ``IN_TURN_MAX`` rows, row by row through /predict's own
-    statements instead (app/services/batch_in_turn.py), as ``scored_in_turn`` says."""
+    the batch written in three statements. Up to ``IN_TURN_MAX`` rows (``scored_in_turn``) with /predict's
+    own reads and scoring instead: on SQLite row by row, on PostgreSQL in runs of rows that cannot see
+    each other's writes, one read and one write per run (app/services/batch_in_turn.py)."""
     try:
         if scored_in_turn(len(txs)):
             return _predict_in_turn(db, risk, txs, challenger)

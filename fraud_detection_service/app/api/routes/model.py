@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import InternalCaller, ModelSetDep
+from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, ModelSetDep
 from app.schemas import FeatureOut, ModelOut
 from app.services.drift import MONITOR as DRIFT
 from ml_model.artifacts import HYBRID
@@ -10,10 +10,18 @@ from ml_model.attribution import HYBRID_METHOD, METHOD
 from ml_model.features import FEATURE_DESCRIPTIONS
 
 # Threshold, calibration and features tell a prober how to stay under the line: internal callers only.
-router = APIRouter(prefix="/model", tags=["model"], dependencies=[InternalCaller])
+router = APIRouter(prefix="/model", tags=["model"], dependencies=[InternalCaller], responses=UNAUTHORISED)
 
 
-@router.get("", response_model=ModelOut)
+@router.get(
+    "", response_model=ModelOut, summary="The serving model",
+    description=(
+        "The model that decides `POST /predict`: its version and training date, its kind, the `threshold` at "
+        "and above which a transaction is `BLOCKED`, the calibration of `risk_score`, the features with what "
+        "each measures, how contributions are explained and the score they start from "
+        "(`baseline_anomaly_score`), the training's hyper-parameters, evaluation metrics and data summary, "
+        "the library versions it was trained with, the challenger scoring in shadow (or null), and the drift "
+        "of the served features and scores from the training data.\n\n" + INTERNAL))
 def model_info(models: ModelSetDep) -> ModelOut:
     risk = models.champion
     meta = risk.loaded.metadata

@@ -14,16 +14,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi_plumbing.problems import Problem
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import DatabaseDep, InternalCaller, ModelSlotsDep
+from app.api.deps import INTERNAL, UNAUTHORISED, DatabaseDep, InternalCaller, ModelSlotsDep
 from app.services.comparison import busiest_challenger, compare
 from app.services.model_slots import ModelRefused
 
-router = APIRouter(prefix="/model", tags=["model operations"], dependencies=[InternalCaller])
+router = APIRouter(prefix="/model", tags=["model operations"], dependencies=[InternalCaller], responses=UNAUTHORISED)
 
 
-@router.post("/reload")
+@router.post(
+    "/reload", summary="Load the models again and serve them",
+    description=("Loads the champion (`MODEL_DIR`) and the challenger (`CHALLENGER_MODEL_DIR`) again, verifies "
+                 "them and swaps them in while serving; every worker follows. Answers the previous and the new "
+                 "models. 409 `model_refused` with the reason when one fails verification: the serving models "
+                 "stay.\n\n" + INTERNAL),
+    responses={409: {"description": "`model_refused`: the serving models stay"}})
 async def reload_models(slots: ModelSlotsDep) -> dict[str, Any]:
-    """Load MODEL_DIR and CHALLENGER_MODEL_DIR again and swap them in while serving."""
     try:
         previous, new = await run_in_threadpool(slots.reload)
     except ModelRefused as exc:
@@ -31,9 +36,14 @@ async def reload_models(slots: ModelSlotsDep) -> dict[str, Any]:
     return {"previous": previous.describe(), **new.describe()}
 
 
-@router.post("/promote")
+@router.post(
+    "/promote", summary="Make the challenger the champion",
+    description=("The loaded challenger becomes the model that decides: its folder is installed into "
+                 "`MODEL_DIR` and the challenger slot is emptied; every worker follows. Answers the previous and "
+                 "the new models. 409 `promotion_refused` without a challenger or when it fails verification.\n\n"
+                 + INTERNAL),
+    responses={409: {"description": "`promotion_refused`: the champion stays"}})
 async def promote_challenger(slots: ModelSlotsDep) -> dict[str, Any]:
-    """The loaded challenger becomes the champion (its folder is installed into MODEL_DIR)."""
     try:
         previous, new = await run_in_threadpool(slots.promote)
     except ModelRefused as exc:
@@ -41,7 +51,12 @@ async def promote_challenger(slots: ModelSlotsDep) -> dict[str, Any]:
     return {"previous": previous.describe(), **new.describe()}
 
 
-@router.get("/comparison")
+@router.get(
+    "/comparison", summary="Champion against challenger on labelled transactions",
+    description=("Compares the champion and a challenger on the labelled transactions of the period (`from` to "
+                 "`to`, UTC days, inclusive) that both scored. 404 `challenger_not_found` when no challenger "
+                 "scored in the period; 422 when `from` is after `to`.\n\n" + INTERNAL),
+    responses={404: {"description": "`challenger_not_found`"}})
 async def comparison(
     request: Request,
     db: DatabaseDep,
@@ -51,7 +66,6 @@ async def comparison(
     challenger_version: Annotated[str | None, Query(max_length=64, description="default: the loaded "
                                                     "challenger, else the one that scored most in the period")] = None,
 ) -> dict[str, Any]:
-    """Champion vs challenger on the labelled transactions of the period that both scored."""
     if first > last:
         raise Problem(422, "The period is invalid: from is after to.", code="validation_error",
                       errors=[{"field": "from", "message": "must not be after `to`"}])

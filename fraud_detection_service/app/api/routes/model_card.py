@@ -10,11 +10,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi_plumbing.problems import Problem
 
-from app.api.deps import InternalCaller, RiskEngineDep
+from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, RiskEngineDep
 from app.core.config import settings
 from app.services.risk_engine import RiskEngine
 
-router = APIRouter(prefix="/model-card", tags=["model"], dependencies=[InternalCaller])
+router = APIRouter(prefix="/model-card", tags=["model"], dependencies=[InternalCaller], responses=UNAUTHORISED)
 PLOTS = ("roc_curve", "precision_recall_curve", "score_distribution")
 Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 
@@ -30,7 +30,13 @@ def _report_dir(risk: RiskEngine) -> Path | None:
     return folder if title.strip().endswith(risk.model_version) else None
 
 
-@router.get("")
+@router.get(
+    "", summary="The serving model's card",
+    description=(
+        "What the analyst console shows of the serving model: version, kind, training and evaluation periods, "
+        "the threshold and the rule that chose it, evaluation metrics, a summary of the training data, and "
+        "`plots`: the names of the training report's plots that `GET /model-card/plots/{plot}` serves (none "
+        "when the report on disk is not this model's).\n\n" + INTERNAL))
 def model_card(risk: RiskEngineDep) -> dict[str, Any]:
     meta = risk.loaded.metadata
     periods = meta.get("periods", {})
@@ -49,7 +55,12 @@ def model_card(risk: RiskEngineDep) -> dict[str, Any]:
     }
 
 
-@router.get("/plots/{plot}", response_class=FileResponse, responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/plots/{plot}", response_class=FileResponse, summary="A plot of the serving model's training report",
+    description=("The PNG of `roc_curve`, `precision_recall_curve` or `score_distribution` from the serving "
+                 "model's training report; 404 `plot_not_found` when that report has no such plot or is not "
+                 "this model's.\n\n" + INTERNAL),
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "`plot_not_found`"}})
 def model_plot(plot: Plot, risk: RiskEngineDep) -> FileResponse:
     folder = _report_dir(risk)
     if folder is None or not (folder / f"{plot}.png").is_file():

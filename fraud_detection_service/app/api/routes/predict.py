@@ -29,7 +29,7 @@ from fastapi_plumbing.loop_reads import on_database_inline_when_idle
 from fastapi_plumbing.problems import Problem
 from pydantic import BaseModel, ValidationError
 
-from app.api.deps import InternalCaller, require_internal_token
+from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, check_internal_token
 from app.core.config import settings
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
 from app.services.predictions import Record, RecordedWithoutDecision, judge, predict_many, scored_in_turn
@@ -37,7 +37,8 @@ from app.services.recorder import AnswerThenRecord
 from app.services.risk_engine import Verdict
 
 router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCaller],
-                   responses={409: {"description": "The transaction was recorded through /feedback, never scored"}})
+                   responses={**UNAUTHORISED,
+                              409: {"description": "The transaction was recorded through /feedback, never scored"}})
 
 
 def _lean_route(body_model: type[BaseModel], answer: Callable[[Any, Request], Awaitable[Response]]) -> type[APIRoute]:
@@ -55,7 +56,7 @@ def _lean_route(body_model: type[BaseModel], answer: Callable[[Any, Request], Aw
             standard = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
-                await require_internal_token(request)  # raises the same 401 problems as the dependency
+                check_internal_token(request.headers.get("x-internal-token"))  # the dependency's own 401 problems
                 if request.headers.get("content-type") == "application/json":
                     try:
                         body = body_model.model_validate(json.loads(await request.body()))
@@ -124,8 +125,6 @@ async def predict_one(body: TransactionIn, request: Request) -> dict[str, Any]:
     return {"transaction_id": body.transaction_id, **verdict.as_dict()}
 
 
-_INTERNAL = "Requires the `X-Internal-Token` header (401 without it or with a wrong one)."
-
 # operation_id as FastAPI derived it when it was taken from the function's name: a client generated from the
 # OpenAPI document keeps its method names (tests/test_openapi.py lists them).
 router.add_api_route(
@@ -139,7 +138,7 @@ router.add_api_route(
         "and counts in the history of the ones after it.\n\n"
         "A `transaction_id` already answered is not scored again: it gets its first answer again, so a retry "
         "is safe and the transaction is counted once. A `transaction_id` recorded through `POST /feedback` "
-        "without ever being scored has no model answer: 409 `recorded_without_decision`.\n\n" + _INTERNAL),
+        "without ever being scored has no model answer: 409 `recorded_without_decision`.\n\n" + INTERNAL),
     route_class_override=_lean_route(TransactionIn, _lean_prediction))
 
 
@@ -172,7 +171,7 @@ router.add_api_route(
         "already answered, before or earlier in the same batch, gets its first answer again. When a "
         "transaction of the batch was recorded through `POST /feedback` without ever being scored, the whole "
         "batch is answered 409 `recorded_without_decision`, naming it. An empty batch or a longer one is "
-        "422.\n\n" + _INTERNAL),
+        "422.\n\n" + INTERNAL),
     route_class_override=_lean_route(BatchIn, _batch_answer))
 
 

@@ -292,12 +292,16 @@ def phase_capture(run_: Run) -> dict:
         decided_before = decisions_by(stack.url("transactions"))
         capture = _max(stack.url("transactions"), tokens, "POST /transactions", plan,
                        run_.cpu_meter(), expect=201, profiler=profiler, databases=run_.databases)
+        decided_at_max = decisions_by(stack.url("transactions"))
+        capture["transactions_per_scoring_call"] = transactions_per_call(decided_at_max - decided_before)
         _open_loops_interleaved({"trivial": ceiling, "capture": capture}, tokens, plan, expect=201)
     finally:
         stop_group(trivial)
     # A 201 decided by the fallback policy (fraud service slow, down or circuit open) is a degraded answer:
     # a run where the model did not decide every capture measured the wrong thing.
-    decided = decisions_by(stack.url("transactions")) - decided_before
+    decided_after = decisions_by(stack.url("transactions"))
+    capture["open_loop_transactions_per_scoring_call"] = transactions_per_call(decided_after - decided_at_max)
+    decided = Counter({who: decided_after[who] - decided_before[who] for who in ("model", "fallback")})
     run_.plotted += [ceiling["at_fraction"], capture["at_fraction"]]
     share = capture["max"].throughput / ceiling["max"].throughput
     p99_ratio = capture["at_fraction"].percentile_ms(99) / ceiling["at_fraction"].percentile_ms(99)
@@ -319,7 +323,9 @@ def phase_capture(run_: Run) -> dict:
                      round(server_ms(capture) / server_ms(ceiling), 2),
                      f"≤ {TARGETS['capture_cpu_over_ceiling_cpu']:g}×",
                      server_ms(capture) / server_ms(ceiling) <= TARGETS["capture_cpu_over_ceiling_cpu"],
-                     f"{server_ms(capture):.2f} vs {server_ms(ceiling):.2f} ms per request at the max rate"),
+                     f"{server_ms(capture):.2f} vs {server_ms(ceiling):.2f} ms per request at the max rate; "
+                     f"{capture['transactions_per_scoring_call']} transactions per scoring call (at "
+                     f"{LOAD_FRACTION:.0%}: {capture['open_loop_transactions_per_scoring_call']})"),
         report.check("3", "load generator CPU per request (wrk at max; wrk paced open loop at "
                      f"{LOAD_FRACTION:.0%})", None, "reported", None,
                      f"max {ceiling['cpu_ms_per_request']['load_generator']:.3f} (trivial) / "
@@ -383,14 +389,27 @@ def soak_rate(phases: dict) -> float:
 
 
 def decisions_by(base_url: str) -> Counter:
-    """Decisions so far by who took them ("model" / "fallback"), from the transaction service's /metrics."""
+    """From the transaction service's /metrics, so far: decisions by who took them ("model" / "fallback"),
+    and the calls to the fraud service with the transactions they carried ("scoring_calls" /
+    "scored_in_calls")."""
     text = httpx.get(f"{base_url}/metrics", timeout=10).text
     counts: Counter = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "transaction_decisions_total":
                 counts[sample.labels["decided_by"]] += int(sample.value)
+            elif sample.name == "transaction_fraud_call_transactions_count":
+                counts["scoring_calls"] += int(sample.value)
+            elif sample.name == "transaction_fraud_call_transactions_sum":
+                counts["scored_in_calls"] += int(sample.value)
     return counts
+
+
+def transactions_per_call(counts: Counter) -> float:
+    """Transactions per scoring call in a difference of two ``decisions_by``: how well the captures batched
+    (each call has its HTTP exchange, transaction and commit). Beside the CPU per capture it tells a change of
+    batching from a change of the machine's speed, which moves the CPU per capture as much."""
+    return round(counts["scored_in_calls"] / max(1, counts["scoring_calls"]), 2)
 
 
 def _growth_check(measure: str, small: LoadResult, big: LoadResult, sizes: tuple[int, int],

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -176,3 +177,27 @@ def test_runs_taken_in_turns_are_reported_as_one():
     assert both.statuses == Counter({201: 3, 503: 1}) and both.errors == 1
     assert both.client_cpu_s == pytest.approx(0.3)
     assert both.send_lag_ms == {"p50": 0.2, "p99": 2.0, "max": 9.0} and both.behind_at_end == 4
+
+
+def test_decisions_and_transactions_per_scoring_call_are_read_from_the_metrics(monkeypatch):
+    """The capture phase reports how well the captures batched, from the transaction service's own histogram."""
+    import benchmark
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client import Counter as Counted
+
+    def metrics(calls: list[int], model: int) -> str:
+        registry = CollectorRegistry()  # the families the transaction service exports, under their names
+        decisions = Counted("transaction_decisions", "", ["status", "decided_by"], registry=registry)
+        decisions.labels("APPROVED", "model").inc(model - 1)
+        decisions.labels("BLOCKED", "model").inc(1)
+        rows = Histogram("transaction_fraud_call_transactions", "", buckets=(1, 2, 5, 10, 20), registry=registry)
+        for n in calls:
+            rows.observe(n)
+        return generate_latest(registry).decode()
+
+    pages = iter([metrics([1, 3], model=4), metrics([1, 3, 8, 8, 2], model=22)])
+    monkeypatch.setattr(benchmark.httpx, "get", lambda *a, **k: SimpleNamespace(text=next(pages)))
+    before, after = benchmark.decisions_by("http://x"), benchmark.decisions_by("http://x")
+    assert after["model"] - before["model"] == 18 and after["fallback"] == 0
+    assert benchmark.transactions_per_call(after - before) == 6.0  # 18 transactions in 3 calls
+    assert benchmark.transactions_per_call(before - before) == 0.0  # no call: no division by zero

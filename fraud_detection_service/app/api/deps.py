@@ -7,9 +7,9 @@ None of them blocks, so they belong on the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from fastapi_plumbing.internal_token import internal_token_matches
 from fastapi_plumbing.problems import Problem
@@ -67,3 +67,10 @@ ModelSetDep = Annotated[ModelSet, Depends(_model_set)]
 ModelSlotsDep = Annotated[ModelSlots, Depends(_model_slots)]
 DatabaseDep = Annotated[Engine, Depends(_database)]
 InternalCaller = Depends(require_internal_token)
+
+
+def internal_router(*, prefix: str, tags: list[str], responses: dict[int | str, dict[str, Any]] | None = None
+                    ) -> APIRouter:
+    """A router whose every route requires the internal token and declares the 401 it answers without it."""
+    return APIRouter(prefix=prefix, tags=tags, dependencies=[InternalCaller],
+                     responses={**UNAUTHORISED, **(responses or {})})

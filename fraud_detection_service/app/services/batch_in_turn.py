@@ -73,8 +73,8 @@ def predict_in_turn(db: Engine, risk: RiskEngine, txs: list[Transaction], challe
     an id already recorded (``predictions._verdict_of``, which raises for an id recorded without a decision)."""
     answers: list[Verdict] = []
     scored: list[Scored] = []
-    judge = partial(_judge_run, risk=risk, challenger=challenger, stored_answer=stored_answer,
-                              answers=answers, scored=scored)
+    judge = partial(_judge_run, risk=risk, challenger=challenger, stored_answer=stored_answer, answers=answers,
+                    scored=scored)
     try:
         if db.dialect.name == "postgresql":
             runs = _independent_runs(txs)

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi_plumbing.database import on_database
 from fastapi_plumbing.problems import Problem
 
-from app.api.deps import INTERNAL, UNAUTHORISED, DatabaseDep, InternalCaller
+from app.api.deps import INTERNAL, DatabaseDep, internal_router
 from app.schemas import FeedbackIn, FeedbackOut
 from app.services.predictions import UnknownTransaction, record_feedback
 
-router = APIRouter(prefix="/feedback", tags=["feedback"], dependencies=[InternalCaller],
-                   responses={**UNAUTHORISED, 404: {"description": "Unknown transaction sent without its fields"}})
+router = internal_router(prefix="/feedback", tags=["feedback"],
+                         responses={404: {"description": "Unknown transaction sent without its fields"}})
 
 
 @router.post(

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, ModelSetDep
+from app.api.deps import INTERNAL, ModelSetDep, internal_router
 from app.schemas import FeatureOut, ModelOut
 from app.services.drift import MONITOR as DRIFT
 from ml_model.artifacts import HYBRID
@@ -10,7 +8,7 @@ from ml_model.attribution import HYBRID_METHOD, METHOD
 from ml_model.features import FEATURE_DESCRIPTIONS
 
 # Threshold, calibration and features tell a prober how to stay under the line: internal callers only.
-router = APIRouter(prefix="/model", tags=["model"], dependencies=[InternalCaller], responses=UNAUTHORISED)
+router = internal_router(prefix="/model", tags=["model"])
 
 
 @router.get(

@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi_plumbing.problems import Problem
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import INTERNAL, UNAUTHORISED, DatabaseDep, InternalCaller, ModelSlotsDep
+from app.api.deps import INTERNAL, DatabaseDep, ModelSlotsDep, internal_router
 from app.services.comparison import busiest_challenger, compare
 from app.services.model_slots import ModelRefused
 
-router = APIRouter(prefix="/model", tags=["model operations"], dependencies=[InternalCaller], responses=UNAUTHORISED)
+router = internal_router(prefix="/model", tags=["model operations"])
 
 
 @router.post(

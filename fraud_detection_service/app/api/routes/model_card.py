@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi_plumbing.problems import Problem
 
-from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, RiskEngineDep
+from app.api.deps import INTERNAL, RiskEngineDep, internal_router
 from app.core.config import settings
 from app.services.risk_engine import RiskEngine
 
-router = APIRouter(prefix="/model-card", tags=["model"], dependencies=[InternalCaller], responses=UNAUTHORISED)
+router = internal_router(prefix="/model-card", tags=["model"])
 PLOTS = ("roc_curve", "precision_recall_curve", "score_distribution")
 Plot = Literal["roc_curve", "precision_recall_curve", "score_distribution"]
 

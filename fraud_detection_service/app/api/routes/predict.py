@@ -22,23 +22,22 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from fastapi_plumbing.database import in_threadpool, on_database
 from fastapi_plumbing.loop_reads import on_database_inline_when_idle
 from fastapi_plumbing.problems import Problem
 from pydantic import BaseModel, ValidationError
 
-from app.api.deps import INTERNAL, UNAUTHORISED, InternalCaller, check_internal_token
+from app.api.deps import INTERNAL, check_internal_token, internal_router
 from app.core.config import settings
 from app.schemas import BatchIn, BatchOut, PredictionOut, TransactionIn
 from app.services.predictions import Record, RecordedWithoutDecision, judge, predict_many, scored_in_turn
 from app.services.recorder import AnswerThenRecord
 from app.services.risk_engine import Verdict
 
-router = APIRouter(prefix="/predict", tags=["scoring"], dependencies=[InternalCaller],
-                   responses={**UNAUTHORISED,
-                              409: {"description": "The transaction was recorded through /feedback, never scored"}})
+router = internal_router(prefix="/predict", tags=["scoring"], responses={
+    409: {"description": "The transaction was recorded through /feedback, never scored"}})
 
 
 def _lean_route(body_model: type[BaseModel], answer: Callable[[Any, Request], Awaitable[Response]]) -> type[APIRoute]:

@@ -37,16 +37,16 @@ STAGES = ("server: /health", "server: /predict", "judge (all of the below)", "co
 def serve() -> None:
     """The child: the service's app with its stages timed; SIGUSR1 prints their medians and exits."""
     sys.path[:0] = [str(SERVICE_DIR), str(ROOT)]
-    subprocess.run([sys.executable, "-m", "alembic", "-c", str(SERVICE_DIR / "alembic.ini"), "upgrade", "head"],
-                   cwd=SERVICE_DIR, check=True, capture_output=True)
     import uvicorn
     from app.api.routes import predict
+    from app.db.migrations import upgrade_to_head
     from app.services import predictions
     from app.services.compiled_forest import CompiledForest
     from app.services.profile_store import SqlProfileStore
     from app.services.risk_engine import RiskEngine
     from main import app as service
 
+    upgrade_to_head(os.environ["DATABASE_URL"])  # what start.sh runs before uvicorn
     times: dict[str, list[float]] = defaultdict(list)
     for name in STAGES:  # printed in this order
         times[name] = []
@@ -82,7 +82,7 @@ def serve() -> None:
     predictions.autocommit = autocommit
 
     async def app(scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] not in ("/health", "/predict"):  # not the probe of /ready
             return await service(scope, receive, send)
         started = time.perf_counter()
 
@@ -102,8 +102,9 @@ def serve() -> None:
         os._exit(0)
 
     signal.signal(signal.SIGUSR1, report)
+    # log_level info: ServiceProcess.wait_ready waits for uvicorn's "Application startup complete".
     uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=int(os.environ["PORT"]), loop="uvloop",
-                                  http="httptools", access_log=False, log_level="warning")).run()
+                                  http="httptools", access_log=False, log_level="info")).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path[:0] = [str(ROOT / "scripts"), str(SERVICE_DIR), str(ROOT)]
     import httpx
-    from tests.service_process import service_env
+    from tests.service_process import ServiceProcess, service_env
 
     from fastapi_plumbing.testing import free_port
 
@@ -127,21 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         env = service_env(model_dir=args.model_dir, data_dir=Path(tmp), database_url=database_url,
                           token=secrets.token_urlsafe(24), port=free_port())
         env.update(LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-        child = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdout=subprocess.PIPE, text=True)
-        url = f"http://127.0.0.1:{env['PORT']}"
+        log_path = Path(tmp) / "service.log"
+        with log_path.open("ab") as log:  # the stages' report is written there too, at SIGUSR1
+            child = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        service = ServiceProcess(child, f"http://127.0.0.1:{env['PORT']}", env["INTERNAL_TOKEN"], log_path)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise SystemExit("the service did not start")
-                time.sleep(0.2)
+            service.wait_ready()
             seen: dict[str, list[float]] = {"/health": [], "/predict": []}
-            with httpx.Client(base_url=url, headers={"X-Internal-Token": env["INTERNAL_TOKEN"]}) as client:
+            with httpx.Client(base_url=service.url, headers={"X-Internal-Token": service.token}) as client:
                 for i in range(args.requests):
                     for path in seen:  # built untimed, as bench_http does
                         request = client.build_request("GET", path) if path == "/health" else client.build_request(
@@ -156,11 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 kept = values[WARM_UP:] if len(values) > 2 * WARM_UP else values
                 print(f"{'client: ' + path:45} {statistics.median(kept) * 1e6:9.1f} µs  (n={len(kept)})")
             child.send_signal(signal.SIGUSR1)
-            print(child.communicate(timeout=30)[0], end="")
+            service.wait_exit(30)
+            print("".join(line for line in service.log().splitlines(keepends=True) if " µs  (n=" in line), end="")
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            service.stop()
     return 0
 
 

@@ -77,6 +77,11 @@ TARGETS = {
     "postgres_cpu_ms_per_capture": 1.0,
 }
 LOAD_FRACTION = 0.7  # the latency run is open-loop at this share of the maximum sustained rate
+# With --probe-max the max-rate runs double their connections from --concurrency while the rate still rises by
+# more than this, up to MAX_CONNECTIONS_FACTOR times --concurrency: a pipelined server is not at its max while
+# more requests in flight still add throughput (docs/performance.md, "The capture's maximum and its pipeline").
+KNEE_GAIN = 0.05
+MAX_CONNECTIONS_FACTOR = 8
 SOAK_WARM_UP_SHARE = 0.2  # soak load run before the memory baseline, as a share of --soak-seconds
 
 
@@ -95,14 +100,15 @@ class Plan:
     featurise: dict = field(default_factory=lambda: {"rows": 1_000_000, "days": 160, "customers": 5_000,
                                                      "terminals": 10_000})
     training_args: tuple[str, ...] = ()
+    probe_max: bool = False  # --probe-max
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     if not args.quick:
-        return Plan(duration=args.duration or 20, concurrency=args.concurrency,
+        return Plan(duration=args.duration or 20, concurrency=args.concurrency, probe_max=args.probe_max,
                     soak_seconds=300 if args.soak_seconds is None else args.soak_seconds)
     return Plan(
-        duration=args.duration or 5, concurrency=args.concurrency,
+        duration=args.duration or 5, concurrency=args.concurrency, probe_max=args.probe_max,
         soak_seconds=30 if args.soak_seconds is None else args.soak_seconds,
         table_sizes=(10_000, 100_000), growth_rounds=60, scoring_repeats=200, overhead_rounds=60, batch_rows=500,
         featurise={"rows": 100_000, "days": 16, "customers": 5_000, "terminals": 10_000},
@@ -138,7 +144,11 @@ class Run:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, help="seconds per load step (default 20; quick 5)")
-    parser.add_argument("--concurrency", type=int, default=16, help="connections of the max-rate runs (16)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="connections of the max-rate runs (16), or the first probed with --probe-max")
+    parser.add_argument("--probe-max", action="store_true",
+                        help="run each max at the concurrency where doubling the connections stops adding "
+                             f"{KNEE_GAIN * 100:g} %% to the rate (short probes first), not at --concurrency")
     parser.add_argument("--quick", action="store_true", help="small sizes and short steps: a 2-3 minute smoke run")
     parser.add_argument("--postgres", metavar="URL", help="run the services on fresh databases of this server")
     parser.add_argument("--workers", type=int, default=1,
@@ -211,15 +221,41 @@ def phase_batch(run_: Run) -> dict:
     return result
 
 
+def knee(rates: dict[int, float]) -> int:
+    """The fewest connections whose rate is within KNEE_GAIN of the best rate probed."""
+    best = max(rates.values())
+    return min(connections for connections, rate in rates.items() if rate * (1 + KNEE_GAIN) >= best)
+
+
+def _probe_connections(base_url: str, tokens: list[str], plan: Plan, expect: int) -> tuple[int, dict[int, float]]:
+    """Short closed loops at --concurrency, then twice as many connections while the rate rises by more
+    than KNEE_GAIN: the concurrency of the max (``knee``) and every rate probed. A server that is saturated at
+    --concurrency (the trivial app) stops after one doubling; one whose requests wait in a pipeline (the
+    capture's scoring calls) is at its max only with more of them in flight."""
+    seconds = max(2, round(plan.duration / 5))
+    rates: dict[int, float] = {}
+    connections = plan.concurrency
+    while True:
+        rates[connections] = wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=seconds,
+                                             expect=expect, label="probe").throughput
+        rising = len(rates) == 1 or rates[connections] > rates[connections // 2] * (1 + KNEE_GAIN)
+        if not rising or connections * 2 > plan.concurrency * MAX_CONNECTIONS_FACTOR:
+            return knee(rates), rates
+        connections *= 2
+
+
 def _max(base_url: str, tokens: list[str], label: str, plan: Plan, meter: CpuMeter, expect: int,
          profiler: Profiler | None = None, databases=None) -> dict:
-    """wrk for the maximum sustained rate (closed loop), with the servers' CPU per answered request."""
-    wrk.closed_loop(base_url, tokens=tokens, concurrency=plan.concurrency, duration=min(5, plan.duration / 2),
+    """wrk for the maximum sustained rate (closed loop at --concurrency, or with --probe-max at the concurrency
+    ``_probe_connections`` finds), with the servers' CPU per answered request."""
+    connections, probed = (_probe_connections(base_url, tokens, plan, expect) if plan.probe_max
+                           else (plan.concurrency, {}))
+    wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=min(5, plan.duration / 2),
                     expect=expect, label="warm-up")
     counters = databases.activity() if databases else None
     meter.start()
     with profiler or contextlib.nullcontext():
-        peak = wrk.closed_loop(base_url, tokens=tokens, concurrency=plan.concurrency, duration=plan.duration,
+        peak = wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=plan.duration,
                                expect=expect, label=f"{label} max")
     cpu = meter.stop()
     if databases:  # per answered request during the max run: connections opened, commits
@@ -230,7 +266,8 @@ def _max(base_url: str, tokens: list[str], label: str, plan: Plan, meter: CpuMet
     cpu["load_generator"] = round(peak.client_cpu_s / peak.duration_s, 2)  # wrk, not this process
     # CPU per answered request: unlike req/s, it does not move when the client or a neighbour takes the CPU.
     per_request = {name: round(share * peak.duration_s * 1000 / max(1, peak.ok), 3) for name, share in cpu.items()}
-    return {"max": peak, "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request, "postgresql": counters,
+    return {"max": peak, "connections": connections, "probed_rates": {c: round(r) for c, r in probed.items()},
+            "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request, "postgresql": counters,
             "url": base_url, "label": label, "meter": meter}
 
 
@@ -257,7 +294,8 @@ def _open_loops_interleaved(runs: dict[str, dict], tokens: list[str], plan: Plan
             # the bottleneck and its queueing showed up as the reference's latency.
             parts[name].append(wrk.open_loop(
                 run_["url"], tokens=tokens, rate=max(1.0, run_["max"].throughput * LOAD_FRACTION), duration=seconds,
-                connections=plan.concurrency, expect=expect, label=run_["label"]))
+                # As many connections as its max had in flight: fewer could not keep the rate's schedule.
+                connections=run_["connections"], expect=expect, label=run_["label"]))
             wall[name] += time.perf_counter() - began
             for group, pgid in groups[name].items():
                 cpu[name][group] += group_stats(pgid)[1] - before[group][0]
@@ -317,8 +355,8 @@ def phase_capture(run_: Run) -> dict:
         report.check("3", "capture max throughput / trivial endpoint (share)", round(share, 3),
                      f"≥ {TARGETS['capture_share_of_ceiling']:g}", share >= TARGETS["capture_share_of_ceiling"],
                      f"{capture['max'].throughput:.0f} vs {ceiling['max'].throughput:.0f} req/s at "
-                     f"{plan.concurrency} connections; CPU (cores) capture {capture['cpu_share_at_max']}, "
-                     f"trivial {ceiling['cpu_share_at_max']}"),
+                     f"{capture['connections']} / {ceiling['connections']} connections{_probed(capture, ceiling)}; "
+                     f"CPU (cores) capture {capture['cpu_share_at_max']}, trivial {ceiling['cpu_share_at_max']}"),
         report.check("3", "server CPU per request: capture (all services) / trivial (×)",
                      round(server_ms(capture) / server_ms(ceiling), 2),
                      f"≤ {TARGETS['capture_cpu_over_ceiling_cpu']:g}×",
@@ -370,6 +408,14 @@ def phase_capture(run_: Run) -> dict:
             f"processes and this run's sessions only; sessions that ended meanwhile (any database on the server) "
             f"{capture['cpu_ms_per_request']['postgresql_exited_sessions']:.3f} ms per capture more"))
     return {"trivial": summarise(ceiling), "capture": summarise(capture)}
+
+
+def _probed(capture: dict, ceiling: dict) -> str:
+    if not capture["probed_rates"]:
+        return ""
+    rates = {name: ", ".join(f"{connections}: {rate}" for connections, rate in runs["probed_rates"].items())
+             for name, runs in (("capture", capture), ("trivial", ceiling))}
+    return f" (--probe-max, req/s by connections: capture {rates['capture']}; trivial {rates['trivial']})"
 
 
 def _open_loop_cost(runs: dict) -> str:

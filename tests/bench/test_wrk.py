@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -39,22 +38,12 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # wrk drops its connections mid-request when its time is up: expected, not worth a traceback
-
-
 @pytest.fixture
-def recorder():
+def recorder(serve):
     Recorder.seen = []
     Recorder.fail_every = 0
     Recorder.stall = (0, 0.0)
-    server = QuietServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return serve(Recorder)
 
 
 def test_every_request_is_a_fresh_capture_with_the_callers_tokens_in_turn(recorder):

@@ -77,9 +77,9 @@ TARGETS = {
     "postgres_cpu_ms_per_capture": 1.0,
 }
 LOAD_FRACTION = 0.7  # the latency run is open-loop at this share of the maximum sustained rate
-# With --probe-max the max-rate runs double their connections from --concurrency while the rate still rises by
-# more than this, up to MAX_CONNECTIONS_FACTOR times --concurrency: a pipelined server is not at its max while
-# more requests in flight still add throughput (docs/performance.md, "The capture's maximum and its pipeline").
+# The max-rate runs double their connections from --concurrency while the rate still rises by more than this,
+# up to MAX_CONNECTIONS_FACTOR times --concurrency: a pipelined server is not at its max while more requests in
+# flight still add throughput (docs/performance.md, "The capture's maximum and its pipeline").
 KNEE_GAIN = 0.05
 MAX_CONNECTIONS_FACTOR = 8
 SOAK_WARM_UP_SHARE = 0.2  # soak load run before the memory baseline, as a share of --soak-seconds
@@ -100,15 +100,15 @@ class Plan:
     featurise: dict = field(default_factory=lambda: {"rows": 1_000_000, "days": 160, "customers": 5_000,
                                                      "terminals": 10_000})
     training_args: tuple[str, ...] = ()
-    probe_max: bool = False  # --probe-max
+    probe_max: bool = True  # False: --fixed-concurrency
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     if not args.quick:
-        return Plan(duration=args.duration or 20, concurrency=args.concurrency, probe_max=args.probe_max,
+        return Plan(duration=args.duration or 20, concurrency=args.concurrency, probe_max=not args.fixed_concurrency,
                     soak_seconds=300 if args.soak_seconds is None else args.soak_seconds)
     return Plan(
-        duration=args.duration or 5, concurrency=args.concurrency, probe_max=args.probe_max,
+        duration=args.duration or 5, concurrency=args.concurrency, probe_max=not args.fixed_concurrency,
         soak_seconds=30 if args.soak_seconds is None else args.soak_seconds,
         table_sizes=(10_000, 100_000), growth_rounds=60, scoring_repeats=200, overhead_rounds=60, batch_rows=500,
         featurise={"rows": 100_000, "days": 16, "customers": 5_000, "terminals": 10_000},
@@ -145,10 +145,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, help="seconds per load step (default 20; quick 5)")
     parser.add_argument("--concurrency", type=int, default=16,
-                        help="connections of the max-rate runs (16), or the first probed with --probe-max")
-    parser.add_argument("--probe-max", action="store_true",
-                        help="run each max at the concurrency where doubling the connections stops adding "
-                             f"{KNEE_GAIN * 100:g} %% to the rate (short probes first), not at --concurrency")
+                        help="connections the max-rate runs probe first (16): each max runs where doubling "
+                             f"them stops adding {KNEE_GAIN * 100:g} %% to the rate")
+    parser.add_argument("--fixed-concurrency", action="store_true",
+                        help="run each max at --concurrency, without probing (the benchmark before session 12)")
     parser.add_argument("--quick", action="store_true", help="small sizes and short steps: a 2-3 minute smoke run")
     parser.add_argument("--postgres", metavar="URL", help="run the services on fresh databases of this server")
     parser.add_argument("--workers", type=int, default=1,
@@ -246,8 +246,8 @@ def _probe_connections(base_url: str, tokens: list[str], plan: Plan, expect: int
 
 def _max(base_url: str, tokens: list[str], label: str, plan: Plan, meter: CpuMeter, expect: int,
          profiler: Profiler | None = None, databases=None) -> dict:
-    """wrk for the maximum sustained rate (closed loop at --concurrency, or with --probe-max at the concurrency
-    ``_probe_connections`` finds), with the servers' CPU per answered request."""
+    """wrk for the maximum sustained rate (closed loop at the concurrency ``_probe_connections`` finds, or at
+    --concurrency with --fixed-concurrency), with the servers' CPU per answered request."""
     connections, probed = (_probe_connections(base_url, tokens, plan, expect) if plan.probe_max
                            else (plan.concurrency, {}))
     wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=min(5, plan.duration / 2),
@@ -415,7 +415,7 @@ def _probed(capture: dict, ceiling: dict) -> str:
         return ""
     rates = {name: ", ".join(f"{connections}: {rate}" for connections, rate in runs["probed_rates"].items())
              for name, runs in (("capture", capture), ("trivial", ceiling))}
-    return f" (--probe-max, req/s by connections: capture {rates['capture']}; trivial {rates['trivial']})"
+    return f" (req/s probed by connections: capture {rates['capture']}; trivial {rates['trivial']})"
 
 
 def _open_loop_cost(runs: dict) -> str:

@@ -1,4 +1,4 @@
-"""--probe-max: the max-rate runs' concurrency (benchmark._probe_connections) on servers wrk saturates or not."""
+"""The max-rate runs' concurrency (benchmark._probe_connections) on servers wrk saturates or not."""
 
 from __future__ import annotations
 

@@ -245,19 +245,23 @@ def _probe_connections(base_url: str, tokens: list[str], plan: Plan, expect: int
 
 
 def _max(base_url: str, tokens: list[str], label: str, plan: Plan, meter: CpuMeter, expect: int,
-         profiler: Profiler | None = None, databases=None) -> dict:
+         profiler: Profiler | None = None, databases=None, readings: Callable[[], Counter] | None = None) -> dict:
     """wrk for the maximum sustained rate (closed loop at the concurrency ``_probe_connections`` finds, or at
-    --concurrency with --fixed-concurrency), with the servers' CPU per answered request."""
+    --concurrency with --fixed-concurrency), with the servers' CPU per answered request. ``readings`` (counters
+    read from the services, e.g. ``decisions_by``) are read around the measured run only, as the CPU is, so
+    neither the probes nor the warm-up count: their difference is ``moved``."""
     connections, probed = (_probe_connections(base_url, tokens, plan, expect) if plan.probe_max
                            else (plan.concurrency, {}))
     wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=min(5, plan.duration / 2),
                     expect=expect, label="warm-up")
     counters = databases.activity() if databases else None
+    read_before = readings() if readings else Counter()
     meter.start()
     with profiler or contextlib.nullcontext():
         peak = wrk.closed_loop(base_url, tokens=tokens, concurrency=connections, duration=plan.duration,
                                expect=expect, label=f"{label} max")
     cpu = meter.stop()
+    moved = readings() - read_before if readings else Counter()
     if databases:  # per answered request during the max run: connections opened, commits
         after = databases.activity()
         counters = {f"{name}_per_request": round((after[name] - counters[name]) / max(1, peak.ok), 3)
@@ -267,7 +271,7 @@ def _max(base_url: str, tokens: list[str], label: str, plan: Plan, meter: CpuMet
     # CPU per answered request: unlike req/s, it does not move when the client or a neighbour takes the CPU.
     per_request = {name: round(share * peak.duration_s * 1000 / max(1, peak.ok), 3) for name, share in cpu.items()}
     return {"max": peak, "connections": connections, "probed_rates": {c: round(r) for c, r in probed.items()},
-            "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request, "postgresql": counters,
+            "moved": moved, "cpu_share_at_max": cpu, "cpu_ms_per_request": per_request, "postgresql": counters,
             "url": base_url, "label": label, "meter": meter}
 
 
@@ -329,9 +333,10 @@ def phase_capture(run_: Run) -> dict:
             profiler = Profiler(pids, run_.args.out / "profiles", plan.duration, idle=run_.args.profile == "wall")
         decided_before = decisions_by(stack.url("transactions"))
         capture = _max(stack.url("transactions"), tokens, "POST /transactions", plan,
-                       run_.cpu_meter(), expect=201, profiler=profiler, databases=run_.databases)
+                       run_.cpu_meter(), expect=201, profiler=profiler, databases=run_.databases,
+                       readings=lambda: decisions_by(stack.url("transactions")))
         decided_at_max = decisions_by(stack.url("transactions"))
-        capture["transactions_per_scoring_call"] = transactions_per_call(decided_at_max - decided_before)
+        capture["transactions_per_scoring_call"] = transactions_per_call(capture["moved"])
         _open_loops_interleaved({"trivial": ceiling, "capture": capture}, tokens, plan, expect=201)
     finally:
         stop_group(trivial)

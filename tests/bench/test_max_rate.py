@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -22,10 +23,14 @@ class Answer(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go in two writes: Nagle would hold the second
     wait = 0.0
     one_at_a_time = False
+    answered = 0  # read by the tests as a service's counter
     _lock = threading.Lock()
+    _counting = threading.Lock()
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         self.rfile.read(int(self.headers["Content-Length"]))
+        with Answer._counting:
+            Answer.answered += 1
         if Answer.one_at_a_time:
             with Answer._lock:
                 time.sleep(Answer.wait)
@@ -67,3 +72,15 @@ def test_the_knee_is_the_fewest_connections_near_the_best_rate():
     assert benchmark.knee({16: 734, 32: 1027, 64: 1111}) == 64  # 1,027 is 8 % short of the best
     assert benchmark.knee({16: 734, 32: 1090, 64: 1111}) == 32  # within 5 %
     assert benchmark.knee({16: 6600, 32: 6400}) == 16
+
+
+def test_readings_count_the_measured_run_only_not_the_probes_or_the_warm_up(server):
+    Answer.wait, Answer.one_at_a_time = 0.02, False
+    before = Answer.answered
+    meter = benchmark.CpuMeter({})
+    measured = benchmark._max(server, [], "stub", PLAN, meter, expect=201,
+                              readings=lambda: Counter(answered=Answer.answered))
+    peak = measured["max"]
+    # wrk stops with up to one request per connection sent and not yet counted by it
+    assert peak.ok <= measured["moved"]["answered"] <= peak.ok + measured["connections"]
+    assert Answer.answered - before > 2 * measured["moved"]["answered"]  # probes and warm-up were served too

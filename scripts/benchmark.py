@@ -51,6 +51,7 @@ import bench.report as report  # noqa: E402
 import bench.training as training  # noqa: E402
 import bench.wrk as wrk  # noqa: E402
 from bench.autovacuum import AutovacuumStandIn, server_autovacuums  # noqa: E402
+from bench.databases import PostgresDatabases  # noqa: E402
 from bench.loadgen import LoadResult, combined, interleaved, open_loop, run  # noqa: E402
 from bench.processes import (  # noqa: E402
     CpuMeter,
@@ -128,7 +129,7 @@ class Run:
     checks: list[dict] = field(default_factory=list)
     plotted: list[LoadResult] = field(default_factory=list)
     history_seeded: bool = False
-    databases: object | None = None  # bench.databases.PostgresDatabases with --postgres
+    databases: PostgresDatabases | None = None  # with --postgres
     autovacuum: AutovacuumStandIn | None = None  # with --postgres on a server without autovacuum
 
     def cpu_meter(self, **extra: int) -> CpuMeter:
@@ -658,19 +659,52 @@ def run_phase(run_: Run, name: str) -> None:
     print(f"[bench] {name} done in {run_.phases[name]['elapsed_s']} s", flush=True)
 
 
+# Tokens must outlive the whole run; the default 5 minutes would expire mid-soak. Per-user rate limits off: ten
+# customers send every capture of the load runs, far beyond what one person does (the limits are a defence,
+# not part of what is measured).
+STACK_SETTINGS = {"ACCESS_TOKEN_LIFETIME_MINUTES": "240", "LOG_LEVEL": "WARNING",
+                  "RATE_LIMIT_CAPTURES_PER_MINUTE": "0", "RATE_LIMIT_LISTINGS_PER_MINUTE": "0"}
+
+
+def started_stack(data_dir: Path, model_dir: Path, database_urls: dict[str, str], workers: int = 1,
+                  settings: dict[str, str] | None = None) -> LocalStack:
+    """The three services with the benchmark's settings (and ``settings`` on top), migrated and started; stopped
+    again if any of them does not start."""
+    stack = LocalStack(data_dir=data_dir, model_dir=model_dir, database_urls=database_urls, workers=workers,
+                       extra_env={**STACK_SETTINGS, **(settings or {})})
+    try:
+        stack.manage("migrate", "--noinput")
+        stack.start_all()
+    except BaseException:
+        stack.stop_all()
+        raise
+    return stack
+
+
+def fresh_postgres(server_url: str) -> tuple[PostgresDatabases, AutovacuumStandIn | None]:
+    """Fresh databases for the three services on ``server_url`` and, when the server runs without autovacuum,
+    the stand-in doing its work (bench/autovacuum.py). Undone by ``drop_postgres``."""
+    databases = PostgresDatabases(server_url, ["auth", "transactions", "fraud"])
+    databases.create()
+    try:
+        autovacuum = None if server_autovacuums(server_url) else AutovacuumStandIn(list(databases.urls().values()))
+    except BaseException:
+        databases.drop()
+        raise
+    return databases, autovacuum.start() if autovacuum else None
+
+
+def drop_postgres(databases: PostgresDatabases | None, autovacuum: AutovacuumStandIn | None) -> None:
+    if autovacuum:
+        autovacuum.stop()
+    if databases:
+        databases.drop()
+
+
 def start_stack(run_: Run, database_urls: dict[str, str]) -> None:
-    stack = LocalStack(data_dir=run_.work_dir / "data", model_dir=run_.args.model_dir, database_urls=database_urls,
-                       workers=run_.args.workers,
-                       # tokens must outlive the whole run; the default 5 minutes would expire mid-soak.
-                       # Per-user rate limits off: ten customers send every capture of the load runs, far
-                       # beyond what one person does (the limits are a defence, not part of what is measured).
-                       extra_env={"ACCESS_TOKEN_LIFETIME_MINUTES": "240", "LOG_LEVEL": "WARNING",
-                                  "RATE_LIMIT_CAPTURES_PER_MINUTE": "0", "RATE_LIMIT_LISTINGS_PER_MINUTE": "0"})
-    run_.stack = stack
-    stack.manage("migrate", "--noinput")
-    stack.start_all()
-    run_.staff = staff_caller(stack)
-    run_.customers = register_customers(stack, 10)
+    run_.stack = started_stack(run_.work_dir / "data", run_.args.model_dir, database_urls, run_.args.workers)
+    run_.staff = staff_caller(run_.stack)
+    run_.customers = register_customers(run_.stack, 10)
 
 
 def meta(args: argparse.Namespace, started: datetime, load_at_start: float, status: str, selected: list[str],
@@ -732,12 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if NEEDS_STACK & set(selected):
                 if args.postgres:
-                    from bench.databases import PostgresDatabases
-
-                    run_.databases = PostgresDatabases(args.postgres, ["auth", "transactions", "fraud"])
-                    run_.databases.create()
-                    if not server_autovacuums(args.postgres):
-                        run_.autovacuum = AutovacuumStandIn(list(run_.databases.urls().values())).start()
+                    run_.databases, run_.autovacuum = fresh_postgres(args.postgres)
                 start_stack(run_, run_.databases.urls() if run_.databases else {})
             for name in selected:
                 if name == "training" and run_.stack:
@@ -747,10 +776,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if run_.stack:
                 run_.stack.stop_all()
-            if run_.autovacuum:
-                run_.autovacuum.stop()
-            if run_.databases:
-                run_.databases.drop()
+            drop_postgres(run_.databases, run_.autovacuum)
     except Interrupted as exc:
         status = f"interrupted by {exc}"
     except Exception as exc:  # the stack or the databases did not start: no phase can run
